@@ -1,0 +1,5 @@
+"""`python -m quartermaster` runs the `qm` command line."""
+
+from quartermaster.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The JSON API under /api, and the error shape every HTTP surface shares."""

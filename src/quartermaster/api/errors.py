@@ -1,0 +1,93 @@
+"""One error shape for every HTTP surface, OpenAI's error object:
+
+    {"error": {"message": "...", "type": "...", "param": "...", "code": "..."}}
+
+Domain errors map to status codes in one table; validation errors name the field; anything
+unexpected becomes a 500 whose message leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quartermaster.domain import errors
+
+log = logging.getLogger(__name__)
+
+STATUS_AND_TYPE: dict[type[errors.DomainError], tuple[int, str]] = {
+    errors.InvalidInput: (400, "invalid_request_error"),
+    errors.NotAuthenticated: (401, "authentication_error"),
+    errors.PermissionDenied: (403, "permission_error"),
+    errors.NotFound: (404, "not_found_error"),
+    errors.Conflict: (409, "conflict_error"),
+    errors.QuotaExceeded: (429, "insufficient_quota"),
+    errors.ServiceUnavailable: (503, "service_unavailable"),
+}
+
+
+def error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class ErrorResponse(JSONResponse):
+    """A JSON response carrying the shared error object."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        type_: str,
+        param: str | None = None,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body = error_body(message, type_, param, code)
+        body["error"].update(extra or {})
+        super().__init__(body, status_code=status_code, headers=headers)
+
+
+def from_domain(exc: errors.DomainError) -> ErrorResponse:
+    status, type_ = next(value for cls, value in STATUS_AND_TYPE.items() if isinstance(exc, cls))
+    code = exc.code or type_
+    return ErrorResponse(status, exc.message, type_, exc.param, code, exc.details or None)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that make every failure use the shared shape."""
+
+    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, errors.DomainError)
+        return from_domain(exc)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        param = ".".join(loc) or None
+        message = f"{param}: {first['msg']}" if param else str(first["msg"])
+        return ErrorResponse(400, message, "invalid_request_error", param, "invalid_value")
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return ErrorResponse(
+            exc.status_code, str(exc.detail), type_, headers=getattr(exc, "headers", None)
+        )
+
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return ErrorResponse(500, "internal error; the operator's log has the details", "api_error")
+
+    app.add_exception_handler(errors.DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

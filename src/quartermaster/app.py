@@ -1,0 +1,36 @@
+"""The composition root: builds the FastAPI app that serves /v1, /api and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from quartermaster import __version__
+from quartermaster.api import errors, health
+from quartermaster.domain.clock import Clock, SystemClock
+from quartermaster.services.context import Context
+from quartermaster.settings import Settings, load_settings
+from quartermaster.store.db import create_engine
+from quartermaster.store.uow import UnitOfWork
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """An app wired to real dependencies, or to the ones given (tests pass a fixed clock)."""
+    settings = settings or load_settings()
+    settings.secret()  # refuse to start with a missing or weak secret
+    engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    ctx = Context(uow=UnitOfWork(engine), clock=clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(title="Quartermaster", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,144 @@
+"""One settings object, read from `QM_*` environment variables and an optional TOML file.
+
+Precedence, highest first: arguments given in code, environment variables, the TOML file named
+by `QM_CONFIG` (default `qm.toml` in the working directory, when present), built-in defaults.
+Configuration that cannot work stops start-up with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MIN_SECRET_LENGTH = 32
+WEAK_SECRETS = frozenset({"changeme", "secret", "password", "change-me", "development"})
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot work; the message says what to change."""
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("QM_CONFIG", "qm.toml"))
+
+
+class Settings(BaseSettings):
+    """Every knob of a Quartermaster process; each is documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="QM_", extra="forbid")
+
+    data_dir: Path = Field(default=Path("data"), description="Where SQLite and local state live.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means SQLite in the data directory."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs sessions and CSRF tokens; at least 32 characters."
+    )
+    demo: bool = Field(default=False, description="Demo mode: generates a secret if none is set.")
+    host: str = Field(default="127.0.0.1", description="Address `qm serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `qm serve` listens on.")
+    workers: int = Field(default=1, ge=1, le=64, description="Server processes for `qm serve`.")
+    log_level: str = Field(default="info", description="uvicorn log level.")
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        levels = {"critical", "error", "warning", "info", "debug", "trace"}
+        if value.lower() not in levels:
+            raise ValueError(f"log_level must be one of {sorted(levels)}")
+        return value.lower()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an embedded SQLite file in the data directory."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'quartermaster.db').resolve()}"
+
+    def secret(self) -> str:
+        """The secret key, checked; in demo mode one is generated once and kept in data_dir."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            check_secret_strength(value)
+            return value
+        if not self.demo:
+            raise ConfigurationError(
+                "QM_SECRET_KEY is not set. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` and export it, "
+                "or set QM_DEMO=1 for a local demo."
+            )
+        return _demo_secret(self.data_dir)
+
+
+def check_secret_strength(value: str) -> None:
+    """Refuse secrets that are short or well known: they would let anyone forge sessions."""
+    if len(value) < MIN_SECRET_LENGTH or value.lower() in WEAK_SECRETS or len(set(value)) < 8:
+        raise ConfigurationError(
+            f"QM_SECRET_KEY is too weak: use at least {MIN_SECRET_LENGTH} random characters, "
+            "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, sqlite://) and pick the async drivers."""
+    for prefix, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return driver + url[len(prefix) :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise ConfigurationError(
+        f"QM_DATABASE_URL must be a PostgreSQL or SQLite URL, got {url.split('://')[0]}://..."
+    )
+
+
+def _demo_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_FILE_NAME
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning validation errors into one readable ConfigurationError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc

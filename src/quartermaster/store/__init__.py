@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, engine set-up, the unit of work, and Alembic migrations."""

@@ -1,0 +1,35 @@
+"""The data model (DESIGN.md): one module per area, all on one metadata for Alembic."""
+
+from quartermaster.store.models.audit import AuditEvent
+from quartermaster.store.models.base import Base
+from quartermaster.store.models.datasets import Chunk, Dataset, Document
+from quartermaster.store.models.identity import ApiKey, LoginAttempt, Session, User
+from quartermaster.store.models.ledger import (
+    Hold,
+    ModelCatalogEntry,
+    UsageCounter,
+    UsageEvent,
+    UsageMonthly,
+)
+from quartermaster.store.models.orgs import Allocation, Membership, Organization, Purchase
+
+__all__ = [
+    "Allocation",
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Chunk",
+    "Dataset",
+    "Document",
+    "Hold",
+    "LoginAttempt",
+    "Membership",
+    "ModelCatalogEntry",
+    "Organization",
+    "Purchase",
+    "Session",
+    "UsageCounter",
+    "UsageEvent",
+    "UsageMonthly",
+    "User",
+]

@@ -1,0 +1,72 @@
+"""The storage layer keeps exact decimals and aware datetimes, and rolls back uncommitted work."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from quartermaster.services.context import Context
+from quartermaster.store import migrate
+from quartermaster.store.models import ModelCatalogEntry, Organization
+
+
+async def test_database_is_at_the_newest_schema(ctx: Context) -> None:
+    assert await migrate.current_revision(ctx.uow.engine) == migrate.head_revision()
+
+
+async def test_rates_round_trip_exactly(ctx: Context) -> None:
+    async with ctx.uow.begin() as tx:
+        tx.session.add(
+            ModelCatalogEntry(
+                name="tiny-rate",
+                kind="chat",
+                provider="local",
+                upstream_model="x",
+                input_rate=Decimal("0.0000001"),
+                output_rate=Decimal("123456789.123456789"),
+                training_rate=Decimal(0),
+                created_at=ctx.clock.now(),
+            )
+        )
+        await tx.commit()
+    async with ctx.uow.begin(write=False) as tx:
+        entry = await tx.session.scalar(
+            select(ModelCatalogEntry).where(ModelCatalogEntry.name == "tiny-rate")
+        )
+    assert entry is not None
+    assert entry.input_rate == Decimal("0.0000001")
+    assert entry.output_rate == Decimal("123456789.123456789")
+
+
+async def test_datetimes_come_back_aware_in_utc(ctx: Context) -> None:
+    created = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=5)))
+    async with ctx.uow.begin() as tx:
+        tx.session.add(Organization(name="Tz Org", created_at=created))
+        await tx.commit()
+    async with ctx.uow.begin(write=False) as tx:
+        stored = await tx.session.scalar(
+            select(Organization.created_at).where(Organization.name == "Tz Org")
+        )
+    assert stored == created
+    assert stored is not None
+    assert stored.tzinfo == UTC
+
+
+async def test_work_that_is_not_committed_is_rolled_back(ctx: Context) -> None:
+    class Refused(Exception):
+        pass
+
+    async def refused_halfway() -> None:
+        async with ctx.uow.begin() as tx:
+            tx.session.add(Organization(name="Half Written", created_at=ctx.clock.now()))
+            await tx.session.flush()
+            raise Refused
+
+    with pytest.raises(Refused):
+        await refused_halfway()
+    async with ctx.uow.begin() as tx:
+        tx.session.add(Organization(name="Never Committed", created_at=ctx.clock.now()))
+    async with ctx.uow.begin(write=False) as tx:
+        count = await tx.session.scalar(select(func.count()).select_from(Organization))
+    assert count == 0
