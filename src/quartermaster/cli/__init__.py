@@ -1,0 +1,38 @@
+"""The `qm` command line. Every command prints a one-line error (no traceback) when it fails,
+and every admin command takes `--json` for scripts. Commands live in one module per area and
+register here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from quartermaster import __version__
+from quartermaster.cli import core
+
+app = typer.Typer(
+    help="Quartermaster: a self-hosted GenAI gateway with monthly token caps per member.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.registered_commands += core.core.registered_commands
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"qm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Quartermaster's command line."""
+
+
+def main() -> None:
+    app()

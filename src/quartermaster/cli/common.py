@@ -1,0 +1,55 @@
+"""What every `qm` command shares: settings, running a service call, one-line errors, JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from quartermaster.domain.errors import DomainError
+from quartermaster.services.context import Context
+from quartermaster.settings import ConfigurationError, Settings, load_settings
+from quartermaster.store.db import create_engine
+from quartermaster.store.uow import UnitOfWork
+
+console = Console()
+T = TypeVar("T")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print `message` as one line on stderr; raise the returned Exit (status 1)."""
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+
+
+def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
+    """Run one service call against the configured database, turning errors into one line."""
+
+    async def runner() -> T:
+        engine = create_engine(config.resolved_database_url)
+        try:
+            return await work(Context(uow=UnitOfWork(engine)))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(runner())
+    except (DomainError, ConfigurationError) as exc:
+        raise fail(str(exc)) from None
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")

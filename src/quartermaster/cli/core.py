@@ -1,0 +1,91 @@
+"""The operator's basics: create the database, serve, load the demo."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from quartermaster import __version__
+from quartermaster.cli import common
+from quartermaster.services import catalog, demo
+from quartermaster.settings import ConfigurationError
+from quartermaster.store import migrate
+from quartermaster.store.db import is_sqlite
+
+core = typer.Typer()
+
+
+@core.command()
+def init(as_json: common.JsonOption = False) -> None:
+    """Create or upgrade the database schema and add missing catalog models. Safe to re-run.
+
+    Example: QM_DATABASE_URL=postgresql://postgres@127.0.0.1/qm qm init
+    """
+    settings = common.settings()
+    url = settings.resolved_database_url
+    if is_sqlite(url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate.upgrade(url)
+    except Exception as exc:
+        raise common.fail(f"could not migrate the database: {type(exc).__name__}: {exc}") from None
+    added = common.run(settings, lambda ctx: catalog.seed(ctx, catalog.default_specs()))
+    result = {"schema": migrate.head_revision(), "models_added": added}
+    if as_json:
+        common.print_json(result)
+    else:
+        common.console.print(
+            f"database ready at schema {result['schema']}; models added: "
+            f"{', '.join(added) if added else 'none'}"
+        )
+
+
+@core.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+) -> None:
+    """Serve the gateway (/v1), the JSON API (/api) and the dashboard.
+
+    Example: qm serve --host 0.0.0.0 --port 8000 --workers 4
+    """
+    import uvicorn
+
+    settings = common.settings()
+    try:
+        settings.secret()
+    except ConfigurationError as exc:
+        raise common.fail(str(exc)) from None
+    host, port = host or settings.host, port or settings.port
+    common.console.print(f"Quartermaster {__version__} on http://{host}:{port}/  (Ctrl+C stops it)")
+    uvicorn.run(
+        "quartermaster.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+    )
+
+
+@core.command("demo")
+def load_demo(as_json: common.JsonOption = False) -> None:
+    """Load demo data once (an enterprise, its people, purchases, usage) and print the logins,
+    with a fresh API key per demo user.
+
+    Example: qm demo --json | jq -r '.[0].api_key'
+    """
+    settings = common.settings()
+    logins = common.run(settings, demo.load)
+    if as_json:
+        common.print_json([asdict(login) for login in logins])
+        return
+    common.console.print(f"Demo logins (the password for all of them is {demo.DEMO_PASSWORD}):")
+    for login in logins:
+        common.console.print(f"  {login.role:<9} {login.email:<28} {login.name}", highlight=False)
+        common.console.print(
+            f"            API key: {login.api_key}", highlight=False, soft_wrap=True
+        )
