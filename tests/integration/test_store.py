@@ -4,11 +4,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from quartermaster.services.context import Context
 from quartermaster.store import migrate
-from quartermaster.store.models import ModelCatalogEntry, Organization
+from quartermaster.store.models import Base, ModelCatalogEntry, Organization
 
 
 async def test_database_is_at_the_newest_schema(ctx: Context) -> None:
@@ -70,3 +73,13 @@ async def test_work_that_is_not_committed_is_rolled_back(ctx: Context) -> None:
     async with ctx.uow.begin(write=False) as tx:
         count = await tx.session.scalar(select(func.count()).select_from(Organization))
     assert count == 0
+
+
+async def test_migrations_create_exactly_what_the_models_describe(ctx: Context) -> None:
+    def differences(connection: Connection) -> list[object]:
+        migration = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(migration, Base.metadata))
+
+    async with ctx.uow.engine.connect() as connection:
+        diff = await connection.run_sync(differences)
+    assert diff == [], "a model changed without a migration: run tools/new_migration.py"

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from quartermaster.store.db import create_engine
 from quartermaster.store.models import Base
+from quartermaster.store.types import ExactDecimal, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write the project's column types as plain SQLAlchemy types, so migrations never
+    import application code that may change later."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, ExactDecimal):
+        return f"sa.Numeric({obj.precision}, {obj.scale}).with_variant(sa.String(64), 'sqlite')"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -20,6 +32,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

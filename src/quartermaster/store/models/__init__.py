@@ -3,7 +3,7 @@
 from quartermaster.store.models.audit import AuditEvent
 from quartermaster.store.models.base import Base
 from quartermaster.store.models.datasets import Chunk, Dataset, Document
-from quartermaster.store.models.identity import ApiKey, LoginAttempt, Session, User
+from quartermaster.store.models.identity import ApiKey, LoginAttempt, RecoveryCode, Session, User
 from quartermaster.store.models.ledger import (
     Hold,
     ModelCatalogEntry,
@@ -27,6 +27,7 @@ __all__ = [
     "ModelCatalogEntry",
     "Organization",
     "Purchase",
+    "RecoveryCode",
     "Session",
     "UsageCounter",
     "UsageEvent",
