@@ -1,4 +1,9 @@
-"""The model catalog: which models exist and the rates they are charged at."""
+"""The model catalog: which models exist and the rates they are charged at.
+
+Rates are edited only by an operator, with an audit event holding the before and after values.
+An edit never rewrites history: every usage event stores the rates it was charged at, and a
+pending hold keeps the rates it was quoted at until it settles.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from quartermaster.domain.errors import InvalidInput
+from quartermaster.domain.errors import InvalidInput, NotFound
+from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.domain.rates import parse_rate
 from quartermaster.domain.types import ModelKind
 from quartermaster.services import audit
@@ -82,3 +88,98 @@ async def seed(ctx: Context, specs: list[ModelSpec]) -> list[str]:
             )
         await tx.commit()
     return [spec.name for spec in added]
+
+
+EDITABLE = (
+    "input_rate",
+    "output_rate",
+    "training_rate",
+    "context_window",
+    "max_output_tokens",
+    "enabled",
+)
+
+
+def spec_of(entry: ModelCatalogEntry) -> ModelSpec:
+    return ModelSpec(
+        name=entry.name,
+        kind=ModelKind(entry.kind),
+        provider=entry.provider,
+        upstream_model=entry.upstream_model,
+        input_rate=entry.input_rate,
+        output_rate=entry.output_rate,
+        training_rate=entry.training_rate,
+        context_window=entry.context_window,
+        max_output_tokens=entry.max_output_tokens,
+        enabled=entry.enabled,
+    )
+
+
+def parse_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validated values for the editable fields; anything else is refused by name."""
+    parsed: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in EDITABLE:
+            raise InvalidInput(
+                f"{name} cannot be edited; editable: {', '.join(EDITABLE)}", param=name
+            )
+        if name.endswith("_rate"):
+            parsed[name] = parse_rate(value, name)
+        elif name == "enabled":
+            if not isinstance(value, bool):
+                raise InvalidInput("enabled must be true or false", param=name)
+            parsed[name] = value
+        elif not isinstance(value, int) or value < (1 if name == "context_window" else 0):
+            raise InvalidInput(f"{name} must be a whole number of tokens", param=name)
+        else:
+            parsed[name] = value
+    return parsed
+
+
+async def list_models(ctx: Context) -> list[ModelSpec]:
+    """Every catalogued model, enabled or not, by name."""
+    async with ctx.uow.begin(write=False) as tx:
+        entries = await tx.session.scalars(
+            select(ModelCatalogEntry).order_by(ModelCatalogEntry.name)
+        )
+        return [spec_of(entry) for entry in entries]
+
+
+async def update_model(ctx: Context, principal: Principal, name: str, **changes: Any) -> ModelSpec:
+    """Change a model's rates, limits or enabled flag (operators only), audited before/after.
+
+    Past usage keeps the rates it was charged at; holds already taken settle at their own.
+    """
+    require_operator(principal)
+    parsed = parse_changes(changes)
+    now = ctx.clock.now()
+    async with ctx.uow.begin() as tx:
+        entry = await tx.session.scalar(
+            select(ModelCatalogEntry).where(ModelCatalogEntry.name == name)
+        )
+        if entry is None:
+            raise NotFound(f"no model named {name!r}; `qm models list` shows them", param="model")
+        changed = {key: value for key, value in parsed.items() if getattr(entry, key) != value}
+        before = {key: _plain(getattr(entry, key)) for key in changed}
+        for key, value in changed.items():
+            setattr(entry, key, value)
+        if changed:
+            await audit.record(
+                tx.session,
+                audit.AuditEntry(
+                    action="model.update",
+                    actor_user_id=principal.user_id,
+                    target_type="model",
+                    target_id=name,
+                    before=before,
+                    after={key: _plain(value) for key, value in changed.items()},
+                ),
+                now,
+            )
+        await tx.commit()
+        return spec_of(entry)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe audit values: rates as exact decimal strings, never floats."""
+    return str(value) if isinstance(value, Decimal) else value

@@ -1,23 +1,60 @@
-"""The token ledger's booking step: one usage event, the counter and the monthly roll-up,
-always together in the caller's transaction, so Σ events = counters.used = Σ roll-ups holds.
+"""The token ledger: reserve the worst case, settle the actual charge, release or expire the rest.
+
+Every step is one transaction. `reserve` is a single conditional UPDATE on the member's counter
+(`used + reserved + amount <= cap`), so the cap holds across any number of processes on
+PostgreSQL (row lock, predicate re-checked) and on SQLite (writers queue on BEGIN IMMEDIATE).
+Settling books the event, the counter and the roll-up together, so Σ events = counters.used =
+Σ roll-ups holds (`qm ledger check`). Lock order is always hold row, then counter row.
+
+Errors (domain/errors.py; codes in parentheses):
+NotFound           unknown or disabled model (model_not_found), unknown request (hold_not_found)
+PermissionDenied   member_banned, member_unpaid, no_token_pool (services/caps.py)
+QuotaExceeded      the worst case does not fit (insufficient_quota; details say what is left)
+Conflict           request id reused (duplicate_request_id), settle replayed with other numbers
+                   (settled_with_different_usage), second resolution (hold_already_<state>)
+InvalidInput       negative counts, max_tokens above the model's limit
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quartermaster.domain.types import TokenKind
-from quartermaster.store.models import UsageCounter, UsageEvent, UsageMonthly
+from quartermaster.domain import holds
+from quartermaster.domain.errors import Conflict, NotFound
+from quartermaster.domain.periods import period_of
+from quartermaster.domain.types import HoldState, ModelKind, TokenKind
+from quartermaster.services import caps
+from quartermaster.services.context import Context
+from quartermaster.services.ledger_counters import rows_changed, take, unreserve
+from quartermaster.store.models import (
+    Hold,
+    ModelCatalogEntry,
+    UsageCounter,
+    UsageEvent,
+    UsageMonthly,
+)
 from quartermaster.store.upsert import add_to
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S = 30.0
 
 
 @dataclass(frozen=True)
 class Usage:
-    """A settled charge in platform tokens, with the rates in force at the call."""
+    """A settled charge in platform tokens, with the rates in force at the call.
+
+    `held` is the hold it settles (None for usage booked without one, such as demo history).
+    """
 
     request_id: str
     user_id: int
@@ -30,8 +67,67 @@ class Usage:
     tokens: int
     input_rate: Decimal
     output_rate: Decimal
-    held: int = 0
+    held: int | None = None
     status: str = "ok"
+
+
+@dataclass(frozen=True)
+class HoldReceipt:
+    """What `reserve` took; settle or release it by `request_id` before `expires_at`."""
+
+    request_id: str
+    user_id: int
+    org_id: int | None
+    model: str
+    kind: TokenKind
+    period: str
+    tokens_held: int
+    expires_at: datetime
+
+
+class _Booked(Protocol):
+    request_id: str
+    period: str
+    prompt_tokens: int
+    completion_tokens: int
+    tokens: int
+    input_rate: Decimal
+    output_rate: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The result of `settle`; a replay of the same request returns an equal one."""
+
+    request_id: str
+    period: str
+    kind: TokenKind
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_charged: int
+    tokens_held: int
+    overrun: int
+    input_rate: Decimal
+    output_rate: Decimal
+    late: bool
+    """Settled after its hold had expired: charged in full, because the tokens were produced."""
+
+    @classmethod
+    def of(cls, booked: _Booked, kind: str, held: int) -> Settlement:
+        return cls(
+            request_id=booked.request_id,
+            period=booked.period,
+            kind=TokenKind(kind),
+            prompt_tokens=booked.prompt_tokens,
+            completion_tokens=booked.completion_tokens,
+            tokens_charged=booked.tokens,
+            tokens_held=held,
+            overrun=holds.overrun(booked.tokens, held),
+            input_rate=booked.input_rate,
+            output_rate=booked.output_rate,
+            late=booked.status == "late",
+        )
 
 
 def rollup_key(usage: Usage) -> str:
@@ -55,8 +151,8 @@ async def book(session: AsyncSession, usage: Usage, now: datetime) -> None:
             tokens=usage.tokens,
             input_rate=usage.input_rate,
             output_rate=usage.output_rate,
-            held=usage.held,
-            overrun=max(0, usage.tokens - usage.held) if usage.held else 0,
+            held=usage.held or 0,
+            overrun=0 if usage.held is None else holds.overrun(usage.tokens, usage.held),
             status=usage.status,
             created_at=now,
         )
@@ -82,3 +178,216 @@ async def book(session: AsyncSession, usage: Usage, now: datetime) -> None:
             "model_id": usage.model_id,
         },
     )
+
+
+async def reserve(
+    ctx: Context,
+    user_id: int,
+    model: str,
+    prompt_tokens: int,
+    max_output_tokens: int,
+    request_id: str,
+    *,
+    hold_ttl_s: int = holds.DEFAULT_HOLD_TTL_S,
+) -> HoldReceipt:
+    """Hold the worst case of a call before it is sent upstream, or refuse it with nothing written.
+
+    For an embedding (training) model `prompt_tokens` is the counted tokens of the upload and
+    `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
+    """
+    now = ctx.clock.now()
+    async with ctx.uow.begin() as tx:
+        session = tx.session
+        entry = await _enabled_model(session, model)
+        rates = holds.rates_for(
+            ModelKind(entry.kind), entry.input_rate, entry.output_rate, entry.training_rate
+        )
+        standing = await caps.standing_of(session, user_id)
+        period = period_of(now, standing.timezone if standing else "UTC")
+        standing = caps.require_in_good_standing(standing, rates.kind, period)
+        cap = await caps.cap_for(session, user_id, rates.kind, period)
+        if cap is None:
+            raise caps.no_pool(rates.kind, period)
+        amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, entry.max_output_tokens)
+        await take(session, (user_id, period, rates.kind), amount, cap)
+        expires_at = now + timedelta(seconds=hold_ttl_s)
+        session.add(
+            Hold(
+                request_id=request_id,
+                user_id=user_id,
+                org_id=standing.org_id,
+                model_id=entry.id,
+                period=period,
+                kind=rates.kind.value,
+                amount=amount,
+                input_rate=rates.input_rate,
+                output_rate=rates.output_rate,
+                state=HoldState.PENDING.value,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+        await _flush_new_request(session, request_id)
+        await tx.commit()
+    return HoldReceipt(
+        request_id, user_id, standing.org_id, model, rates.kind, period, amount, expires_at
+    )
+
+
+async def settle(
+    ctx: Context, request_id: str, prompt_tokens: int, completion_tokens: int
+) -> Settlement:
+    """Charge what the call actually used, at the hold's rates, into the hold's month.
+
+    Idempotent by request id: a replay with the same numbers returns the first result, with
+    other numbers it is a Conflict. Usage above the hold is charged and recorded as overrun;
+    a hold the sweeper already expired is still charged (marked late): the tokens were spent.
+    """
+    now = ctx.clock.now()
+    async with ctx.uow.begin() as tx:
+        session = tx.session
+        hold = await _locked_hold(session, request_id)
+        first = await session.scalar(select(UsageEvent).where(UsageEvent.request_id == request_id))
+        if first is not None:
+            return _replay(first, hold.amount, prompt_tokens, completion_tokens)
+        late = hold.state == HoldState.EXPIRED.value
+        if not late:
+            await _resolve(session, hold, HoldState.SETTLED, now)
+        rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
+        usage = Usage(
+            request_id=request_id,
+            user_id=hold.user_id,
+            org_id=hold.org_id,
+            model_id=hold.model_id,
+            period=hold.period,
+            kind=rates.kind,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            tokens=holds.charge(rates, prompt_tokens, completion_tokens),
+            input_rate=rates.input_rate,
+            output_rate=rates.output_rate,
+            held=hold.amount,
+            status="late" if late else "ok",
+        )
+        await book(session, usage, now)
+        await tx.commit()
+    return Settlement.of(usage, usage.kind.value, hold.amount)
+
+
+async def release(ctx: Context, request_id: str) -> None:
+    """Give a hold back untouched (the call failed before any token was produced)."""
+    async with ctx.uow.begin() as tx:
+        hold = await _locked_hold(tx.session, request_id)
+        await _resolve(tx.session, hold, HoldState.RELEASED, ctx.clock.now())
+        await tx.commit()
+
+
+async def sweep_expired(ctx: Context) -> int:
+    """Expire every pending hold past its deadline and free its tokens; returns how many.
+
+    One UPDATE … RETURNING claims the holds, so concurrent sweepers (one per server process)
+    never free the same hold twice; counters are then adjusted in key order.
+    """
+    now = ctx.clock.now()
+    async with ctx.uow.begin() as tx:
+        claimed = (
+            await tx.session.execute(
+                update(Hold)
+                .where(Hold.state == HoldState.PENDING.value, Hold.expires_at <= now)
+                .values(state=HoldState.EXPIRED.value, resolved_at=now)
+                .returning(Hold.user_id, Hold.period, Hold.kind, Hold.amount)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        freed: dict[tuple[int, str, str], int] = {}
+        for user_id, period, kind, amount in claimed:
+            key = (user_id, period, kind)
+            freed[key] = freed.get(key, 0) + amount
+        for (user_id, period, kind), amount in sorted(freed.items()):
+            await unreserve(tx.session, (user_id, period, TokenKind(kind)), amount)
+        await tx.commit()
+    return len(claimed)
+
+
+async def run_sweeper(ctx: Context, interval_s: float = SWEEP_INTERVAL_S) -> None:
+    """Sweep expired holds every `interval_s` until cancelled; the server runs one per process.
+
+    A failed sweep (database briefly unreachable) is logged and retried on the next tick, so the
+    sweeper outlives outages instead of dying silently.
+    """
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            expired = await sweep_expired(ctx)
+        except Exception:
+            log.exception("ledger sweep failed; retrying in %.0f s", interval_s)
+            continue
+        if expired:
+            log.info("ledger sweep expired %d holds", expired)
+
+
+async def _resolve(session: AsyncSession, hold: Hold, target: HoldState, now: datetime) -> None:
+    """Move a locked hold from pending to `target` and free its reservation, exactly once."""
+    holds.resolve(HoldState(hold.state), target)
+    result = await session.execute(
+        update(Hold)
+        .where(Hold.id == hold.id, Hold.state == HoldState.PENDING.value)
+        .values(state=target.value, resolved_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    assert rows_changed(result) == 1, "the hold row is locked, so its state cannot change"
+    await unreserve(session, (hold.user_id, hold.period, TokenKind(hold.kind)), hold.amount)
+
+
+async def _locked_hold(session: AsyncSession, request_id: str) -> Hold:
+    """The hold for `request_id`, locked until commit so its resolutions run one at a time."""
+    hold = await session.scalar(select(Hold).where(Hold.request_id == request_id).with_for_update())
+    if hold is None:
+        raise NotFound(
+            f"no hold for request {request_id!r}; reserve before settling",
+            param="request_id",
+            code="hold_not_found",
+        )
+    return hold
+
+
+async def _enabled_model(session: AsyncSession, name: str) -> ModelCatalogEntry:
+    entry = await session.scalar(
+        select(ModelCatalogEntry).where(
+            ModelCatalogEntry.name == name, ModelCatalogEntry.enabled.is_(True)
+        )
+    )
+    if entry is None:
+        raise NotFound(
+            f"the model {name!r} does not exist or is disabled; GET /v1/models lists the others",
+            param="model",
+            code="model_not_found",
+        )
+    return entry
+
+
+async def _flush_new_request(session: AsyncSession, request_id: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"request id {request_id!r} was already used for another hold",
+            param="request_id",
+            code="duplicate_request_id",
+        ) from None
+
+
+def _replay(first: UsageEvent, held: int, prompt_tokens: int, completion_tokens: int) -> Settlement:
+    """The first settlement again, or a Conflict when the replay reports other numbers."""
+    if (first.prompt_tokens, first.completion_tokens) != (prompt_tokens, completion_tokens):
+        raise Conflict(
+            f"request {first.request_id!r} was settled with {first.prompt_tokens} prompt and "
+            f"{first.completion_tokens} completion tokens; a replay must report the same",
+            param="request_id",
+            code="settled_with_different_usage",
+            details={
+                "prompt_tokens": first.prompt_tokens,
+                "completion_tokens": first.completion_tokens,
+            },
+        )
+    return Settlement.of(first, first.kind, held)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table
@@ -20,11 +21,22 @@ async def add_to(
 
     Atomic on both databases, so concurrent writers never lose an increment.
     """
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**keys, **increments, **(extra or {}))
+    statement = _insert(session)(table).values(**keys, **increments, **(extra or {}))
     statement = statement.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: table.c[name] + statement.excluded[name] for name in increments},
     )
     await session.execute(statement)
+
+
+async def insert_missing(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Insert `row` unless a row with the same key exists (INSERT … ON CONFLICT DO NOTHING).
+
+    Lets a following UPDATE find its row without a read-then-write race between processes.
+    """
+    await session.execute(_insert(session)(table).values(**row).on_conflict_do_nothing())
+
+
+def _insert(session: AsyncSession) -> Callable[[Table], Any]:
+    """The dialect's INSERT, which is the one that knows ON CONFLICT."""
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert

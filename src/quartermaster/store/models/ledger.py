@@ -65,6 +65,10 @@ class Hold(Base):
     period: Mapped[str] = mapped_column(String(7))
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
+    input_rate: Mapped[Decimal] = mapped_column(ExactDecimal())
+    output_rate: Mapped[Decimal] = mapped_column(ExactDecimal())
+    """The rates quoted at reserve; settlement charges these, so a rate edit mid-call changes
+    nothing. For training holds `input_rate` is the training rate and `output_rate` is zero."""
     state: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,63 @@
+"""The member's counter row for (period, kind): the one row a reserve updates, so the cap check
+and the increment are a single statement that no concurrent writer can slip between."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quartermaster.domain import holds
+from quartermaster.domain.types import TokenKind
+from quartermaster.store.models import UsageCounter
+from quartermaster.store.upsert import insert_missing
+
+CounterKey = tuple[int, str, TokenKind]
+
+
+def counter_is(key: CounterKey) -> list[object]:
+    user_id, period, kind = key
+    return [
+        UsageCounter.user_id == user_id,
+        UsageCounter.period == period,
+        UsageCounter.kind == kind.value,
+    ]
+
+
+async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> None:
+    """The reserve itself: one conditional UPDATE, refused (and rolled back) if it does not fit."""
+    user_id, period, kind = key
+    row = {"user_id": user_id, "period": period, "kind": kind.value, "used": 0, "reserved": 0}
+    await insert_missing(session, UsageCounter.__table__, row)
+    result = await session.execute(
+        update(UsageCounter)
+        .where(
+            *counter_is(key),
+            UsageCounter.used + UsageCounter.reserved + amount <= cap,
+        )
+        .values(reserved=UsageCounter.reserved + amount)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) == 1:
+        return
+    counter = (
+        await session.execute(
+            select(UsageCounter.used, UsageCounter.reserved).where(*counter_is(key))
+        )
+    ).one()
+    raise holds.refusal(amount, cap, counter.used, counter.reserved, period)
+
+
+async def unreserve(session: AsyncSession, key: CounterKey, amount: int) -> None:
+    await session.execute(
+        update(UsageCounter)
+        .where(*counter_is(key))
+        .values(reserved=UsageCounter.reserved - amount)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE matched: the verdict of a conditional update."""
+    return cast(CursorResult[Any], result).rowcount
