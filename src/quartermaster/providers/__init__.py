@@ -1,0 +1,54 @@
+"""Model providers: the upstream clients the gateway calls, behind one `Provider` protocol.
+
+This `__all__` is the package's public surface; other layers import only these names.
+"""
+
+from quartermaster.providers.base import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    EmbedResult,
+    Provider,
+    TokenUsage,
+)
+from quartermaster.providers.config import UpstreamConfig, load_upstreams, parse_upstreams
+from quartermaster.providers.errors import (
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from quartermaster.providers.openai_http import OpenAIHTTPProvider
+from quartermaster.providers.tokenizer import (
+    BpeTokenizer,
+    Tokenizer,
+    encoding_for_model,
+    tokenizer_for_model,
+)
+
+__all__ = [
+    "BpeTokenizer",
+    "ChatChunk",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResult",
+    "EmbedResult",
+    "OpenAIHTTPProvider",
+    "Provider",
+    "ProviderBadResponse",
+    "ProviderConfigError",
+    "ProviderError",
+    "ProviderRejected",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "TokenUsage",
+    "Tokenizer",
+    "UpstreamConfig",
+    "encoding_for_model",
+    "load_upstreams",
+    "parse_upstreams",
+    "tokenizer_for_model",
+]

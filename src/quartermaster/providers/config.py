@@ -1,0 +1,115 @@
+"""Upstream configuration: where each OpenAI-compatible upstream lives and how to reach it.
+
+Upstreams are tables under `[upstreams.NAME]` in a TOML file; catalog entries name one in their
+`provider` field. `openai` is built in (api.openai.com, key in `OPENAI_API_KEY`) unless the file
+redefines it; `local` is reserved for the embedded models. API keys are never written in the
+file, only the name of the environment variable that holds them. See docs/providers.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from quartermaster.providers.errors import ProviderConfigError
+
+LOCAL = "local"
+AUTH_HEADERS = ("authorization", "api-key")
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    name: str
+    base_url: str
+    api_key_env: str | None = None
+    auth_header: str = "authorization"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 120.0
+    connect_retries: int = 2
+    retry_backoff_s: float = 0.25
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        url = urlsplit(self.base_url)
+        _require(
+            url.scheme in ("http", "https") and bool(url.netloc),
+            self,
+            "base_url",
+            f"must be an http(s) URL, got {self.base_url!r}",
+        )
+        _require(
+            self.auth_header in AUTH_HEADERS, self, "auth_header", f"must be one of {AUTH_HEADERS}"
+        )
+        _require(
+            self.connect_timeout_s > 0 and self.read_timeout_s > 0,
+            self,
+            "connect_timeout_s/read_timeout_s",
+            "must be positive",
+        )
+        _require(0 <= self.connect_retries <= 10, self, "connect_retries", "must be 0..10")
+        _require(self.retry_backoff_s >= 0, self, "retry_backoff_s", "must not be negative")
+
+    def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The key from the named environment variable; a named but unset variable is an error,
+        found at start-up rather than as a 401 on the first request."""
+        if self.api_key_env is None:
+            return None
+        value = (os.environ if environ is None else environ).get(self.api_key_env, "")
+        _require(
+            bool(value),
+            self,
+            "api_key_env",
+            f"names {self.api_key_env}, which is not set in the environment",
+        )
+        return value
+
+
+def _require(ok: bool, config: UpstreamConfig, key: str, problem: str) -> None:
+    if not ok:
+        raise ProviderConfigError(f"[upstreams.{config.name}] {key} {problem}")
+
+
+BUILTIN_UPSTREAMS = {
+    "openai": UpstreamConfig(
+        name="openai", base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"
+    ),
+}
+
+
+def parse_upstreams(table: Mapping[str, Any]) -> dict[str, UpstreamConfig]:
+    """Upstreams from the `upstreams` table of a parsed TOML document, plus the built-ins."""
+    known = {f.name for f in fields(UpstreamConfig)} - {"name"}
+    upstreams = dict(BUILTIN_UPSTREAMS)
+    for name, raw in table.items():
+        where = f"[upstreams.{name}]"
+        if name == LOCAL:
+            raise ProviderConfigError(f"{where}: `{LOCAL}` is reserved for the embedded models")
+        if not isinstance(raw, Mapping):
+            raise ProviderConfigError(f"{where} must be a table")
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ProviderConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+        if "base_url" not in raw:
+            raise ProviderConfigError(f"{where}: base_url is required")
+        try:
+            upstreams[name] = UpstreamConfig(name=name, **raw)
+        except TypeError as exc:
+            raise ProviderConfigError(f"{where}: {exc}") from exc
+    return upstreams
+
+
+def load_upstreams(path: Path | None) -> dict[str, UpstreamConfig]:
+    """Upstreams from a TOML file's `[upstreams.*]` tables; no file means the built-ins only."""
+    if path is None:
+        return parse_upstreams({})
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProviderConfigError(f"cannot read upstreams from {path}: {exc}") from exc
+    return parse_upstreams(document.get("upstreams", {}))

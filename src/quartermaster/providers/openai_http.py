@@ -1,0 +1,234 @@
+"""A model behind an OpenAI-compatible HTTP upstream: OpenAI, Azure OpenAI, vLLM, Ollama,
+llama.cpp's server, and Anthropic's and Gemini's compatible endpoints.
+
+httpx and JSON errors are translated here, in `_translated`, into the `ProviderError` tree.
+Only connection failures are retried: the request never reached the upstream, so it cannot
+have been charged or half-generated. Timeouts are enforced here too (per read, like httpx's read
+timeout), so they hold for any transport, including the fake upstream used in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import httpx
+
+from quartermaster.providers.base import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbedResult,
+    TokenUsage,
+)
+from quartermaster.providers.config import UpstreamConfig
+from quartermaster.providers.errors import (
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from quartermaster.providers.sse import DONE, SSEDecoder
+
+CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+ERROR_TEXT_LIMIT = 500
+
+
+class OpenAIHTTPProvider:
+    """One catalog model served by one upstream, with its own connection pool."""
+
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        model: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._model = model
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url,
+            headers=_headers(config),
+            params=dict(config.query),
+            timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
+            transport=transport,
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        async with self._open("chat/completions", self._chat_body(request, stream=False)) as reply:
+            payload = await self._read_json(reply)
+        with self._translated():
+            choice = payload["choices"][0]
+            return ChatResult(
+                content=choice["message"].get("content") or "",
+                finish_reason=choice.get("finish_reason") or "stop",
+                usage=_usage(payload.get("usage")),
+                model=payload.get("model", self._model),
+            )
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        finish: str | None = None
+        usage: TokenUsage | None = None
+        async with self._open("chat/completions", self._chat_body(request, stream=True)) as reply:
+            async for event in self._events(reply):
+                with self._translated():
+                    usage = _usage(event.get("usage")) or usage
+                    choices = event.get("choices") or ()
+                    deltas = [(c.get("delta") or {}).get("content") for c in choices]
+                    finish = next(
+                        (c["finish_reason"] for c in choices if c.get("finish_reason")), finish
+                    )
+                for delta in deltas:
+                    if delta:
+                        yield ChatChunk(delta=str(delta))
+        yield ChatChunk(finish_reason=finish or "stop", usage=usage)
+
+    async def embed(self, inputs: list[str]) -> EmbedResult:
+        body = {"model": self._model, "input": inputs, "encoding_format": "float"}
+        async with self._open("embeddings", body) as reply:
+            payload = await self._read_json(reply)
+        with self._translated():
+            rows = sorted(payload["data"], key=lambda row: row["index"])
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+            if len(vectors) != len(inputs):
+                raise ValueError(f"{len(vectors)} vectors for {len(inputs)} inputs")
+            return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def _chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [
+                {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
+                for m in request.messages
+            ],
+            "stream": stream,
+        }
+        optional = {"max_tokens": request.max_tokens, "temperature": request.temperature}
+        body |= {key: value for key, value in optional.items() if value is not None}
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    @asynccontextmanager
+    async def _open(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+        """Send with connect retries and a deadline for the answer's head; fail on non-2xx."""
+        request = self._client.build_request("POST", path, json=body)
+        deadline_s = self._config.connect_timeout_s + self._config.read_timeout_s
+        with self._translated():
+            async with asyncio.timeout(deadline_s):
+                response = await self._send_with_retries(request)
+        try:
+            if response.is_error:
+                await self._raise_for_status(response)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _send_with_retries(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(self._config.connect_retries):
+            try:
+                return await self._client.send(request, stream=True)
+            except CONNECT_ERRORS:
+                await asyncio.sleep(self._config.retry_backoff_s * 2**attempt)
+        return await self._client.send(request, stream=True)
+
+    async def _raise_for_status(self, response: httpx.Response) -> None:
+        with self._translated():
+            await self._read(response)
+        message = _error_message(response)
+        if response.is_client_error:
+            raise ProviderRejected(message, self._config.name, status=response.status_code)
+        raise ProviderBadResponse(
+            f"upstream failed with HTTP {response.status_code}: {message}",
+            self._config.name,
+            status=response.status_code,
+        )
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        async with asyncio.timeout(self._config.read_timeout_s):
+            return await response.aread()
+
+    async def _read_json(self, response: httpx.Response) -> dict[str, Any]:
+        with self._translated():
+            payload = json.loads(await self._read(response))
+            if not isinstance(payload, dict):
+                raise ValueError("the body is not a JSON object")
+            return payload
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of an SSE stream, up to `[DONE]`; each line must come in time."""
+        decoder = SSEDecoder()
+        lines = response.aiter_lines()
+        with self._translated():
+            while True:
+                try:
+                    async with asyncio.timeout(self._config.read_timeout_s):
+                        line = await anext(lines)
+                except StopAsyncIteration:
+                    line = None
+                data = decoder.feed(line or "")
+                if data == DONE:
+                    return
+                if data is not None:
+                    event = json.loads(data)
+                    if not isinstance(event, dict):
+                        raise ValueError(f"a stream event is not a JSON object: {data[:80]}")
+                    yield event
+                elif line is None:
+                    raise ValueError("the stream ended before [DONE]")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The one table from foreign failures to the provider error tree."""
+        name = self._config.name
+        try:
+            yield
+        except ProviderError:
+            raise
+        except CONNECT_ERRORS as exc:
+            raise ProviderUnavailable(f"cannot connect to {self._config.base_url}", name) from exc
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            limit = self._config.read_timeout_s
+            raise ProviderTimeout(f"no answer within {limit:g} s", name) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderBadResponse(f"transport failed: {exc}", name) from exc
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise ProviderBadResponse(f"malformed upstream response: {exc!r}", name) from exc
+
+
+def _headers(config: UpstreamConfig) -> dict[str, str]:
+    headers = dict(config.headers)
+    key = config.api_key()
+    if key is not None:
+        if config.auth_header == "api-key":
+            headers["api-key"] = key
+        else:
+            headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def _usage(raw: Any) -> TokenUsage | None:
+    if not isinstance(raw, dict) or raw.get("prompt_tokens") is None:
+        return None
+    return TokenUsage(int(raw["prompt_tokens"]), int(raw.get("completion_tokens") or 0))
+
+
+def _error_message(response: httpx.Response) -> str:
+    """OpenAI's `{"error": {"message": ...}}` when present, else the start of the body."""
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        if message:
+            return str(message)[:ERROR_TEXT_LIMIT]
+    except (ValueError, AttributeError):
+        pass
+    return response.text[:ERROR_TEXT_LIMIT] or response.reason_phrase

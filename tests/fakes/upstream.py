@@ -1,0 +1,116 @@
+"""A fake OpenAI-compatible upstream, served in-process through `httpx.MockTransport`.
+
+It answers chat completions (whole or streamed as SSE, with or without usage), embeddings,
+and can misbehave on demand: fail to accept connections a number of times, answer with an error
+status, stall before answering or in the middle of a stream. It records what it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+EMBED_DIMENSIONS = 8
+
+
+@dataclass
+class FakeUpstream:
+    reply: str = "Hello from the fake upstream."
+    prompt_tokens: int = 11
+    report_usage: bool = True
+    error_status: int | None = None
+    error_message: str = "the fake upstream says no"
+    connect_failures: int = 0
+    stall_s: float = 0.0
+    stall_after_chunks: int | None = None
+    requests: list[httpx.Request] = field(default_factory=list)
+    connect_attempts: int = 0
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(request.content) for request in self.requests]
+
+    @property
+    def chunks(self) -> list[str]:
+        """The streamed pieces of the reply; the fake counts one token per piece."""
+        words = self.reply.split(" ")
+        return [word if i == 0 else f" {word}" for i, word in enumerate(words)]
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.connect_attempts += 1
+        if self.connect_attempts <= self.connect_failures:
+            raise httpx.ConnectError("connection refused", request=request)
+        self.requests.append(request)
+        if self.stall_s and self.stall_after_chunks is None:
+            await asyncio.sleep(self.stall_s)
+        if self.error_status is not None:
+            error = {"message": self.error_message, "type": "fake_error", "code": None}
+            return httpx.Response(self.error_status, json={"error": error})
+        body = json.loads(request.content)
+        if request.url.path.endswith("/embeddings"):
+            return httpx.Response(200, json=self._embeddings(body))
+        if body.get("stream"):
+            headers = {"content-type": "text/event-stream"}
+            return httpx.Response(200, headers=headers, content=self._events(body))
+        return httpx.Response(200, json=self._completion(body))
+
+    def _usage(self, prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        message = {"role": "assistant", "content": self.reply}
+        payload: dict[str, Any] = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+        if self.report_usage:
+            payload["usage"] = self._usage(self.prompt_tokens, len(self.chunks))
+        return payload
+
+    async def _events(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": body["model"]}
+        for index, piece in enumerate(self.chunks):
+            if self.stall_after_chunks is not None and index == self.stall_after_chunks:
+                await asyncio.sleep(self.stall_s)
+            choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+            yield _event(base | {"choices": [choice]})
+        yield _event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        wants_usage = body.get("stream_options", {}).get("include_usage")
+        if self.report_usage and wants_usage:
+            usage = self._usage(self.prompt_tokens, len(self.chunks))
+            yield _event(base | {"choices": [], "usage": usage})
+        yield b"data: [DONE]\n\n"
+
+    def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        inputs = body["input"]
+        rows = [
+            {"object": "embedding", "index": i, "embedding": fake_vector(text)}
+            for i, text in reversed(list(enumerate(inputs)))
+        ]
+        tokens = sum(len(text.split()) for text in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return {"object": "list", "model": body["model"], "data": rows, "usage": usage}
+
+
+def fake_vector(text: str) -> list[float]:
+    """A stable vector per text, so tests can check which input each vector belongs to."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [byte / 255 for byte in digest[:EMBED_DIMENSIONS]]
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
