@@ -1,0 +1,79 @@
+"""Caps hold under concurrency: many tasks on SQLite, many OS processes on PostgreSQL, all
+firing far more holds than the cap allows. Each hold settles at exactly its amount, so the
+number that got through must be exactly cap // amount, never one more."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+
+import pytest
+
+from quartermaster.domain.errors import QuotaExceeded
+from quartermaster.services import ledger, ledger_check
+from quartermaster.services.context import Context
+from quartermaster.store.db import create_engine
+from quartermaster.store.uow import UnitOfWork
+from tests.fakes.clock import FixedClock
+from tests.integration.ledger_fixtures import CHAT, add_member
+from tests.integration.test_ledger import counter
+
+CAP = 3_000
+PROMPT, OUTPUT = 40, 60  # a hold of 100 at the seeded rates of 1 and 1
+ATTEMPTS = 80  # per worker: several times what the cap allows
+
+
+async def spend(ctx: Context, user_id: int, prefix: str) -> int:
+    """Reserve and settle in full until refused `ATTEMPTS` times or done; returns successes."""
+    done = 0
+    for attempt in range(ATTEMPTS):
+        request_id = f"{prefix}-{attempt}"
+        try:
+            await ledger.reserve(ctx, user_id, CHAT, PROMPT, OUTPUT, request_id)
+        except QuotaExceeded:
+            continue
+        await ledger.settle(ctx, request_id, PROMPT, OUTPUT)
+        done += 1
+    return done
+
+
+def spend_in_process(url: str, user_id: int, prefix: str, start_at: float) -> int:
+    """One OS process; all of them start spending at `start_at`, so their reserves overlap."""
+
+    async def main() -> int:
+        engine = create_engine(url, pool_size=1)
+        try:
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            return await spend(Context(uow=UnitOfWork(engine), clock=FixedClock()), user_id, prefix)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+async def assert_cap_held(ctx: Context, user_id: int, successes: int) -> None:
+    used, reserved = await counter(ctx, user_id, "2026-11")
+    assert successes == CAP // (PROMPT + OUTPUT)
+    assert (used, reserved) == (CAP, 0)
+    assert await ledger_check.check(ctx) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_concurrent_tasks_never_push_a_member_over_the_cap(ctx: Context) -> None:
+    member = await add_member(ctx, inference_cap=CAP)
+    results = await asyncio.gather(*(spend(ctx, member.user_id, f"t{i}") for i in range(8)))
+    await assert_cap_held(ctx, member.user_id, sum(results))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_concurrent_processes_never_push_a_member_over_the_cap(
+    ctx: Context, database_url: str
+) -> None:
+    member = await add_member(ctx, inference_cap=CAP)
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(6) as pool:
+        start_at = time.time() + 2.0
+        work = [(database_url, member.user_id, f"p{i}", start_at) for i in range(6)]
+        results = await asyncio.to_thread(pool.starmap, spend_in_process, work)
+    await assert_cap_held(ctx, member.user_id, sum(results))
