@@ -21,7 +21,15 @@ from quartermaster.providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from quartermaster.providers.local_chat import LocalChatProvider
+from quartermaster.providers.local_embed import LocalEmbedProvider
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
+from quartermaster.providers.registry import (
+    ModelEntry,
+    ProviderFactory,
+    ProviderRegistry,
+    build_registry,
+)
 from quartermaster.providers.tokenizer import (
     BpeTokenizer,
     Tokenizer,
@@ -36,17 +44,23 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "EmbedResult",
+    "LocalChatProvider",
+    "LocalEmbedProvider",
+    "ModelEntry",
     "OpenAIHTTPProvider",
     "Provider",
     "ProviderBadResponse",
     "ProviderConfigError",
     "ProviderError",
+    "ProviderFactory",
+    "ProviderRegistry",
     "ProviderRejected",
     "ProviderTimeout",
     "ProviderUnavailable",
     "TokenUsage",
     "Tokenizer",
     "UpstreamConfig",
+    "build_registry",
     "encoding_for_model",
     "load_upstreams",
     "parse_upstreams",

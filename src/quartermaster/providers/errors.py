@@ -13,6 +13,8 @@ ProviderConfigError           a provider cannot be built from its configuration;
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from quartermaster.settings import ConfigurationError
@@ -53,3 +55,19 @@ class ProviderRejected(ProviderError):
 
 class ProviderConfigError(ConfigurationError):
     """A provider's configuration cannot work; the message says what to change."""
+
+
+def not_supported(model: str, operation: str) -> ProviderRejected:
+    """The refusal a provider gives for an operation its model does not do (chat, embed)."""
+    return ProviderRejected(f"model {model} does not support {operation}", status=400)
+
+
+@contextmanager
+def local_failures(model: str) -> Iterator[None]:
+    """An embedded model's unexpected failures become the provider's, like an upstream's."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except Exception as exc:
+        raise ProviderBadResponse(f"the local model {model} failed: {exc!r}", "local") from exc

