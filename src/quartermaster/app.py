@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
 from quartermaster import __version__
 from quartermaster.api import errors, health
 from quartermaster.domain.clock import Clock, SystemClock
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store.db import create_engine
@@ -25,8 +27,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await engine.dispose()
+        # Frees the holds of gateway processes that died mid-call; one per process is safe.
+        sweeper = asyncio.create_task(ledger.run_sweeper(ctx))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await sweeper
+            await engine.dispose()
 
     app = FastAPI(title="Quartermaster", version=__version__, lifespan=lifespan)
     app.state.settings = settings
