@@ -181,5 +181,5 @@ async def update_model(ctx: Context, principal: Principal, name: str, **changes:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-safe audit values: rates as exact decimal strings, never floats."""
-    return str(value) if isinstance(value, Decimal) else value
+    """JSON-safe audit values: rates as exact decimal strings (the same on both databases)."""
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
