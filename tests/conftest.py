@@ -10,10 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from quartermaster.app import create_app
-from quartermaster.services.context import Context
+from quartermaster.services import passwords
+from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
@@ -22,6 +24,15 @@ from tests.fakes.clock import FixedClock
 
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost: the tests check behaviour, not the hash's strength."""
+    saved = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    passwords._hasher = saved
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +68,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 async def ctx(database_url: str, clock: FixedClock) -> AsyncIterator[Context]:
     engine = create_engine(database_url)
-    yield Context(uow=UnitOfWork(engine), clock=clock)
+    yield Context(uow=UnitOfWork(engine), clock=clock, security=SecurityConfig(TEST_SECRET))
     await engine.dispose()
 
 
@@ -76,5 +87,5 @@ async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://qm.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="https://qm.test") as http:
         yield http

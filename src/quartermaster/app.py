@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from quartermaster import __version__
-from quartermaster.api import errors, health
+from quartermaster.api import auth, errors, health, me, users
 from quartermaster.domain.clock import Clock, SystemClock
 from quartermaster.services import ledger
-from quartermaster.services.context import Context
+from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
@@ -21,9 +21,13 @@ from quartermaster.store.uow import UnitOfWork
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """An app wired to real dependencies, or to the ones given (tests pass a fixed clock)."""
     settings = settings or load_settings()
-    settings.secret()  # refuse to start with a missing or weak secret
+    security = SecurityConfig(
+        secret_key=settings.secret(),  # refuses to start with a missing or weak secret
+        session_ttl_s=settings.session_ttl_s,
+        session_idle_s=settings.session_idle_s,
+    )
     engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
-    ctx = Context(uow=UnitOfWork(engine), clock=clock or SystemClock())
+    ctx = Context(uow=UnitOfWork(engine), clock=clock or SystemClock(), security=security)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -41,5 +45,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.ctx = ctx
     errors.install(app)
-    app.include_router(health.router)
+    for router in (health.router, auth.router, me.router, users.router):
+        app.include_router(router)
     return app

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64, description="Server processes for `qm serve`.")
     log_level: str = Field(default="info", description="uvicorn log level.")
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
+    session_ttl_s: int = Field(default=12 * 3600, ge=60, description="Longest a session lives.")
+    session_idle_s: int = Field(default=3600, ge=60, description="Idle time that ends a session.")
+    cookie_secure: bool | None = Field(
+        default=None, description="Send cookies over HTTPS only; default on, off in demo mode."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses/CIDRs whose client-certificate headers (CAC) are believed.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -71,6 +80,10 @@ class Settings(BaseSettings):
         if value.lower() not in levels:
             raise ValueError(f"log_level must be one of {sorted(levels)}")
         return value.lower()
+
+    @property
+    def secure_cookies(self) -> bool:
+        return (not self.demo) if self.cookie_secure is None else self.cookie_secure
 
     @property
     def resolved_database_url(self) -> str:

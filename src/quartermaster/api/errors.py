@@ -27,6 +27,7 @@ STATUS_AND_TYPE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.NotFound: (404, "not_found_error"),
     errors.Conflict: (409, "conflict_error"),
     errors.QuotaExceeded: (429, "insufficient_quota"),
+    errors.TooManyRequests: (429, "rate_limit_error"),
     errors.ServiceUnavailable: (503, "service_unavailable"),
 }
 
@@ -58,7 +59,9 @@ class ErrorResponse(JSONResponse):
 def from_domain(exc: errors.DomainError) -> ErrorResponse:
     status, type_ = next(value for cls, value in STATUS_AND_TYPE.items() if isinstance(exc, cls))
     code = exc.code or type_
-    return ErrorResponse(status, exc.message, type_, exc.param, code, exc.details or None)
+    retry = exc.details.get("retry_after_s")
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return ErrorResponse(status, exc.message, type_, exc.param, code, exc.details or None, headers)
 
 
 def install(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from quartermaster import __version__
-from quartermaster.cli import core, ledger, models
+from quartermaster.cli import core, ledger, models, users
 
 app = typer.Typer(
     help="Quartermaster: a self-hosted GenAI gateway with monthly token caps per member.",
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.registered_commands += core.core.registered_commands
+app.add_typer(users.app, name="user")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(models.app, name="models")
 

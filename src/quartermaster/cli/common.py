@@ -53,3 +53,11 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def report(value: Any, as_json: bool, line: str) -> None:
+    """Print `value` as JSON for scripts, or `line` for people."""
+    if as_json:
+        print_json(value)
+    else:
+        console.print(line, highlight=False)

@@ -6,7 +6,9 @@ DomainError
 ├── PermissionDenied    the principal may not do this (403)
 ├── NotFound            the target does not exist or is not visible to the principal (404)
 ├── Conflict            the target changed or already exists (409)
-└── QuotaExceeded       the request does not fit in what is left of a cap (429)
+├── QuotaExceeded       the request does not fit in what is left of a cap (429)
+├── TooManyRequests     slow down: sign-in back-off or a rate limit (429, Retry-After)
+└── ServiceUnavailable  a dependency is unreachable; metered calls fail closed (503)
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Conflict(DomainError):
 
 class QuotaExceeded(DomainError):
     pass
+
+
+class TooManyRequests(DomainError):
+    """`details["retry_after_s"]` says when to try again."""
 
 
 class ServiceUnavailable(DomainError):

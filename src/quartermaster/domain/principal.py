@@ -22,6 +22,14 @@ class Principal:
     is_operator: bool
     mfa_verified: bool
     via: Via
+    session_key: str | None = None
+    """The hash that identifies the session, when the principal came by cookie."""
+
+    @property
+    def uid(self) -> int:
+        """The acting user's id; the command line has none and must not reach user-only code."""
+        assert self.user_id is not None, "this action needs a signed-in user"
+        return self.user_id
 
     @classmethod
     def command_line(cls) -> Principal:

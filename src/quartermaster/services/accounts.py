@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,10 +12,10 @@ from quartermaster.domain.errors import Conflict, InvalidInput
 from quartermaster.domain.passwords import check_password
 from quartermaster.services import audit
 from quartermaster.services.context import Context
+from quartermaster.services.passwords import hash_password
 from quartermaster.store.models import User
 
 TERMS_VERSION = "2026-11"
-_hasher = PasswordHasher()
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,6 @@ class Registration:
     name: str = ""
     accept_terms: bool = False
     is_operator: bool = False
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -10,6 +10,16 @@ from quartermaster.store.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    """Secrets and lifetimes the identity services need (from Settings in the app)."""
+
+    secret_key: str = ""
+    session_ttl_s: int = 12 * 3600
+    session_idle_s: int = 3600
+
+
+@dataclass(frozen=True)
 class Context:
     uow: UnitOfWork
     clock: Clock = field(default_factory=SystemClock)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
