@@ -47,7 +47,8 @@ async def sign_in(
     assert response.status_code == 200, response.text
     body = response.json()
     if body["mfa_required"]:
-        assert totp_secret is not None and clock is not None
+        assert totp_secret is not None
+        assert clock is not None
         clock.advance(seconds=30)
         response = await http.post("/api/auth/mfa", json={"code": totp_now(totp_secret, clock)})
         assert response.status_code == 200, response.text
