@@ -2,7 +2,8 @@
 
 It answers chat completions (whole or streamed as SSE, with or without usage), embeddings,
 and can misbehave on demand: fail to accept connections a number of times, answer with an error
-status, stall before answering or in the middle of a stream. It records what it was sent.
+status or a body that is not the protocol, stall before answering or in the middle of a stream,
+end a stream before `[DONE]`. It records what it was sent.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class FakeUpstream:
     connect_failures: int = 0
     stall_s: float = 0.0
     stall_after_chunks: int | None = None
+    cut_stream: bool = False
+    raw_body: bytes | None = None
     requests: list[httpx.Request] = field(default_factory=list)
     connect_attempts: int = 0
 
@@ -54,6 +57,8 @@ class FakeUpstream:
         if self.error_status is not None:
             error = {"message": self.error_message, "type": "fake_error", "code": None}
             return httpx.Response(self.error_status, json={"error": error})
+        if self.raw_body is not None:
+            return httpx.Response(200, content=self.raw_body)
         body = json.loads(request.content)
         if request.url.path.endswith("/embeddings"):
             return httpx.Response(200, json=self._embeddings(body))
@@ -88,6 +93,8 @@ class FakeUpstream:
                 await asyncio.sleep(self.stall_s)
             choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
             yield _event(base | {"choices": [choice]})
+        if self.cut_stream:
+            return
         yield _event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         wants_usage = body.get("stream_options", {}).get("include_usage")
         if self.report_usage and wants_usage:

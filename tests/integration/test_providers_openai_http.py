@@ -117,6 +117,19 @@ async def test_server_errors_are_bad_responses_and_not_retried(
     assert len(fake.requests) == 1
 
 
+async def test_a_stream_cut_before_done_is_a_bad_response(make_provider: MakeProvider) -> None:
+    with pytest.raises(ProviderBadResponse, match=r"ended before \[DONE\]"):
+        await collect(make_provider(FakeUpstream(cut_stream=True)).stream_chat(REQUEST))
+
+
+@pytest.mark.parametrize("body", [b"<html>oops</html>", b"[1, 2]", b'{"choices": []}'])
+async def test_a_body_that_is_not_the_protocol_is_a_bad_response(
+    make_provider: MakeProvider, body: bytes
+) -> None:
+    with pytest.raises(ProviderBadResponse, match="malformed"):
+        await make_provider(FakeUpstream(raw_body=body)).chat(REQUEST)
+
+
 async def test_connect_failures_are_retried_then_succeed(make_provider: MakeProvider) -> None:
     fake = FakeUpstream(connect_failures=2)
     result = await make_provider(fake, connect_retries=2).chat(REQUEST)
