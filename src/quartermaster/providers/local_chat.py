@@ -14,6 +14,7 @@ import codecs
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,6 +123,9 @@ def _turn(message: ChatMessage) -> dict[str, str]:
 
 
 _CHAT: Once[LlamaChat] = Once(lambda: LlamaChat(model_path()))
+# Generation is one at a time anyway; a thread of its own keeps waiting requests from filling
+# the event loop's default pool, and they run in arrival order.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-chat")
 
 
 class LocalChatProvider:
@@ -146,20 +150,24 @@ class LocalChatProvider:
         queue: asyncio.Queue[str | Outcome | ProviderError] = asyncio.Queue()
         gone = threading.Event()
 
-        def emit(piece: str) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, piece)
+        def emit(item: str | Outcome | ProviderError) -> bool:
+            """Hands an item to the reader; False once the reader (or its loop) is gone."""
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop has closed
+                gone.set()
             return not gone.is_set()
 
         def work() -> None:
-            outcome: Outcome | ProviderError
+            if gone.is_set():  # the reader left while this request waited its turn
+                return
             try:
                 with local_failures(self._model):
-                    outcome = self._chat.get().generate(request, emit)
+                    emit(self._chat.get().generate(request, emit))
             except ProviderError as exc:
-                outcome = exc
-            loop.call_soon_threadsafe(queue.put_nowait, outcome)
+                emit(exc)
 
-        loop.run_in_executor(None, work)  # ends by itself, at the latest one token after `gone`
+        loop.run_in_executor(_WORKER, work)  # ends by itself, at most one token after `gone`
         try:
             while isinstance(item := await queue.get(), str):
                 yield ChatChunk(delta=item)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,9 @@ class MiniLMEmbedder:
 
 
 _EMBEDDER: Once[MiniLMEmbedder] = Once(lambda: MiniLMEmbedder(model_directory()))
+# One batch at a time uses every core already; a thread of its own keeps waiting requests out of
+# the event loop's default pool.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embed")
 
 
 class LocalEmbedProvider:
@@ -94,7 +98,8 @@ class LocalEmbedProvider:
         if not inputs:
             return EmbedResult([], TokenUsage(0), self._model)
         with local_failures(self._model):
-            vectors, tokens = await asyncio.to_thread(self._run, inputs)
+            loop = asyncio.get_running_loop()
+            vectors, tokens = await loop.run_in_executor(_WORKER, self._run, inputs)
         return EmbedResult(vectors.tolist(), TokenUsage(prompt_tokens=tokens), self._model)
 
     def _run(self, inputs: list[str]) -> tuple[npt.NDArray[np.float32], int]:
