@@ -1,16 +1,22 @@
-"""Test data built the way users build it: accounts through the registration service; orgs with
-members and caps inserted directly until the enterprise service exists to do it."""
+"""Test data built the way users build it: accounts through the registration service, orgs
+through the operator's provisioning service and the admins' allocation service."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 
+from quartermaster.domain.enterprise import Provisioning
+from quartermaster.domain.pricing import INFERENCE_BUNDLE_TOKENS, TRAINING_BUNDLE_TOKENS
+from quartermaster.domain.principal import Principal
 from quartermaster.services.accounts import Registration, register
+from quartermaster.services.allocations import CapsEdit, set_allocation
 from quartermaster.services.context import Context
-from quartermaster.store.models import Allocation, Membership, Organization
+from quartermaster.services.enterprise import provision
 
 PASSWORD = "violet-anchor-sparrow-9"
+CAP = (1_000_000, 100_000)
+"""Every fixture member's (inference, training) caps."""
 _ids = itertools.count(1)
 
 
@@ -28,35 +34,31 @@ class OrgFixture:
     member_emails: list[str]
 
 
+def _whole(tokens: int, bundle: int) -> int:
+    """`tokens` rounded up to whole bundles."""
+    return -(-tokens // bundle) * bundle
+
+
 async def add_org(
     ctx: Context, admins: int = 1, members: int = 2, name: str | None = None
 ) -> OrgFixture:
-    """An organization with fresh admin and member accounts, each with a 1M inference cap."""
+    """An organization with fresh admin and member accounts, each capped at `CAP`, that bought
+    just enough whole bundles (yearly, from this month) for those caps."""
     tag = next(_ids)
     admin_emails = [f"admin{tag}-{i}@example.com" for i in range(admins)]
     member_emails = [f"member{tag}-{i}@example.com" for i in range(members)]
     admin_ids = [await add_user(ctx, email) for email in admin_emails]
     member_ids = [await add_user(ctx, email) for email in member_emails]
-    now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
-        org = Organization(name=name or f"Org {tag}", created_at=now)
-        tx.session.add(org)
-        await tx.session.flush()
-        for user_id in admin_ids + member_ids:
-            role = "admin" if user_id in admin_ids else "member"
-            membership = Membership(
-                org_id=org.id, user_id=user_id, active_user_id=user_id, role=role, joined_at=now
-            )
-            tx.session.add(membership)
-            await tx.session.flush()
-            tx.session.add(
-                Allocation(
-                    membership_id=membership.id,
-                    org_id=org.id,
-                    max_inference_tokens=1_000_000,
-                    max_training_tokens=100_000,
-                    updated_at=now,
-                )
-            )
-        await tx.commit()
-    return OrgFixture(org.id, admin_ids, member_ids, admin_emails, member_emails)
+    people = admin_ids + member_ids
+    request = Provisioning(
+        name=name or f"Org {tag}",
+        member_emails=admin_emails + member_emails,
+        admin_emails=admin_emails,
+        inference_tokens=_whole(len(people) * CAP[0], INFERENCE_BUNDLE_TOKENS),
+        training_tokens=_whole(len(people) * CAP[1], TRAINING_BUNDLE_TOKENS),
+    )
+    operator = Principal.command_line()
+    org_id = (await provision(ctx, operator, request))["org_id"]
+    for user_id in people:
+        await set_allocation(ctx, operator, org_id, user_id, CapsEdit(*CAP, version=1))
+    return OrgFixture(org_id, admin_ids, member_ids, admin_emails, member_emails)

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from quartermaster import __version__
-from quartermaster.api import auth, errors, health, me, users
+from quartermaster.api import auth, errors, health, me, my_requests, operator, orgs, users
 from quartermaster.domain.clock import Clock, SystemClock
 from quartermaster.services import ledger
 from quartermaster.services.context import Context, SecurityConfig
@@ -27,7 +27,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         session_idle_s=settings.session_idle_s,
     )
     engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
-    ctx = Context(uow=UnitOfWork(engine), clock=clock or SystemClock(), security=security)
+    ctx = Context(
+        uow=UnitOfWork(engine),
+        clock=clock or SystemClock(),
+        security=security,
+        prices=settings.prices(),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +50,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.ctx = ctx
     errors.install(app)
-    for router in (health.router, auth.router, me.router, users.router):
+    for router in (
+        health.router,
+        auth.router,
+        me.router,
+        users.router,
+        orgs.router,
+        operator.router,
+        my_requests.router,
+    ):
         app.include_router(router)
     return app

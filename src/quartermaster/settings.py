@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from quartermaster.domain.pricing import PriceList
 
 MIN_SECRET_LENGTH = 32
 WEAK_SECRETS = frozenset({"changeme", "secret", "password", "change-me", "development"})
@@ -60,6 +63,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Addresses/CIDRs whose client-certificate headers (CAC) are believed.",
     )
+    price_inference_bundle_monthly: Decimal = Field(
+        default=Decimal("90.00"), ge=0, description="List price of 2M inference tokens a month."
+    )
+    price_inference_bundle_yearly: Decimal = Field(
+        default=Decimal("990.00"), ge=0, description="List price of 2M inference tokens a year."
+    )
+    price_training_bundle_monthly: Decimal = Field(
+        default=Decimal("45.00"), ge=0, description="List price of 1M training tokens a month."
+    )
+    price_training_bundle_yearly: Decimal = Field(
+        default=Decimal("495.00"), ge=0, description="List price of 1M training tokens a year."
+    )
+    currency: str = Field(default="USD", description="Currency of the list prices (ISO code).")
 
     @classmethod
     def settings_customise_sources(
@@ -91,6 +107,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'quartermaster.db').resolve()}"
+
+    def prices(self) -> PriceList:
+        """The list prices purchases default to (an operator may record another price)."""
+        return PriceList(
+            self.price_inference_bundle_monthly,
+            self.price_inference_bundle_yearly,
+            self.price_training_bundle_monthly,
+            self.price_training_bundle_yearly,
+            self.currency.upper(),
+        )
 
     def secret(self) -> str:
         """The secret key, checked; in demo mode one is generated once and kept in data_dir."""

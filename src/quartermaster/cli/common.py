@@ -41,7 +41,7 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
     async def runner() -> T:
         engine = create_engine(config.resolved_database_url)
         try:
-            return await work(Context(uow=UnitOfWork(engine)))
+            return await work(Context(uow=UnitOfWork(engine), prices=config.prices()))
         finally:
             await engine.dispose()
 

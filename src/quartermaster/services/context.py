@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from quartermaster.domain.clock import Clock, SystemClock
+from quartermaster.domain.pricing import PriceList
 from quartermaster.store.uow import UnitOfWork
 
 
@@ -23,3 +24,4 @@ class Context:
     uow: UnitOfWork
     clock: Clock = field(default_factory=SystemClock)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    prices: PriceList = field(default_factory=PriceList)

@@ -11,7 +11,13 @@ from quartermaster.store.models.ledger import (
     UsageEvent,
     UsageMonthly,
 )
-from quartermaster.store.models.orgs import Allocation, Membership, Organization, Purchase
+from quartermaster.store.models.orgs import (
+    Allocation,
+    Membership,
+    Organization,
+    Purchase,
+    TokenRequest,
+)
 
 __all__ = [
     "Allocation",
@@ -29,6 +35,7 @@ __all__ = [
     "Purchase",
     "RecoveryCode",
     "Session",
+    "TokenRequest",
     "UsageCounter",
     "UsageEvent",
     "UsageMonthly",

@@ -104,3 +104,31 @@ class Purchase(Base):
     reference: Mapped[str | None] = mapped_column(String(100))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenRequest(Base):
+    """A member's request for more tokens, and how it was decided (by an admin or the org's
+    auto-approval rule). Kept after the decision: the member and admins see the outcome."""
+
+    __tablename__ = "token_requests"
+    __table_args__ = (
+        Index("ix_token_requests_org_status", "org_id", "status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("kind IN ('inference', 'training')", name="kind_known"),
+        CheckConstraint("status IN ('pending', 'approved', 'denied')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    approved_amount: Mapped[int | None] = mapped_column(BigInteger)
+    auto_approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
