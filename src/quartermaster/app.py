@@ -7,19 +7,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from quartermaster import __version__
-from quartermaster.api import auth, errors, health, me, my_requests, operator, orgs, users
+from quartermaster.api import auth, errors, health, me, my_requests, operator, orgs, tokenize, users
 from quartermaster.domain.clock import Clock, SystemClock
-from quartermaster.services import ledger
+from quartermaster.gateway import chat, embeddings, models
+from quartermaster.gateway import errors as gateway_errors
+from quartermaster.gateway.deps import LazyProviders
+from quartermaster.providers.config import load_upstreams
+from quartermaster.providers.registry import ProviderRegistry, build_registry
+from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    """An app wired to real dependencies, or to the ones given (tests pass a fixed clock)."""
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    providers: ProviderRegistry | None = None,
+) -> FastAPI:
+    """An app wired to real dependencies, or to the ones given (tests pass a fixed clock and
+    providers with fake upstreams). Without `providers`, every enabled catalog model gets one
+    at start-up, and a model whose provider cannot be built stops the start with the reason."""
     settings = settings or load_settings()
     security = SecurityConfig(
         secret_key=settings.secret(),  # refuses to start with a missing or weak secret
@@ -37,6 +49,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Frees the holds of gateway processes that died mid-call; one per process is safe.
+        with suppress(OperationalError, InterfaceError, OSError, TimeoutError):
+            await lazy.get()  # now if the database answers; else on first use
         sweeper = asyncio.create_task(ledger.run_sweeper(ctx))
         try:
             yield
@@ -44,20 +58,37 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             sweeper.cancel()
             with suppress(asyncio.CancelledError):
                 await sweeper
+            await lazy.close()
             await engine.dispose()
 
+    async def build() -> ProviderRegistry:
+        return providers or await _build_providers(ctx, settings)
+
+    lazy = LazyProviders(build)
     app = FastAPI(title="Quartermaster", version=__version__, lifespan=lifespan)
+    app.state.providers = lazy
     app.state.settings = settings
     app.state.ctx = ctx
     errors.install(app)
-    for router in (
-        health.router,
-        auth.router,
-        me.router,
-        users.router,
-        orgs.router,
-        operator.router,
-        my_requests.router,
-    ):
-        app.include_router(router)
+    gateway_errors.install(app)
+    routers = (
+        health,
+        auth,
+        me,
+        users,
+        tokenize,
+        chat,
+        embeddings,
+        models,
+        orgs,
+        operator,
+        my_requests,
+    )
+    for module in routers:
+        app.include_router(module.router)
     return app
+
+
+async def _build_providers(ctx: Context, settings: Settings) -> ProviderRegistry:
+    specs = await catalog.list_models(ctx)
+    return build_registry(specs, load_upstreams(settings.upstreams_file))

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = Field(
         default=None, description="Send cookies over HTTPS only; default on, off in demo mode."
     )
+    upstreams_file: Path | None = Field(
+        default=None, description="TOML file with [upstreams.NAME] tables (docs/providers.md)."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses/CIDRs whose client-certificate headers (CAC) are believed.",

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quartermaster.domain import errors
@@ -86,6 +87,16 @@ def install(app: FastAPI) -> None:
             exc.status_code, str(exc.detail), type_, headers=getattr(exc, "headers", None)
         )
 
+    async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return ErrorResponse(
+            503,
+            "the database is unreachable; nothing was charged or changed, retry shortly",
+            "service_unavailable",
+            code="database_unavailable",
+            headers={"Retry-After": "5"},
+        )
+
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return ErrorResponse(500, "internal error; the operator's log has the details", "api_error")
@@ -93,4 +104,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for unreachable in (OperationalError, InterfaceError, OSError, TimeoutError):
+        app.add_exception_handler(unreachable, database_down)
     app.add_exception_handler(Exception, unexpected_error)

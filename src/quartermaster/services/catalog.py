@@ -14,6 +14,7 @@ from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import InvalidInput, NotFound
 from quartermaster.domain.principal import Principal, require_operator
@@ -183,3 +184,19 @@ async def update_model(ctx: Context, principal: Principal, name: str, **changes:
 def _plain(value: Any) -> Any:
     """JSON-safe audit values: rates as exact decimal strings (the same on both databases)."""
     return format(value.normalize(), "f") if isinstance(value, Decimal) else value
+
+
+async def enabled_model(session: AsyncSession, name: str) -> ModelCatalogEntry:
+    """The enabled catalog entry called `name`, or NotFound pointing at /v1/models."""
+    entry = await session.scalar(
+        select(ModelCatalogEntry).where(
+            ModelCatalogEntry.name == name, ModelCatalogEntry.enabled.is_(True)
+        )
+    )
+    if entry is None:
+        raise NotFound(
+            f"the model {name!r} does not exist or is disabled; GET /v1/models lists the others",
+            param="model",
+            code="model_not_found",
+        )
+    return entry

@@ -32,12 +32,11 @@ from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict, NotFound
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.types import HoldState, ModelKind, TokenKind
-from quartermaster.services import caps
+from quartermaster.services import caps, catalog
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_counters import rows_changed, take, unreserve
 from quartermaster.store.models import (
     Hold,
-    ModelCatalogEntry,
     UsageCounter,
     UsageEvent,
     UsageMonthly,
@@ -198,7 +197,7 @@ async def reserve(
     now = ctx.clock.now()
     async with ctx.uow.begin() as tx:
         session = tx.session
-        entry = await _enabled_model(session, model)
+        entry = await catalog.enabled_model(session, model)
         rates = holds.rates_for(
             ModelKind(entry.kind), entry.input_rate, entry.output_rate, entry.training_rate
         )
@@ -349,21 +348,6 @@ async def _locked_hold(session: AsyncSession, request_id: str) -> Hold:
             code="hold_not_found",
         )
     return hold
-
-
-async def _enabled_model(session: AsyncSession, name: str) -> ModelCatalogEntry:
-    entry = await session.scalar(
-        select(ModelCatalogEntry).where(
-            ModelCatalogEntry.name == name, ModelCatalogEntry.enabled.is_(True)
-        )
-    )
-    if entry is None:
-        raise NotFound(
-            f"the model {name!r} does not exist or is disabled; GET /v1/models lists the others",
-            param="model",
-            code="model_not_found",
-        )
-    return entry
 
 
 async def _flush_new_request(session: AsyncSession, request_id: str) -> None:

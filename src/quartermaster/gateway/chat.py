@@ -1,0 +1,107 @@
+"""POST /v1/chat/completions, whole or streamed as server-sent events, in OpenAI's format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from quartermaster.api.deps import Caller, Ctx
+from quartermaster.gateway.deps import Providers
+from quartermaster.gateway.errors import from_provider
+from quartermaster.gateway.schemas import ChatCompletionRequest
+from quartermaster.providers.base import ChatChunk, ChatMessage, TokenUsage
+from quartermaster.providers.errors import ProviderError
+from quartermaster.services import metering
+
+router = APIRouter(prefix="/v1", tags=["gateway"])
+
+
+def _usage(usage: TokenUsage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _call(body: ChatCompletionRequest) -> metering.ChatCall:
+    messages = tuple(ChatMessage(m.role, m.text(), m.name) for m in body.messages)
+    return metering.ChatCall(
+        body.model, messages, body.output_limit(), body.temperature, body.stops(), body.persona
+    )
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest, ctx: Ctx, caller: Caller, providers: Providers
+) -> dict[str, Any] | StreamingResponse:
+    """Metered chat. Refusals (quota, status, bad input) come before any token is generated."""
+    chat = await metering.prepare_chat(ctx, providers, caller, _call(body))
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = metering.ChatStream(ctx, chat)
+        return StreamingResponse(
+            _events(chat, stream, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(stream.close),  # settles even if never iterated
+        )
+    answer = await metering.complete(ctx, chat)
+    return {
+        "id": chat.request_id,
+        "object": "chat.completion",
+        "created": chat.created,
+        "model": chat.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.result.content},
+                "finish_reason": answer.result.finish_reason,
+            }
+        ],
+        "usage": _usage(answer.usage),
+    }
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _chunk(chat: metering.PreparedChat, chunk: ChatChunk, first: bool) -> dict[str, Any]:
+    delta: dict[str, str] = {"role": "assistant"} if first else {}
+    if chunk.delta:
+        delta["content"] = chunk.delta
+    return {
+        "id": chat.request_id,
+        "object": "chat.completion.chunk",
+        "created": chat.created,
+        "model": chat.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": chunk.finish_reason}],
+    }
+
+
+async def _events(
+    chat: metering.PreparedChat, stream: metering.ChatStream, include_usage: bool
+) -> AsyncIterator[str]:
+    """SSE lines; an upstream failure mid-stream ends the stream with an error event."""
+    first = True
+    try:
+        async for chunk in stream:
+            yield _sse(_chunk(chat, chunk, first))
+            first = False
+            if chunk.is_final and include_usage and chunk.usage is not None:
+                usage = {
+                    **_chunk(chat, ChatChunk(), False),
+                    "choices": [],
+                    "usage": _usage(chunk.usage),
+                }
+                yield _sse(usage)
+    except ProviderError as exc:
+        yield _sse(json.loads(from_provider(exc).body))
+        return
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,33 @@
+"""GET /v1/models: the models the caller may use, in OpenAI's list format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from quartermaster.api.deps import Caller, Ctx
+from quartermaster.gateway.deps import Providers
+from quartermaster.services import metering
+
+router = APIRouter(prefix="/v1", tags=["gateway"])
+
+
+@router.get("/models")
+async def list_models(ctx: Ctx, caller: Caller, providers: Providers) -> dict[str, Any]:
+    specs = await metering.models_for(ctx, providers, caller)
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": spec.name,
+                "object": "model",
+                "created": 0,
+                "owned_by": spec.provider,
+                "kind": spec.kind.value,
+                "context_window": spec.context_window,
+                "max_output_tokens": spec.max_output_tokens,
+            }
+            for spec in specs
+        ],
+    }

@@ -1,0 +1,256 @@
+"""Metering a model call: check it against the model, count the prompt offline, reserve the worst
+case, call the provider, and settle what was really used — on every exit path.
+
+A call the provider fails before producing anything is released (nothing charged). A stream cut
+short, by the client or by the upstream, is settled for what was generated so far. Settling runs
+shielded from cancellation, so a disconnect can never leave a hold to the sweeper.
+
+Errors: the ledger's (QuotaExceeded, PermissionDenied for banned/unpaid/no pool), InvalidInput for
+requests the model cannot take (param names the field), NotFound for unknown models, and the
+providers' ProviderError tree, re-raised after the hold is released.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import anyio
+
+from quartermaster.domain.errors import InvalidInput, NotFound
+from quartermaster.domain.principal import Principal
+from quartermaster.domain.rates import inference_charge, training_charge
+from quartermaster.domain.types import ModelKind
+from quartermaster.providers.base import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    Provider,
+    TokenUsage,
+)
+from quartermaster.providers.registry import ProviderRegistry
+from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
+from quartermaster.services import catalog, ledger
+from quartermaster.services.context import Context
+from quartermaster.store.models import ModelCatalogEntry
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    model: str
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    persona: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedChat:
+    """A chat whose worst case is on hold: complete it or stream it, exactly once."""
+
+    request_id: str
+    created: int
+    model: str
+    provider: Provider
+    request: ChatRequest
+    prompt_tokens: int
+    tokenizer: Tokenizer
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    result: ChatResult
+    usage: TokenUsage
+    tokens_charged: int
+
+
+def new_request_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+async def _entry(
+    ctx: Context, principal: Principal, model: str, kind: ModelKind
+) -> ModelCatalogEntry:
+    async with ctx.uow.begin(write=False) as tx:
+        entry = await catalog.enabled_model(tx.session, model)
+    if entry.kind != kind.value:
+        use = (
+            "/v1/embeddings" if entry.kind == ModelKind.EMBEDDING.value else "/v1/chat/completions"
+        )
+        raise InvalidInput(
+            f"{model} is an {entry.kind} model; call it through {use}", param="model"
+        )
+    return entry
+
+
+def _provider(providers: ProviderRegistry, model: str) -> Provider:
+    if model not in providers:
+        raise NotFound(
+            f"the model {model!r} is not served by this gateway",
+            param="model",
+            code="model_not_found",
+        )
+    return providers.get(model)
+
+
+def _output_limit(entry: ModelCatalogEntry, requested: int | None, prompt_tokens: int) -> int:
+    limit = requested or entry.max_output_tokens
+    if limit > entry.max_output_tokens:
+        raise InvalidInput(
+            f"max_tokens is {limit} but {entry.name} writes at most {entry.max_output_tokens}",
+            param="max_tokens",
+        )
+    if prompt_tokens + limit > entry.context_window:
+        raise InvalidInput(
+            f"{entry.name} takes {entry.context_window} tokens in all; this request has "
+            f"{prompt_tokens} in the prompt and asks for {limit} more; shorten it or lower "
+            "max_tokens",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    return limit
+
+
+async def prepare_chat(
+    ctx: Context, providers: ProviderRegistry, principal: Principal, call: ChatCall
+) -> PreparedChat:
+    """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
+    entry = await _entry(ctx, principal, call.model, ModelKind.CHAT)
+    provider = _provider(providers, entry.name)
+    messages = call.messages
+    if call.persona:
+        messages = (ChatMessage("system", call.persona), *messages)
+    tokenizer = tokenizer_for_model(entry.upstream_model)
+    prompt_tokens = tokenizer.count_messages(messages)
+    limit = _output_limit(entry, call.max_tokens, prompt_tokens)
+    request_id = new_request_id("chatcmpl")
+    await ledger.reserve(ctx, principal.uid, entry.name, prompt_tokens, limit, request_id)
+    request = ChatRequest(messages, limit, call.temperature, call.stop)
+    return PreparedChat(
+        request_id, int(time.time()), entry.name, provider, request, prompt_tokens, tokenizer
+    )
+
+
+async def _finish(
+    ctx: Context, chat: PreparedChat, usage: TokenUsage | None, text: str
+) -> ledger.Settlement | None:
+    """Settle what was used (release when nothing was generated), shielded from cancellation."""
+    with anyio.CancelScope(shield=True):
+        if usage is None and not text:
+            await ledger.release(ctx, chat.request_id)
+            return None
+        counted = usage or TokenUsage(chat.prompt_tokens, chat.tokenizer.count(text))
+        return await ledger.settle(
+            ctx, chat.request_id, counted.prompt_tokens, counted.completion_tokens
+        )
+
+
+async def complete(ctx: Context, chat: PreparedChat) -> ChatAnswer:
+    """The whole answer at once, settled before it is returned."""
+    try:
+        result = await chat.provider.chat(chat.request)
+    except BaseException:
+        await _finish(ctx, chat, None, "")
+        raise
+    usage = result.usage or TokenUsage(chat.prompt_tokens, chat.tokenizer.count(result.content))
+    settlement = await _finish(ctx, chat, usage, result.content)
+    return ChatAnswer(result, usage, settlement.tokens_charged if settlement else 0)
+
+
+class ChatStream:
+    """The answer piece by piece, settled exactly once: when the final chunk arrives (which then
+    carries the usage, counted locally when the upstream reported none), or at `close()` for
+    what was generated so far — also when the stream was never iterated at all."""
+
+    def __init__(self, ctx: Context, chat: PreparedChat) -> None:
+        self._ctx, self._chat = ctx, chat
+        self._pieces: list[str] = []
+        self._resolved = False
+
+    async def __aiter__(self) -> AsyncIterator[ChatChunk]:
+        chat = self._chat
+        try:
+            async for chunk in chat.provider.stream_chat(chat.request):
+                self._pieces.append(chunk.delta)
+                if chunk.is_final:
+                    text = "".join(self._pieces)
+                    usage = chunk.usage or TokenUsage(
+                        chat.prompt_tokens, chat.tokenizer.count(text)
+                    )
+                    self._resolved = True
+                    await _finish(self._ctx, chat, usage, text)
+                    yield replace(chunk, usage=usage)
+                    return
+                yield chunk
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if not self._resolved:
+            self._resolved = True
+            await _finish(self._ctx, self._chat, None, "".join(self._pieces))
+
+
+@dataclass(frozen=True)
+class EmbedAnswer:
+    vectors: list[list[float]]
+    tokens: int
+    tokens_charged: int
+
+
+async def embed(
+    ctx: Context, providers: ProviderRegistry, principal: Principal, model: str, texts: list[str]
+) -> EmbedAnswer:
+    """Embeddings, metered as training tokens: reserved as counted, settled as reported."""
+    entry = await _entry(ctx, principal, model, ModelKind.EMBEDDING)
+    provider = _provider(providers, entry.name)
+    tokenizer = tokenizer_for_model(entry.upstream_model)
+    counted = sum(tokenizer.count(text) for text in texts)
+    request_id = new_request_id("embd")
+    await ledger.reserve(ctx, principal.uid, entry.name, counted, 0, request_id)
+    try:
+        result = await provider.embed(texts)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await ledger.release(ctx, request_id)
+        raise
+    used = result.usage.prompt_tokens if result.usage else counted
+    with anyio.CancelScope(shield=True):
+        settlement = await ledger.settle(ctx, request_id, used, 0)
+    return EmbedAnswer(result.vectors, used, settlement.tokens_charged)
+
+
+async def models_for(
+    ctx: Context, providers: ProviderRegistry, principal: Principal
+) -> list[catalog.ModelSpec]:
+    """The models this caller may use: enabled, served here, and allowed for their org."""
+    return [
+        spec for spec in await catalog.list_models(ctx) if spec.enabled and spec.name in providers
+    ]
+
+
+async def count_tokens(ctx: Context, principal: Principal, model: str, text: str) -> dict[str, int]:
+    """Tokens of `text` for `model`, in the model's tokens and in platform tokens, with the
+    worst-case charge of a chat call that sends it (the reference's tokenizer endpoint)."""
+    async with ctx.uow.begin(write=False) as tx:
+        entry = await catalog.enabled_model(tx.session, model)
+    tokens = tokenizer_for_model(entry.upstream_model).count(text)
+    if entry.kind == ModelKind.EMBEDDING.value:
+        platform = training_charge(tokens, entry.training_rate)
+        return {
+            "tokens": tokens,
+            "platform_tokens": platform,
+            "worst_case_platform_tokens": platform,
+        }
+    prompt = inference_charge(tokens, 0, entry.input_rate, entry.output_rate)
+    worst = inference_charge(tokens, entry.max_output_tokens, entry.input_rate, entry.output_rate)
+    return {
+        "tokens": tokens,
+        "platform_tokens": prompt,
+        "max_completion_tokens": entry.max_output_tokens,
+        "worst_case_platform_tokens": worst,
+    }

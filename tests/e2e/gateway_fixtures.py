@@ -1,0 +1,67 @@
+"""A gateway whose catalog models are served by the fake upstream, and OpenAI clients for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from fastapi import FastAPI
+
+from quartermaster.app import create_app
+from quartermaster.providers.config import UpstreamConfig
+from quartermaster.providers.openai_http import OpenAIHTTPProvider
+from quartermaster.providers.registry import ProviderRegistry
+from quartermaster.services import api_keys
+from quartermaster.services.context import Context
+from quartermaster.settings import Settings
+from tests.fakes.clock import FixedClock
+from tests.fakes.upstream import FakeUpstream
+from tests.integration.ledger_fixtures import CHAT, EMBEDDING
+
+FAKE_UPSTREAM = UpstreamConfig(
+    name="fake",
+    base_url="http://upstream.test/v1",
+    read_timeout_s=0.5,
+    connect_timeout_s=0.5,
+    connect_retries=1,
+    retry_backoff_s=0.0,
+)
+
+
+@pytest.fixture
+def fake() -> FakeUpstream:
+    return FakeUpstream()
+
+
+@pytest.fixture
+async def gateway(
+    settings: Settings, clock: FixedClock, fake: FakeUpstream, tmp_path: Path
+) -> AsyncIterator[FastAPI]:
+    transport = fake.transport()
+    registry = ProviderRegistry(
+        {
+            CHAT: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-chat", transport=transport),
+            EMBEDDING: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-embed", transport=transport),
+        }
+    )
+    application = create_app(settings, clock=clock, providers=registry)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def key_for(ctx: Context, user_id: int) -> str:
+    async with ctx.uow.begin() as tx:
+        issued = await api_keys.issue(tx.session, user_id, "test", ctx.clock.now())
+        await tx.commit()
+    return issued.secret
+
+
+def openai_client(app: FastAPI, key: str) -> openai.AsyncOpenAI:
+    """The official client, unchanged, talking to the app in-process."""
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    return openai.AsyncOpenAI(
+        api_key=key, base_url="https://qm.test/v1", http_client=http, max_retries=0
+    )

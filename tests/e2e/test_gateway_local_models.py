@@ -1,0 +1,30 @@
+"""The embedded offline models behind the real gateway, as `make run` serves them."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+
+from quartermaster.services.context import Context
+from tests.e2e.gateway_fixtures import key_for, openai_client
+from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
+from tests.integration.test_ledger import counter
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_local_models_answer_offline_and_are_metered(app: FastAPI, ctx: Context) -> None:
+    member = await add_member(ctx, inference_cap=100_000, training_cap=100_000)
+    key = await key_for(ctx, member.user_id)
+    async with openai_client(app, key) as client:
+        answer = await client.chat.completions.create(
+            model=CHAT, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=12
+        )
+        vectors = await client.embeddings.create(model=EMBEDDING, input=["a red apple"])
+    assert answer.choices[0].message.content
+    assert answer.usage is not None
+    assert 0 < answer.usage.completion_tokens <= 12
+    assert len(vectors.data[0].embedding) == 384
+    period = ctx.clock.now().strftime("%Y-%m")
+    assert await counter(ctx, member.user_id, period) == (answer.usage.total_tokens, 0)
+    used, _ = await counter(ctx, member.user_id, period, "training")
+    assert used > 0
