@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from quartermaster import __version__
-from quartermaster.cli import core, ledger, models, users
+from quartermaster.cli import core, ledger, models, orgs, users
 
 app = typer.Typer(
     help="Quartermaster: a self-hosted GenAI gateway with monthly token caps per member.",
@@ -20,6 +20,7 @@ app.registered_commands += core.core.registered_commands
 app.add_typer(users.app, name="user")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(models.app, name="models")
+app.add_typer(orgs.app, name="org")
 
 
 def _version(value: bool) -> None:

@@ -1,37 +1,42 @@
 """Demo data for `make run` and `qm demo`: one enterprise, its people, purchases, caps and a few
-months of usage, all written through the same booking path as real calls. Loading is idempotent;
-each run issues a fresh API key per demo user (revoking the previous demo keys)."""
+months of usage. The enterprise is provisioned, bought for and allocated through the services an
+operator and admins use; its usage goes through the booking path of real calls. Loading is
+idempotent; each run issues a fresh API key per demo user (revoking the previous demo keys)."""
 
 from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.periods import period_of, period_start, shift_period
+from quartermaster.domain.principal import Principal
 from quartermaster.domain.rates import inference_charge, training_charge
 from quartermaster.domain.types import ModelKind, PurchaseKind, Role, Term, TokenKind
-from quartermaster.services import api_keys, audit, catalog, ledger
+from quartermaster.services import (
+    allocations,
+    api_keys,
+    audit,
+    catalog,
+    enterprise,
+    ledger,
+    purchases,
+)
 from quartermaster.services.accounts import Registration, find_user_by_email, register
 from quartermaster.services.context import Context
-from quartermaster.store.models import (
-    Allocation,
-    ApiKey,
-    Membership,
-    ModelCatalogEntry,
-    Organization,
-    Purchase,
-)
+from quartermaster.store.models import ApiKey, ModelCatalogEntry, Organization
 
 DEMO_ORG = "Acme Research"
 DEMO_PASSWORD = "harbor-lantern-42"  # noqa: S105 - printed for the demo on purpose
 DEMO_KEY_NAME = "demo"
 HISTORY_MONTHS = 4
+OPERATOR = Principal.command_line()
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,13 @@ async def load(ctx: Context) -> list[DemoLogin]:
     user_ids = {}
     for person in PEOPLE:
         user_ids[person.email] = await _ensure_user(ctx, person)
-    async with ctx.uow.begin() as tx:
+    async with ctx.uow.begin(write=False) as tx:
         exists = await tx.session.scalar(
             select(Organization.id).where(Organization.name == DEMO_ORG)
         )
-        if exists is None:
-            await _load_enterprise(tx.session, ctx.clock.now(), user_ids)
+    if exists is None:
+        await _load_enterprise(ctx, user_ids)
+    async with ctx.uow.begin() as tx:
         logins = [
             await _fresh_login(tx.session, person, user_ids[person.email], ctx.clock.now())
             for person in PEOPLE
@@ -110,78 +116,50 @@ async def _fresh_login(
     return DemoLogin(person.email, person.name, str(person.role), DEMO_PASSWORD, key.secret)
 
 
-async def _load_enterprise(session: AsyncSession, now: datetime, user_ids: dict[str, int]) -> None:
+@dataclass(frozen=True)
+class _At:
+    """A clock stopped at one instant: the demo enterprise is provisioned months ago."""
+
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+async def _load_enterprise(ctx: Context, user_ids: dict[str, int]) -> None:
+    """Provision the demo enterprise as an operator would, at the start of its history, then
+    top it up, allocate, and book its usage."""
+    now = ctx.clock.now()
     first_period = shift_period(period_of(now), -HISTORY_MONTHS)
-    start = period_start(first_period)
-    org = Organization(
-        name=DEMO_ORG, billing_address="1 Research Way, Springfield", created_at=start
-    )
-    session.add(org)
-    await session.flush()
-    await _add_purchases(session, org.id, start.date(), now)
     members = [p for p in PEOPLE if p.role != "operator"]
-    for person in members:
-        membership = Membership(
-            org_id=org.id,
-            user_id=user_ids[person.email],
-            active_user_id=user_ids[person.email],
-            role=str(person.role),
-            joined_at=start,
-        )
-        session.add(membership)
-        await session.flush()
-        session.add(
-            Allocation(
-                membership_id=membership.id,
-                org_id=org.id,
-                max_inference_tokens=person.max_inference_tokens,
-                max_training_tokens=person.max_training_tokens,
-                updated_at=start,
-            )
-        )
-    await audit.record(
-        session,
-        audit.AuditEntry(
+    request = Provisioning(
+        name=DEMO_ORG,
+        member_emails=[p.email for p in members],
+        admin_emails=[p.email for p in members if p.role == Role.ADMIN],
+        inference_tokens=16_000_000,
+        training_tokens=4_000_000,
+        term=Term.YEARLY,
+        billing_address="1 Research Way, Springfield",
+    )
+    then = replace(ctx, clock=_At(period_start(first_period)))
+    org_id = (await enterprise.provision(then, OPERATOR, request))["org_id"]
+    topup = purchases.Order(2_000_000, reference="demo-topup")
+    await purchases.buy(ctx, OPERATOR, org_id, PurchaseKind.TOPUP, topup)
+    for p in members:
+        caps = allocations.CapsEdit(p.max_inference_tokens, p.max_training_tokens, version=1)
+        await allocations.set_allocation(ctx, OPERATOR, org_id, user_ids[p.email], caps)
+    async with ctx.uow.begin() as tx:
+        entry = audit.AuditEntry(
             action="demo.load",
-            org_id=org.id,
+            org_id=org_id,
             target_type="organization",
-            target_id=org.id,
+            target_id=org_id,
             after={"name": DEMO_ORG, "members": [p.email for p in members]},
-        ),
-        now,
-    )
-    await _add_history(session, org.id, [user_ids[p.email] for p in members], first_period, now)
-
-
-async def _add_purchases(session: AsyncSession, org_id: int, start: date, now: datetime) -> None:
-    session.add(
-        Purchase(
-            org_id=org_id,
-            kind=PurchaseKind.SUBSCRIPTION.value,
-            term=Term.YEARLY.value,
-            inference_tokens=16_000_000,
-            training_tokens=4_000_000,
-            starts_on=start,
-            ends_on=start.replace(year=start.year + 1),
-            price=Decimal("7920.00"),
-            reference="demo-subscription",
-            created_at=datetime.combine(start, datetime.min.time(), tzinfo=now.tzinfo),
         )
-    )
-    this_month = period_start(period_of(now)).date()
-    session.add(
-        Purchase(
-            org_id=org_id,
-            kind=PurchaseKind.TOPUP.value,
-            inference_tokens=2_000_000,
-            training_tokens=0,
-            starts_on=this_month,
-            ends_on=period_start(shift_period(period_of(now), 1)).date(),
-            price=Decimal("90.00"),
-            reference="demo-topup",
-            created_at=now,
-        )
-    )
+        await audit.record(tx.session, entry, now)
+        ids = [user_ids[p.email] for p in members]
+        await _add_history(tx.session, org_id, ids, first_period, now)
+        await tx.commit()
 
 
 async def _add_history(

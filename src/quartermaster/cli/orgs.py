@@ -1,0 +1,210 @@
+"""`qm org …`: enterprise accounts from the command line, run as the operator.
+
+ORG is an organization's name or id; members are named by email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+
+from quartermaster.cli import common
+from quartermaster.cli.users import _user_id
+from quartermaster.domain.enterprise import Provisioning
+from quartermaster.domain.principal import Principal
+from quartermaster.domain.types import PurchaseKind, Role, Term
+from quartermaster.services import (
+    allocations,
+    enterprise,
+    membership,
+    org_summary,
+    purchases,
+)
+from quartermaster.services.context import Context
+
+app = typer.Typer(help="Enterprise accounts: provision, purchases, members, allocations.")
+OPERATOR = Principal.command_line()
+Emails = Annotated[list[str], typer.Option("--member", "-m", help="Member email (repeat).")]
+Admins = Annotated[list[str], typer.Option("--admin", "-a", help="Admin email (repeat).")]
+Inference = Annotated[int, typer.Option("--inference-tokens", help="Monthly, in 2M bundles.")]
+Training = Annotated[int, typer.Option("--training-tokens", help="Monthly, in 1M bundles.")]
+TermOption = Annotated[Term, typer.Option("--term", help="monthly or yearly.")]
+
+
+def _in_org(
+    ref: str, work: Callable[[Context, int], Awaitable[Any]]
+) -> Callable[[Context], Awaitable[Any]]:
+    async def run(ctx: Context) -> Any:
+        return await work(ctx, await enterprise.find_org(ctx, OPERATOR, ref))
+
+    return run
+
+
+@app.command("provision")
+def provision(
+    name: str,
+    members: Emails,
+    admins: Admins,
+    inference_tokens: Inference,
+    training_tokens: Training = 0,
+    term: TermOption = Term.YEARLY,
+    billing_address: Annotated[str, typer.Option(help="Billing address.")] = "",
+    as_json: common.JsonOption = False,
+) -> None:
+    """Create an enterprise account; a refusal names every problem at once.
+
+    Example: qm org provision "ABC Corp" -m ann@abc.example -m bob@abc.example
+    -a ann@abc.example --inference-tokens 2000000
+    """
+    request = Provisioning(
+        name, members, admins, inference_tokens, training_tokens, term, billing_address
+    )
+    result = common.run(common.settings(), lambda c: enterprise.provision(c, OPERATOR, request))
+    common.report(result, as_json, f"provisioned {name} (id {result['org_id']})")
+
+
+@app.command("list")
+def list_orgs(as_json: common.JsonOption = False) -> None:
+    """Every enterprise account with its member count."""
+    rows = common.run(common.settings(), lambda ctx: enterprise.list_orgs(ctx, OPERATOR))
+    lines = [f"{r['org_id']:>5}  {r['name']}  ({r['members']} members)" for r in rows]
+    common.report(rows, as_json, "\n".join(lines) or "no organizations yet")
+
+
+@app.command("summary")
+def summary(org: str, as_json: common.JsonOption = False) -> None:
+    """This month's purchased, assigned and balance of each kind of token.
+
+    Example: qm org summary "ABC Corp" --json
+    """
+    work = _in_org(org, lambda ctx, org_id: org_summary.summary(ctx, OPERATOR, org_id))
+    s = common.run(common.settings(), work)
+    line = (
+        f"{s['name']} {s['current_month']}: {s['members']} members; inference "
+        f"{s['tokens_assigned']:,}/{s['tokens_purchased']:,} assigned "
+        f"(balance {s['tokens_balance']:,}); training {s['training_tokens_assigned']:,}/"
+        f"{s['training_tokens_purchased']:,} (balance {s['training_tokens_balance']:,})"
+        + ("; OVER-ASSIGNED: lower allocations" if s["over_assigned"] else "")
+    )
+    common.report(s, as_json, line)
+
+
+def _buy(org: str, kind: PurchaseKind, order: purchases.Order, as_json: bool) -> None:
+    work = _in_org(org, lambda ctx, org_id: purchases.buy(ctx, OPERATOR, org_id, kind, order))
+    line = common.run(common.settings(), work)
+    common.report(
+        line,
+        as_json,
+        f"recorded {kind.value} {line['id']}: {line['inference_tokens']:,} inference, "
+        f"{line['training_tokens']:,} training a month, {line['starts_on']} to "
+        f"{line['ends_on']}, {line['price']} {line['currency']}",
+    )
+
+
+@app.command("purchase")
+def purchase(
+    org: str,
+    inference_tokens: Inference = 0,
+    training_tokens: Training = 0,
+    term: TermOption = Term.YEARLY,
+    terms: Annotated[int, typer.Option(help="How many terms in a row.")] = 1,
+    reference: Annotated[str | None, typer.Option(help="Invoice or order number.")] = None,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Record a subscription line from this month at the list price.
+
+    Example: qm org purchase "ABC Corp" --inference-tokens 4000000 --term monthly --terms 3
+    """
+    order = purchases.Order(inference_tokens, training_tokens, term, terms, reference=reference)
+    _buy(org, PurchaseKind.SUBSCRIPTION, order, as_json)
+
+
+@app.command("topup")
+def topup(
+    org: str,
+    inference_tokens: Inference = 0,
+    training_tokens: Training = 0,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Record a top-up that counts for the current month only.
+
+    Example: qm org topup "ABC Corp" --inference-tokens 2000000
+    """
+    _buy(org, PurchaseKind.TOPUP, purchases.Order(inference_tokens, training_tokens), as_json)
+
+
+@app.command("members")
+def members(org: str, as_json: common.JsonOption = False) -> None:
+    """The user table: role, paid, banned, caps and their version."""
+    work = _in_org(org, lambda ctx, org_id: membership.list_members(ctx, OPERATOR, org_id))
+    rows = common.run(common.settings(), work)
+    lines = [
+        f"{r['email']:<32} {r['role']:<6} {'paid' if r['paid'] else 'unpaid':<6} "
+        f"{'banned' if r['banned'] else '':<6} inference {r['max_inference_tokens']:>12,} "
+        f"training {r['max_training_tokens']:>12,}  v{r['version']}"
+        for r in rows
+    ]
+    common.report(rows, as_json, "\n".join(lines))
+
+
+@app.command("add-member")
+def add_member(
+    org: str,
+    email: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Add as an admin.")] = False,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Add a registered user (they start with the org's minimum allocation)."""
+    role = Role.ADMIN if admin else Role.MEMBER
+    work = _in_org(org, lambda c, org_id: membership.add_member(c, OPERATOR, org_id, email, role))
+    result = common.run(common.settings(), work)
+    common.report(result, as_json, f"added {email} as {role.value}")
+
+
+@app.command("remove-member")
+def remove_member(org: str, email: str, as_json: common.JsonOption = False) -> None:
+    """End a membership; its history stays."""
+
+    async def work(ctx: Context, org_id: int) -> None:
+        user_id = await _user_id(ctx, email)
+        await membership.remove_member(ctx, OPERATOR, org_id, user_id)
+
+    common.run(common.settings(), _in_org(org, work))
+    common.report({"email": email, "removed": True}, as_json, f"removed {email}")
+
+
+@app.command("set-allocation")
+def set_allocation(
+    org: str,
+    email: str,
+    inference: Annotated[int, typer.Option("--inference", help="Monthly inference cap.")],
+    training: Annotated[int, typer.Option("--training", help="Monthly training cap.")],
+    version: Annotated[
+        int | None, typer.Option(help="Version you read (default: the current one).")
+    ] = None,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Set both of a member's monthly caps at once.
+
+    Example: qm org set-allocation "ABC Corp" ann@abc.example --inference 500000 --training 0
+    """
+
+    async def work(ctx: Context, org_id: int) -> dict[str, int]:
+        user_id = await _user_id(ctx, email)
+        seen = version or await _version(ctx, org_id, user_id)
+        edit = allocations.CapsEdit(inference, training, seen)
+        return await allocations.set_allocation(ctx, OPERATOR, org_id, user_id, edit)
+
+    saved = common.run(common.settings(), _in_org(org, work))
+    common.report(
+        saved,
+        as_json,
+        f"{email}: inference {inference:,}, training {training:,} (v{saved['version']})",
+    )
+
+
+async def _version(ctx: Context, org_id: int, user_id: int) -> int:
+    rows = await membership.list_members(ctx, OPERATOR, org_id)
+    return next((int(r["version"]) for r in rows if r["user_id"] == user_id), 1)
