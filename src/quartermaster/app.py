@@ -10,7 +10,18 @@ from fastapi import FastAPI
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from quartermaster import __version__
-from quartermaster.api import auth, errors, health, me, my_requests, operator, orgs, tokenize, users
+from quartermaster.api import (
+    auth,
+    errors,
+    health,
+    me,
+    my_requests,
+    operator,
+    org_models,
+    orgs,
+    tokenize,
+    users,
+)
 from quartermaster.domain.clock import Clock, SystemClock
 from quartermaster.gateway import chat, embeddings, models
 from quartermaster.gateway import errors as gateway_errors
@@ -81,6 +92,7 @@ def create_app(
         embeddings,
         models,
         orgs,
+        org_models,
         operator,
         my_requests,
     )

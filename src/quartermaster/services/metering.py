@@ -33,7 +33,7 @@ from quartermaster.providers.base import (
 )
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
-from quartermaster.services import catalog, ledger
+from quartermaster.services import catalog, ledger, model_access
 from quartermaster.services.context import Context
 from quartermaster.store.models import ModelCatalogEntry
 
@@ -77,6 +77,7 @@ async def _entry(
 ) -> ModelCatalogEntry:
     async with ctx.uow.begin(write=False) as tx:
         entry = await catalog.enabled_model(tx.session, model)
+        await model_access.require_allowed(tx.session, principal.uid, entry.name)
     if entry.kind != kind.value:
         use = (
             "/v1/embeddings" if entry.kind == ModelKind.EMBEDDING.value else "/v1/chat/completions"
@@ -228,8 +229,12 @@ async def models_for(
     ctx: Context, providers: ProviderRegistry, principal: Principal
 ) -> list[catalog.ModelSpec]:
     """The models this caller may use: enabled, served here, and allowed for their org."""
+    async with ctx.uow.begin(write=False) as tx:
+        allowed = await model_access.allowed_for_user(tx.session, principal.uid)
     return [
-        spec for spec in await catalog.list_models(ctx) if spec.enabled and spec.name in providers
+        spec
+        for spec in await catalog.list_models(ctx)
+        if spec.enabled and spec.name in providers and (allowed is None or spec.name in allowed)
     ]
 
 

@@ -15,6 +15,7 @@ from quartermaster.store.models.orgs import (
     Allocation,
     Membership,
     Organization,
+    OrgModel,
     Purchase,
     TokenRequest,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "LoginAttempt",
     "Membership",
     "ModelCatalogEntry",
+    "OrgModel",
     "Organization",
     "Purchase",
     "RecoveryCode",

@@ -132,3 +132,13 @@ class TokenRequest(Base):
     decision_note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrgModel(Base):
+    """A model an organization allows its members. An org with no rows allows every enabled
+    model; once it lists any, only those."""
+
+    __tablename__ = "org_models"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)

@@ -1,0 +1,83 @@
+"""Which models an organization's members may use. An org that lists none may use every
+enabled model; once it lists any, only those — in /v1/models and in every metered call."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quartermaster.domain.errors import InvalidInput, PermissionDenied
+from quartermaster.domain.principal import Principal
+from quartermaster.services import audit, authz
+from quartermaster.services.context import Context
+from quartermaster.store.models import ModelCatalogEntry, OrgModel
+
+
+async def allowed_names(session: AsyncSession, org_id: int) -> set[str] | None:
+    """The org's allow-list, or None when it allows every enabled model."""
+    rows = await session.scalars(
+        select(ModelCatalogEntry.name)
+        .join(OrgModel, OrgModel.model_id == ModelCatalogEntry.id)
+        .where(OrgModel.org_id == org_id)
+    )
+    names = set(rows)
+    return names or None
+
+
+async def allowed_for_user(session: AsyncSession, user_id: int) -> set[str] | None:
+    membership = await authz.active_membership(session, user_id)
+    return None if membership is None else await allowed_names(session, membership.org_id)
+
+
+async def require_allowed(session: AsyncSession, user_id: int, model: str) -> None:
+    allowed = await allowed_for_user(session, user_id)
+    if allowed is not None and model not in allowed:
+        raise PermissionDenied(
+            f"your organization does not allow the model {model}; GET /v1/models lists the "
+            "ones it does, or ask an admin to add it",
+            param="model",
+            code="model_not_allowed",
+        )
+
+
+async def get(ctx: Context, principal: Principal, org_id: int) -> list[str] | None:
+    async with ctx.uow.begin(write=False) as tx:
+        await authz.require_org_admin(tx.session, principal, org_id)
+        allowed = await allowed_names(tx.session, org_id)
+    return None if allowed is None else sorted(allowed)
+
+
+async def set_allowed(
+    ctx: Context, principal: Principal, org_id: int, names: list[str] | None
+) -> list[str] | None:
+    """Replace the allow-list (None or [] allows every enabled model); audited before/after."""
+    async with ctx.uow.begin() as tx:
+        session = tx.session
+        await authz.require_org_admin(session, principal, org_id)
+        wanted = sorted(set(names or []))
+        rows = await session.execute(
+            select(ModelCatalogEntry.name, ModelCatalogEntry.id).where(
+                ModelCatalogEntry.name.in_(wanted)
+            )
+        )
+        found: dict[str, int] = {row.name: row.id for row in rows}
+        unknown = [name for name in wanted if name not in found]
+        if unknown:
+            raise InvalidInput(
+                f"no such models in the catalog: {', '.join(unknown)}", param="models"
+            )
+        before = await allowed_names(session, org_id)
+        await session.execute(delete(OrgModel).where(OrgModel.org_id == org_id))
+        session.add_all(OrgModel(org_id=org_id, model_id=found[name]) for name in wanted)
+        entry = audit.AuditEntry(
+            "org.models.set",
+            principal.user_id,
+            org_id,
+            "organization",
+            org_id,
+            before={"models": sorted(before) if before else None},
+            after={"models": wanted or None},
+        )
+        await audit.record(session, entry, ctx.clock.now())
+        await tx.commit()
+    return wanted or None
