@@ -19,6 +19,7 @@ from quartermaster.store.models.orgs import (
     Purchase,
     TokenRequest,
 )
+from quartermaster.store.models.plans import Plan, PlanPayment, Refill, Subscription
 
 __all__ = [
     "Allocation",
@@ -34,9 +35,13 @@ __all__ = [
     "ModelCatalogEntry",
     "OrgModel",
     "Organization",
+    "Plan",
+    "PlanPayment",
     "Purchase",
     "RecoveryCode",
+    "Refill",
     "Session",
+    "Subscription",
     "TokenRequest",
     "UsageCounter",
     "UsageEvent",
