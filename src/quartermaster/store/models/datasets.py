@@ -30,6 +30,9 @@ class Dataset(Base):
     shared_with_org: Mapped[bool] = mapped_column(Boolean, default=False)
     embedding_model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    content_tag: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    """A random tag replaced whenever the dataset's chunks change: each process keys its cached
+    vector matrix by it, so a change made by any process invalidates every cache."""
 
 
 class Document(Base):
