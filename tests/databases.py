@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from quartermaster.services import catalog
+from quartermaster.services import defaults
 from quartermaster.services.context import Context
 from quartermaster.store import migrate
 from quartermaster.store.db import create_engine
@@ -52,7 +52,7 @@ async def _admin(sql: str) -> None:
 async def _seed(url: str) -> None:
     engine = create_engine(url)
     try:
-        await catalog.seed(Context(uow=UnitOfWork(engine)), catalog.default_specs())
+        await defaults.seed(Context(uow=UnitOfWork(engine)))
     finally:
         await engine.dispose()
 

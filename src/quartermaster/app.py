@@ -19,6 +19,7 @@ from quartermaster.api import (
     operator,
     org_models,
     orgs,
+    plans,
     tokenize,
     users,
 )
@@ -28,7 +29,7 @@ from quartermaster.gateway import errors as gateway_errors
 from quartermaster.gateway.deps import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
-from quartermaster.services import catalog, ledger
+from quartermaster.services import catalog, ledger, payments
 from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store.db import create_engine
@@ -80,6 +81,7 @@ def create_app(
     app.state.providers = lazy
     app.state.settings = settings
     app.state.ctx = ctx
+    app.state.payments = payments.provider_named(settings.payment_provider)
     errors.install(app)
     gateway_errors.install(app)
     routers = (
@@ -94,10 +96,12 @@ def create_app(
         orgs,
         org_models,
         operator,
+        plans,
         my_requests,
     )
     for module in routers:
         app.include_router(module.router)
+    app.include_router(plans.operator)
     return app
 
 

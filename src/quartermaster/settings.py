@@ -11,7 +11,7 @@ import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     upstreams_file: Path | None = Field(
         default=None, description="TOML file with [upstreams.NAME] tables (docs/providers.md)."
     )
+    payments: Literal["manual", "offline"] | None = Field(
+        default=None,
+        description="How individuals pay: manual (operators record payments) or offline "
+        "(approves every charge; demos and tests). Default: offline in demo mode, else manual.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses/CIDRs whose client-certificate headers (CAC) are believed.",
@@ -99,6 +104,10 @@ class Settings(BaseSettings):
         if value.lower() not in levels:
             raise ValueError(f"log_level must be one of {sorted(levels)}")
         return value.lower()
+
+    @property
+    def payment_provider(self) -> str:
+        return self.payments or ("offline" if self.demo else "manual")
 
     @property
     def secure_cookies(self) -> bool:

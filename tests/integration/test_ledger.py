@@ -17,7 +17,7 @@ from quartermaster.domain.types import TokenKind
 from quartermaster.services import catalog, ledger, ledger_check
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_totals import member_totals
-from quartermaster.store.models import Hold, UsageCounter, UsageEvent
+from quartermaster.store.models import Hold, Plan, UsageCounter, UsageEvent
 from tests.fakes.clock import FixedClock
 from tests.integration.ledger_fixtures import (
     CHAT,
@@ -162,6 +162,9 @@ async def test_members_who_may_not_spend_are_refused_before_any_hold(ctx: Contex
         assert refused.value.code == code, flags
         assert await rows_for(ctx, member.user_id) == (0, 0, 0)
     loner = await new_user(ctx)
+    async with ctx.uow.begin() as tx:  # no default plan: nothing to draw on outside an org
+        await tx.session.execute(update(Plan).values(active=False))
+        await tx.commit()
     with pytest.raises(PermissionDenied) as refused:
         await ledger.reserve(ctx, loner, CHAT, 1, 1, "loner")
     assert refused.value.code == "no_token_pool"

@@ -27,6 +27,7 @@ STATUS_AND_TYPE: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.PermissionDenied: (403, "permission_error"),
     errors.NotFound: (404, "not_found_error"),
     errors.Conflict: (409, "conflict_error"),
+    errors.PaymentRequired: (402, "payment_required"),
     errors.QuotaExceeded: (429, "insufficient_quota"),
     errors.TooManyRequests: (429, "rate_limit_error"),
     errors.ServiceUnavailable: (503, "service_unavailable"),

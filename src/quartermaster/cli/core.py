@@ -9,7 +9,7 @@ import typer
 
 from quartermaster import __version__
 from quartermaster.cli import common
-from quartermaster.services import catalog, demo
+from quartermaster.services import defaults, demo
 from quartermaster.settings import ConfigurationError
 from quartermaster.store import migrate
 from quartermaster.store.db import is_sqlite
@@ -31,14 +31,15 @@ def init(as_json: common.JsonOption = False) -> None:
         migrate.upgrade(url)
     except Exception as exc:
         raise common.fail(f"could not migrate the database: {type(exc).__name__}: {exc}") from None
-    added = common.run(settings, lambda ctx: catalog.seed(ctx, catalog.default_specs()))
-    result = {"schema": migrate.head_revision(), "models_added": added}
+    added = common.run(settings, defaults.seed)
+    result = {"schema": migrate.head_revision(), **added}
     if as_json:
         common.print_json(result)
     else:
         common.console.print(
-            f"database ready at schema {result['schema']}; models added: "
-            f"{', '.join(added) if added else 'none'}"
+            f"database ready at schema {result['schema']}; added models: "
+            f"{', '.join(added['models_added']) or 'none'}; "
+            f"added plans: {', '.join(added['plans_added']) or 'none'}"
         )
 
 

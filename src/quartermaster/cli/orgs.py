@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from quartermaster.cli import common
-from quartermaster.cli.users import _user_id
+from quartermaster.cli.users import user_id_of
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import PurchaseKind, Role, Term
@@ -168,7 +168,7 @@ def remove_member(org: str, email: str, as_json: common.JsonOption = False) -> N
     """End a membership; its history stays."""
 
     async def work(ctx: Context, org_id: int) -> None:
-        user_id = await _user_id(ctx, email)
+        user_id = await user_id_of(ctx, email)
         await membership.remove_member(ctx, OPERATOR, org_id, user_id)
 
     common.run(common.settings(), _in_org(org, work))
@@ -192,7 +192,7 @@ def set_allocation(
     """
 
     async def work(ctx: Context, org_id: int) -> dict[str, int]:
-        user_id = await _user_id(ctx, email)
+        user_id = await user_id_of(ctx, email)
         seen = version or await _version(ctx, org_id, user_id)
         edit = allocations.CapsEdit(inference, training, seen)
         return await allocations.set_allocation(ctx, OPERATOR, org_id, user_id, edit)

@@ -15,7 +15,8 @@ from quartermaster.services.context import Context
 app = typer.Typer(help="Accounts: create operators, reset MFA, unlink certificates.")
 
 
-async def _user_id(ctx: Context, email: str) -> int:
+async def user_id_of(ctx: Context, email: str) -> int:
+    """The id of the account registered for `email`, or NotFound."""
     async with ctx.uow.begin(write=False) as tx:
         user = await accounts.find_user_by_email(tx.session, email)
     if user is None:
@@ -61,7 +62,7 @@ def reset_mfa(email: str, as_json: common.JsonOption = False) -> None:
     """
 
     async def work(ctx: Context) -> None:
-        await mfa.operator_reset(ctx, Principal.command_line(), await _user_id(ctx, email))
+        await mfa.operator_reset(ctx, Principal.command_line(), await user_id_of(ctx, email))
 
     common.run(common.settings(), work)
     common.report({"email": email, "mfa": False}, as_json, f"MFA reset for {email}")
@@ -75,7 +76,7 @@ def unlink_cac(email: str, as_json: common.JsonOption = False) -> None:
     """
 
     async def work(ctx: Context) -> None:
-        await cac.unlink(ctx, Principal.command_line(), await _user_id(ctx, email))
+        await cac.unlink(ctx, Principal.command_line(), await user_id_of(ctx, email))
 
     common.run(common.settings(), work)
     common.report({"email": email, "cac": None}, as_json, f"certificate unlinked for {email}")

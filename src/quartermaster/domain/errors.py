@@ -7,6 +7,7 @@ DomainError
 ├── NotFound            the target does not exist or is not visible to the principal (404)
 ├── Conflict            the target changed or already exists (409)
 ├── QuotaExceeded       the request does not fit in what is left of a cap (429)
+├── PaymentRequired     a payment is needed or was declined (402)
 ├── TooManyRequests     slow down: sign-in back-off or a rate limit (429, Retry-After)
 └── ServiceUnavailable  a dependency is unreachable; metered calls fail closed (503)
 """
@@ -52,6 +53,10 @@ class Conflict(DomainError):
 
 class QuotaExceeded(DomainError):
     pass
+
+
+class PaymentRequired(DomainError):
+    """Nothing was bought or changed; the message says how to pay."""
 
 
 class TooManyRequests(DomainError):

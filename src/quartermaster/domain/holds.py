@@ -100,7 +100,7 @@ def refusal(amount: int, cap: int, used: int, reserved: int, period: str) -> Quo
     left = tokens_left(cap, used, reserved)
     return QuotaExceeded(
         f"this call needs up to {amount} tokens but {left} of your {cap} are left for {period}; "
-        "lower max_tokens, wait for the 1st, or ask an admin for more",
+        "lower max_tokens, wait for the 1st, or ask for more (an admin, or a refill on a plan)",
         code="insufficient_quota",
         details={"tokens_left": left, "cap": cap, "period": period, "tokens_needed": amount},
     )

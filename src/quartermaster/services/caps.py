@@ -1,13 +1,15 @@
 """What a user may spend: their standing (banned, unpaid, which org) and their cap for a month.
 
-Every metered call asks these two questions before taking a hold. They live in one module so
-that individual plans (issue 11) extend `cap_for` in one place instead of teaching the ledger
-about a second source of caps.
+Every metered call asks these two questions before taking a hold. Members of an enterprise draw
+on their allocation within the org's pool; everyone else on their individual plan
+(services/subscriptions.py). Joining an enterprise switches a user to its allocation at once;
+leaving returns them to their plan.
 
 Errors raised here (all PermissionDenied, checked before any hold is written):
 member_banned    an admin banned the member; they can sign in but not spend
 member_unpaid    the member's seat is unpaid
-no_token_pool    no active membership, or the org bought nothing of this kind for the month
+no_token_pool    the org bought nothing of this kind for the month, or there is no plan at all
+plan_unpaid      an individual's paid plan has no payment for the month
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import PermissionDenied
 from quartermaster.domain.pool import Pool, month_first_day, pool_for
 from quartermaster.domain.types import TokenKind
+from quartermaster.services import subscriptions
 from quartermaster.store.models import Allocation, Membership, Organization, Purchase
 
 
@@ -28,8 +31,9 @@ class Standing:
     """The user's active membership as the ledger needs it: whose pool, which clock, which flags."""
 
     user_id: int
-    org_id: int
-    membership_id: int
+    org_id: int | None
+    """None for an individual (on a plan, in UTC months)."""
+    membership_id: int | None
     timezone: str
     banned: bool
     paid: bool
@@ -37,15 +41,15 @@ class Standing:
 
 def no_pool(kind: TokenKind, period: str) -> PermissionDenied:
     return PermissionDenied(
-        f"you have no {kind.value} tokens for {period}: join an organization that has bought "
-        "them, or ask its admin to allocate some to you",
+        f"you have no {kind.value} tokens for {period}: ask your organization's admin, or "
+        "choose a plan (GET /api/plans)",
         code="no_token_pool",
         details={"kind": kind.value, "period": period},
     )
 
 
-async def standing_of(session: AsyncSession, user_id: int) -> Standing | None:
-    """The user's active membership, or None when they belong to no organization."""
+async def standing_of(session: AsyncSession, user_id: int) -> Standing:
+    """The user's active membership, or an individual's standing when they have none."""
     row = (
         await session.execute(
             select(Membership, Organization.timezone)
@@ -54,17 +58,15 @@ async def standing_of(session: AsyncSession, user_id: int) -> Standing | None:
         )
     ).one_or_none()
     if row is None:
-        return None
+        return Standing(user_id, None, None, "UTC", banned=False, paid=True)
     membership, timezone = row
     return Standing(
         user_id, membership.org_id, membership.id, timezone, membership.banned, membership.paid
     )
 
 
-def require_in_good_standing(standing: Standing | None, kind: TokenKind, period: str) -> Standing:
-    """Refuse banned and unpaid members, and users with no organization, before any hold."""
-    if standing is None:
-        raise no_pool(kind, period)
+def require_in_good_standing(standing: Standing) -> Standing:
+    """Refuse banned and unpaid members before any hold."""
     if standing.banned:
         raise PermissionDenied(
             "your account is banned from metered calls in this organization; ask an admin",
@@ -92,7 +94,7 @@ async def cap_for(session: AsyncSession, user_id: int, kind: TokenKind, period: 
         )
     ).scalar_one_or_none()
     if row is None:
-        return None
+        return await subscriptions.individual_cap(session, user_id, kind, period)
     pool = await pool_of(session, row.org_id, period)
     if kind is TokenKind.INFERENCE:
         return row.max_inference_tokens if pool.inference_tokens > 0 else None

@@ -23,7 +23,7 @@ from quartermaster.services import (
     allocations,
     api_keys,
     audit,
-    catalog,
+    defaults,
     enterprise,
     ledger,
     purchases,
@@ -70,7 +70,7 @@ class DemoLogin:
 
 async def load(ctx: Context) -> list[DemoLogin]:
     """Load the demo once, then issue one fresh API key per demo person; returns the logins."""
-    await catalog.seed(ctx, catalog.default_specs())
+    await defaults.seed(ctx)
     user_ids = {}
     for person in PEOPLE:
         user_ids[person.email] = await _ensure_user(ctx, person)

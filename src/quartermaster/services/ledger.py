@@ -202,8 +202,8 @@ async def reserve(
             ModelKind(entry.kind), entry.input_rate, entry.output_rate, entry.training_rate
         )
         standing = await caps.standing_of(session, user_id)
-        period = period_of(now, standing.timezone if standing else "UTC")
-        standing = caps.require_in_good_standing(standing, rates.kind, period)
+        period = period_of(now, standing.timezone)
+        caps.require_in_good_standing(standing)
         cap = await caps.cap_for(session, user_id, rates.kind, period)
         if cap is None:
             raise caps.no_pool(rates.kind, period)

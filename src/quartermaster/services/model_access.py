@@ -1,5 +1,6 @@
-"""Which models an organization's members may use. An org that lists none may use every
-enabled model; once it lists any, only those — in /v1/models and in every metered call."""
+"""Which models a user may use. An org that lists none may use every enabled model; once it
+lists any, only those. Individuals get what their plan allows. Enforced in /v1/models and in
+every metered call."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import InvalidInput, PermissionDenied
 from quartermaster.domain.principal import Principal
-from quartermaster.services import audit, authz
+from quartermaster.services import audit, authz, plans
 from quartermaster.services.context import Context
 from quartermaster.store.models import ModelCatalogEntry, OrgModel
 
@@ -25,16 +26,22 @@ async def allowed_names(session: AsyncSession, org_id: int) -> set[str] | None:
 
 
 async def allowed_for_user(session: AsyncSession, user_id: int) -> set[str] | None:
+    """The org's list for members; the plan's list for individuals; None: every model."""
     membership = await authz.active_membership(session, user_id)
-    return None if membership is None else await allowed_names(session, membership.org_id)
+    if membership is not None:
+        return await allowed_names(session, membership.org_id)
+    found = await plans.current(session, user_id)
+    if found is None or found[0].models_allowed is None:
+        return None
+    return set(found[0].models_allowed)
 
 
 async def require_allowed(session: AsyncSession, user_id: int, model: str) -> None:
     allowed = await allowed_for_user(session, user_id)
     if allowed is not None and model not in allowed:
         raise PermissionDenied(
-            f"your organization does not allow the model {model}; GET /v1/models lists the "
-            "ones it does, or ask an admin to add it",
+            f"the model {model} is not open to you (your organization's list or your plan); "
+            "GET /v1/models lists the ones that are",
             param="model",
             code="model_not_allowed",
         )
