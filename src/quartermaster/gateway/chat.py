@@ -16,7 +16,7 @@ from quartermaster.gateway.errors import from_provider
 from quartermaster.gateway.schemas import ChatCompletionRequest
 from quartermaster.providers.base import ChatChunk, ChatMessage, TokenUsage
 from quartermaster.providers.errors import ProviderError
-from quartermaster.services import metering
+from quartermaster.services import metering, retrieval
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -32,7 +32,13 @@ def _usage(usage: TokenUsage) -> dict[str, int]:
 def _call(body: ChatCompletionRequest) -> metering.ChatCall:
     messages = tuple(ChatMessage(m.role, m.text(), m.name) for m in body.messages)
     return metering.ChatCall(
-        body.model, messages, body.output_limit(), body.temperature, body.stops(), body.persona
+        body.model,
+        messages,
+        body.output_limit(),
+        body.temperature,
+        body.stops(),
+        body.persona,
+        tuple(body.datasets or ()),
     )
 
 
@@ -52,7 +58,7 @@ async def chat_completions(
             background=BackgroundTask(stream.close),  # settles even if never iterated
         )
     answer = await metering.complete(ctx, chat)
-    return {
+    response = {
         "id": chat.request_id,
         "object": "chat.completion",
         "created": chat.created,
@@ -66,6 +72,14 @@ async def chat_completions(
         ],
         "usage": _usage(answer.usage),
     }
+    return _with_references(chat, response)
+
+
+def _with_references(chat: metering.PreparedChat, payload: dict[str, Any]) -> dict[str, Any]:
+    """Adds the retrieved sources (`datasets` extension) as a top-level `references` list."""
+    if chat.references is None:
+        return payload
+    return payload | {"references": retrieval.references(chat.references)}
 
 
 def _sse(data: dict[str, Any]) -> str:
@@ -92,7 +106,8 @@ async def _events(
     first = True
     try:
         async for chunk in stream:
-            yield _sse(_chunk(chat, chunk, first))
+            payload = _chunk(chat, chunk, first)
+            yield _sse(_with_references(chat, payload) if chunk.is_final else payload)
             first = False
             if chunk.is_final and include_usage and chunk.usage is not None:
                 usage = {

@@ -33,7 +33,7 @@ from quartermaster.providers.base import (
 )
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
-from quartermaster.services import catalog, ledger, model_access
+from quartermaster.services import catalog, ledger, model_access, retrieval
 from quartermaster.services.context import Context
 from quartermaster.store.models import ModelCatalogEntry
 
@@ -46,6 +46,7 @@ class ChatCall:
     temperature: float | None = None
     stop: tuple[str, ...] = ()
     persona: str | None = None
+    datasets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class PreparedChat:
     request: ChatRequest
     prompt_tokens: int
     tokenizer: Tokenizer
+    references: tuple[retrieval.Passage, ...] | None = None
+    """The passages added to the prompt; None when the call named no datasets."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,13 @@ async def prepare_chat(
     entry = await _entry(ctx, principal, call.model, ModelKind.CHAT)
     provider = _provider(providers, entry.name)
     messages = call.messages
+    references: tuple[retrieval.Passage, ...] | None = None
+    if call.datasets:  # the passages are part of the prompt: counted, reserved and charged
+        references = tuple(
+            await retrieval.for_chat(ctx, providers, principal, call.datasets, messages)
+        )
+        if references:
+            messages = (retrieval.sources_message(references), *messages)
     if call.persona:
         messages = (ChatMessage("system", call.persona), *messages)
     tokenizer = tokenizer_for_model(entry.upstream_model)
@@ -132,7 +142,14 @@ async def prepare_chat(
     await ledger.reserve(ctx, principal.uid, entry.name, prompt_tokens, limit, request_id)
     request = ChatRequest(messages, limit, call.temperature, call.stop)
     return PreparedChat(
-        request_id, int(time.time()), entry.name, provider, request, prompt_tokens, tokenizer
+        request_id,
+        int(time.time()),
+        entry.name,
+        provider,
+        request,
+        prompt_tokens,
+        tokenizer,
+        references,
     )
 
 
