@@ -15,7 +15,9 @@ from quartermaster.api import (
     errors,
     health,
     me,
+    metrics,
     my_requests,
+    my_usage,
     operator,
     org_models,
     orgs,
@@ -98,6 +100,8 @@ def create_app(
         operator,
         plans,
         my_requests,
+        metrics,
+        my_usage,
     )
     for module in routers:
         app.include_router(module.router)

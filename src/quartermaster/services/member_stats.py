@@ -1,0 +1,182 @@
+"""The admin's user table with usage: every member's identity, status and caps, with their total
+usage (all time, both kinds), inference this and last month and training this month.
+
+Two queries whatever the page size: one for the page of members (sorted, filtered, with the
+total count as a window), one for their usage from the monthly roll-ups. Sorting by a usage
+column aggregates only the roll-up rows that column needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quartermaster.domain.member_table import (
+    MemberColumn,
+    MemberQuery,
+    MemberStatus,
+    status_of,
+)
+from quartermaster.domain.periods import period_of, previous_period
+from quartermaster.domain.principal import Principal
+from quartermaster.domain.types import TokenKind
+from quartermaster.services import authz, ledger_totals
+from quartermaster.services.context import Context
+from quartermaster.services.org_pool import get_org
+from quartermaster.store.models import Allocation, Membership, UsageMonthly, User
+
+
+@dataclass(frozen=True)
+class Periods:
+    current: str
+    previous: str
+
+
+def _usage_sort(org_id: int, column: MemberColumn, periods: Periods) -> Any:
+    """A subquery of (user_id, value) for a usage column, over the org's active members."""
+    wanted = {
+        MemberColumn.INFERENCE_THIS_MONTH: (periods.current, TokenKind.INFERENCE),
+        MemberColumn.INFERENCE_PREVIOUS_MONTH: (periods.previous, TokenKind.INFERENCE),
+        MemberColumn.TRAINING_THIS_MONTH: (periods.current, TokenKind.TRAINING),
+    }
+    members = select(Membership.user_id).where(
+        Membership.org_id == org_id, Membership.removed_at.is_(None)
+    )
+    query = select(UsageMonthly.user_id, func.sum(UsageMonthly.tokens).label("value")).where(
+        UsageMonthly.user_id.in_(members)
+    )
+    if column in wanted:
+        period, kind = wanted[column]
+        query = query.where(UsageMonthly.period == period, UsageMonthly.kind == kind.value)
+    return query.group_by(UsageMonthly.user_id).subquery()
+
+
+def _status() -> Any:
+    return case(
+        (Membership.banned.is_(True), MemberStatus.BANNED.value),
+        (Membership.paid.is_(True), MemberStatus.PAID.value),
+        else_=MemberStatus.UNPAID.value,
+    )
+
+
+STORED = {
+    MemberColumn.USER_ID: Membership.user_id,
+    MemberColumn.EMAIL: User.email_normalized,
+    MemberColumn.NAME: User.name,
+    MemberColumn.MFA: User.mfa_enabled_at.is_not(None),
+    MemberColumn.CAC: User.cac_subject_dn.is_not(None),
+    MemberColumn.ROLE: Membership.role,
+    MemberColumn.PAID: Membership.paid,
+    MemberColumn.BANNED: Membership.banned,
+    MemberColumn.MAX_INFERENCE: Allocation.max_inference_tokens,
+    MemberColumn.MAX_TRAINING: Allocation.max_training_tokens,
+}
+
+
+def _filtered(query: Select[Any], org_id: int, q: MemberQuery) -> Select[Any]:
+    query = query.where(Membership.org_id == org_id, Membership.removed_at.is_(None))
+    if q.email:
+        query = query.where(User.email_normalized.contains(q.email.lower(), autoescape=True))
+    if q.role is not None:
+        query = query.where(Membership.role == q.role.value)
+    if q.status is not None:
+        query = query.where(_status() == q.status.value)
+    if q.after_user_id is not None:
+        query = query.where(Membership.user_id > q.after_user_id)
+    return query
+
+
+def page_query(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
+    """The page of members with the filtered total as a window column."""
+    query = (
+        select(Membership, User, Allocation, func.count().over().label("total"))
+        .join(User, User.id == Membership.user_id)
+        .join(Allocation, Allocation.membership_id == Membership.id)
+    )
+    if q.sort in STORED:
+        key: Any = STORED[q.sort]
+    elif q.sort is MemberColumn.STATUS:
+        key = _status()
+    else:
+        usage = _usage_sort(org_id, q.sort, periods)
+        query = query.outerjoin(usage, usage.c.user_id == Membership.user_id)
+        key = func.coalesce(usage.c.value, 0)
+    tiebreak = Membership.user_id.desc() if q.descending else Membership.user_id
+    query = _filtered(query, org_id, q).order_by(key.desc() if q.descending else key, tiebreak)
+    return query.limit(q.limit).offset(q.offset)
+
+
+def row(
+    member: Membership, user: User, allocation: Allocation, totals: Any, periods: Periods
+) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "mfa_enabled": user.mfa_enabled_at is not None,
+        "cac_linked": user.cac_subject_dn is not None,
+        "role": member.role,
+        "status": status_of(member.paid, member.banned).value,
+        "paid": member.paid,
+        "banned": member.banned,
+        "max_inference_tokens": allocation.max_inference_tokens,
+        "max_training_tokens": allocation.max_training_tokens,
+        "version": allocation.version,
+        "total_tokens": totals.lifetime_tokens,
+        "inference_this_month": totals.month(periods.current, TokenKind.INFERENCE),
+        "inference_previous_month": totals.month(periods.previous, TokenKind.INFERENCE),
+        "training_this_month": totals.month(periods.current, TokenKind.TRAINING),
+        "joined_at": member.joined_at.isoformat(),
+    }
+
+
+async def read_page(
+    session: AsyncSession, org_id: int, q: MemberQuery, periods: Periods
+) -> tuple[list[dict[str, Any]], int]:
+    """The page's rows and how many members match the filters (in two queries)."""
+    found = (await session.execute(page_query(org_id, q, periods))).all()
+    totals = await ledger_totals.totals_by_member(session, [r[1].id for r in found])
+    rows = [row(m, u, a, totals[u.id], periods) for m, u, a, _ in found]
+    return rows, int(found[0][3]) if found else 0
+
+
+async def periods_of(session: AsyncSession, org_id: int, ctx: Context) -> Periods:
+    org = await get_org(session, org_id)
+    current = period_of(ctx.clock.now(), org.timezone)
+    return Periods(current, previous_period(current))
+
+
+async def member_stats(
+    ctx: Context, principal: Principal, org_id: int, q: MemberQuery
+) -> dict[str, Any]:
+    """A page of the user table, its position and the number of members matching the filters."""
+    async with ctx.uow.begin(write=False) as tx:
+        await authz.require_org_admin(tx.session, principal, org_id)
+        periods = await periods_of(tx.session, org_id, ctx)
+        rows, total = await read_page(tx.session, org_id, q, periods)
+    if not rows and q.offset and q.after_user_id is None:
+        total = await _count(ctx, org_id, q)
+    return {
+        "org_id": org_id,
+        "current_month": periods.current,
+        "previous_month": periods.previous,
+        "total": total,
+        "limit": q.limit,
+        "offset": q.offset,
+        "members": rows,
+    }
+
+
+async def _count(ctx: Context, org_id: int, q: MemberQuery) -> int:
+    """The total for a page past the end (the window count has no row to ride on)."""
+    async with ctx.uow.begin(write=False) as tx:
+        query = (
+            select(func.count())
+            .select_from(Membership)
+            .join(User, User.id == Membership.user_id)
+            .join(Allocation, Allocation.membership_id == Membership.id)
+        )
+        return int(await tx.session.scalar(_filtered(query, org_id, q)) or 0)

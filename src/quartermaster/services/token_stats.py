@@ -1,0 +1,158 @@
+"""Token statistics: the org's usage by month and year, inference against training, request
+counts, the breakdown by model, and a projection of the current month's end (admins); and a
+member's own caps, usage, what is left and when it resets. Read from the monthly roll-ups."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quartermaster.domain.periods import parse_period, period_end, period_of, period_start
+from quartermaster.domain.principal import Principal
+from quartermaster.domain.projection import Projection, project_month_end
+from quartermaster.domain.types import TokenKind
+from quartermaster.domain.usage_table import UsageRow, monthly_table, yearly_table
+from quartermaster.services import authz, caps
+from quartermaster.services.context import Context
+from quartermaster.services.org_pool import get_org
+from quartermaster.store.models import ModelCatalogEntry, UsageCounter, UsageMonthly
+
+
+async def monthly_rows(session: AsyncSession, org_id: int, last: str) -> list[UsageRow]:
+    """The org's monthly data table up to `last` (one grouped query over the roll-ups)."""
+    sums = await session.execute(
+        select(
+            UsageMonthly.period,
+            UsageMonthly.kind,
+            func.sum(UsageMonthly.tokens),
+            func.sum(UsageMonthly.requests),
+        )
+        .where(UsageMonthly.org_id == org_id)
+        .group_by(UsageMonthly.period, UsageMonthly.kind)
+    )
+    return monthly_table(((p, TokenKind(k), int(t), int(r)) for p, k, t, r in sums), last)
+
+
+async def by_model(session: AsyncSession, org_id: int, period: str | None) -> list[dict[str, Any]]:
+    query = (
+        select(
+            ModelCatalogEntry.name,
+            UsageMonthly.kind,
+            func.sum(UsageMonthly.tokens).label("tokens"),
+            func.sum(UsageMonthly.requests),
+        )
+        .join(ModelCatalogEntry, ModelCatalogEntry.id == UsageMonthly.model_id)
+        .where(UsageMonthly.org_id == org_id)
+        .group_by(ModelCatalogEntry.name, UsageMonthly.kind)
+        .order_by(func.sum(UsageMonthly.tokens).desc(), ModelCatalogEntry.name)
+    )
+    if period is not None:
+        query = query.where(UsageMonthly.period == period)
+    rows = await session.execute(query)
+    return [
+        {"model": name, "kind": kind, "tokens": int(tokens), "requests": int(requests)}
+        for name, kind, tokens, requests in rows
+    ]
+
+
+def _projection(projection: Projection) -> dict[str, Any]:
+    view = asdict(projection)
+    at = projection.exhausted_at
+    view["exhausted_at"] = at.isoformat() if at else None
+    return view
+
+
+async def org_statistics(
+    ctx: Context, principal: Principal, org_id: int, model_period: str | None = None
+) -> dict[str, Any]:
+    """Months, years, models (all time, or `model_period` only) and this month's projection."""
+    if model_period is not None:
+        parse_period(model_period)
+    now = ctx.clock.now()
+    async with ctx.uow.begin(write=False) as tx:
+        session = tx.session
+        await authz.require_org_admin(session, principal, org_id)
+        org = await get_org(session, org_id)
+        current = period_of(now, org.timezone)
+        months = await monthly_rows(session, org_id, current)
+        models = await by_model(session, org_id, model_period)
+        pool = await caps.pool_of(session, org_id, current)
+    this = next((row for row in months if row.period == current), UsageRow(current))
+    start, end = period_start(current, org.timezone), period_end(current, org.timezone)
+    return {
+        "org_id": org_id,
+        "name": org.name,
+        "timezone": org.timezone,
+        "current_month": current,
+        "months": [row.as_dict() for row in months],
+        "years": [row.as_dict() for row in yearly_table(months)],
+        "models": models,
+        "models_period": model_period,
+        "projection": {
+            "method": "linear burn rate since the 1st (docs/metrics.md)",
+            "inference": _projection(
+                project_month_end(this.inference_tokens, start, end, now, pool.inference_tokens)
+            ),
+            "training": _projection(
+                project_month_end(this.training_tokens, start, end, now, pool.training_tokens)
+            ),
+        },
+    }
+
+
+def _kind_view(cap: int | None, used: int, reserved: int) -> dict[str, int | None]:
+    left = None if cap is None else max(0, cap - used - reserved)
+    return {"cap": cap, "used": used, "reserved": reserved, "left": left}
+
+
+async def _counters(session: AsyncSession, user_id: int, period: str) -> dict[str, tuple[int, int]]:
+    rows = await session.execute(
+        select(UsageCounter.kind, UsageCounter.used, UsageCounter.reserved).where(
+            UsageCounter.user_id == user_id, UsageCounter.period == period
+        )
+    )
+    return {kind: (int(used), int(reserved)) for kind, used, reserved in rows}
+
+
+async def my_usage(ctx: Context, principal: Principal) -> dict[str, Any]:
+    """The member's window: caps, used, on hold, left, reset moment, and every past month."""
+    user_id, now = principal.uid, ctx.clock.now()
+    async with ctx.uow.begin(write=False) as tx:
+        session = tx.session
+        standing = await caps.standing_of(session, user_id)
+        timezone = standing.timezone if standing else "UTC"
+        period = period_of(now, timezone)
+        counters = await _counters(session, user_id, period)
+        kinds = {}
+        for kind in TokenKind:
+            cap = await caps.cap_for(session, user_id, kind, period)
+            kinds[kind.value] = _kind_view(cap, *counters.get(kind.value, (0, 0)))
+        history = await _history(session, user_id)
+    return {
+        "user_id": user_id,
+        "org_id": standing.org_id if standing else None,
+        "banned": standing.banned if standing else False,
+        "paid": standing.paid if standing else True,
+        "current_month": period,
+        "resets_at": period_end(period, timezone).isoformat(),
+        **kinds,
+        "lifetime_tokens": sum(row.total_tokens for row in history),
+        "months": [row.as_dict() for row in reversed(history)],
+    }
+
+
+async def _history(session: AsyncSession, user_id: int) -> list[UsageRow]:
+    sums = await session.execute(
+        select(
+            UsageMonthly.period,
+            UsageMonthly.kind,
+            func.sum(UsageMonthly.tokens),
+            func.sum(UsageMonthly.requests),
+        )
+        .where(UsageMonthly.user_id == user_id)
+        .group_by(UsageMonthly.period, UsageMonthly.kind)
+    )
+    return monthly_table((p, TokenKind(k), int(t), int(r)) for p, k, t, r in sums)

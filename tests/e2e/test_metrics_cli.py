@@ -1,0 +1,58 @@
+"""`qm audit verify` and `qm export` as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from quartermaster.services.context import Context
+from quartermaster.store.models import AuditEvent
+from tests.e2e.test_cli import env, run_qm  # noqa: F401 - `env` is the CLI tests' fixture
+from tests.factories import add_org
+
+
+async def test_verify_passes_then_names_the_tampered_activity_row(
+    ctx: Context,
+    env: dict[str, str],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    await add_org(ctx)
+    clean = await asyncio.to_thread(run_qm, ["audit", "verify"], env, tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    assert "audit chain intact" in clean.stdout
+    async with ctx.uow.begin() as tx:
+        target = await tx.session.scalar(
+            select(AuditEvent.id).where(AuditEvent.action == "org.provision")
+        )
+        await tx.session.execute(
+            update(AuditEvent).where(AuditEvent.id == target).values(after={"name": "forged"})
+        )
+        await tx.commit()
+    broken = await asyncio.to_thread(run_qm, ["audit", "verify", "--json"], env, tmp_path)
+    assert broken.returncode == 1
+    report = json.loads(broken.stdout)
+    assert report["broken"]["event_id"] == target
+    assert "edited" in report["broken"]["reason"]
+
+
+async def test_export_writes_the_named_csv_into_a_directory(
+    ctx: Context,
+    env: dict[str, str],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    org = await add_org(ctx, name="Export Co")
+    args = ["export", "users", str(org.org_id), "-o", str(tmp_path)]
+    done = await asyncio.to_thread(run_qm, args, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    (written,) = await asyncio.to_thread(lambda: list(tmp_path.glob("export-co-users-*.csv")))
+    lines = (await asyncio.to_thread(written.read_text, encoding="utf-8")).splitlines()
+    assert lines[0].startswith("user_id,email,name,role,status")
+    assert len(lines) == 1 + 3
+    bad = await asyncio.to_thread(
+        run_qm, ["export", "activity", "1", "--from", "soon"], env, tmp_path
+    )
+    assert bad.returncode == 1
+    assert "is not a date" in bad.stderr or "no organization" in bad.stderr
