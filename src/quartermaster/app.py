@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from quartermaster import __version__
 from quartermaster.api import (
     auth,
+    datasets,
     errors,
     health,
     me,
@@ -98,6 +99,7 @@ def create_app(
         orgs,
         org_models,
         operator,
+        datasets,
         plans,
         my_requests,
         metrics,

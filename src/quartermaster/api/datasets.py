@@ -1,0 +1,141 @@
+"""Datasets under /api/datasets: create, list, read, rename/share, delete, upload, search.
+
+Uploads are multipart (`files`, one or more). Each file succeeds or fails alone: the response
+lists a result per file, each with its own `status_code` (201 overall when all were stored, 207
+when only some were); when none was stored the first refusal is the response, with its status
+and every file's result in `error.results`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from quartermaster.api.deps import Caller, Ctx
+from quartermaster.api.errors import from_domain
+from quartermaster.domain.errors import DomainError, InvalidInput
+from quartermaster.domain.principal import Principal
+from quartermaster.providers.registry import ProviderRegistry
+from quartermaster.rag import MAX_FILE_BYTES
+from quartermaster.services import datasets, ingestion, retrieval
+from quartermaster.services.context import Context
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+MAX_FILES = 20
+
+
+async def _providers(request: Request) -> ProviderRegistry:
+    """The process's providers (the app's lazily built registry; see gateway/deps.py)."""
+    registry: ProviderRegistry = await request.app.state.providers.get()
+    return registry
+
+
+Providers = Annotated[ProviderRegistry, Depends(_providers)]
+
+
+class NewDataset(BaseModel):
+    name: str = Field(max_length=datasets.MAX_NAME_CHARS)
+    shared_with_org: bool = False
+    embedding_model: str | None = Field(default=None, max_length=200)
+
+
+class DatasetChanges(BaseModel):
+    name: str | None = Field(default=None, max_length=datasets.MAX_NAME_CHARS)
+    shared_with_org: bool | None = None
+
+
+@router.get("")
+async def list_datasets(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
+    """Your datasets and those shared with your organization (`owned` tells them apart)."""
+    return [view.as_dict() for view in await datasets.list_datasets(ctx, caller)]
+
+
+@router.post("", status_code=201)
+async def create_dataset(body: NewDataset, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    view = await datasets.create(ctx, caller, body.name, body.shared_with_org, body.embedding_model)
+    return view.as_dict()
+
+
+@router.get("/{dataset_id}")
+async def get_dataset(dataset_id: int, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    """The dataset with its documents."""
+    return await datasets.get(ctx, caller, dataset_id)
+
+
+@router.patch("/{dataset_id}")
+async def change_dataset(
+    dataset_id: int, body: DatasetChanges, ctx: Ctx, caller: Caller
+) -> dict[str, Any]:
+    """Rename it and/or share it with your organization (owner only)."""
+    view = await datasets.update(ctx, caller, dataset_id, body.name, body.shared_with_org)
+    return view.as_dict()
+
+
+@router.delete("/{dataset_id}", status_code=204)
+async def delete_dataset(dataset_id: int, ctx: Ctx, caller: Caller) -> None:
+    """Delete it with its documents, chunks and vectors; the usage already charged stays."""
+    await datasets.remove(ctx, caller, dataset_id)
+
+
+@router.post("/{dataset_id}/documents", response_model=None)
+async def upload_documents(
+    dataset_id: int,
+    ctx: Ctx,
+    caller: Caller,
+    providers: Providers,
+    files: Annotated[list[UploadFile], File(description="One or more files.")],
+) -> JSONResponse:
+    """Upload files (txt, md, html, csv, pdf, docx), each charged as training tokens."""
+    if len(files) > MAX_FILES:
+        raise InvalidInput(f"upload at most {MAX_FILES} files at once", param="files")
+    results = [await _upload(ctx, providers, caller, dataset_id, file) for file in files]
+    stored = sum(result["status"] == "stored" for result in results)
+    if stored:
+        return JSONResponse(
+            {"results": results}, status_code=201 if stored == len(results) else 207
+        )
+    first = results[0]
+    return JSONResponse(
+        {"error": first["error"] | {"results": results}}, status_code=first["status_code"]
+    )
+
+
+async def _upload(
+    ctx: Context,
+    providers: ProviderRegistry,
+    caller: Principal,
+    dataset_id: int,
+    file: UploadFile,
+) -> dict[str, Any]:
+    filename = file.filename or "upload"
+    data = await file.read(MAX_FILE_BYTES + 1)
+    try:
+        ingested = await ingestion.ingest(ctx, providers, caller, dataset_id, filename, data)
+    except DomainError as exc:
+        response = from_domain(exc)
+        error = json.loads(bytes(response.body))["error"]
+        return {
+            "file": filename,
+            "status": "refused",
+            "status_code": response.status_code,
+            "error": error,
+        }
+    return {"file": filename, "status": "stored", "status_code": 201, **ingested.as_dict()}
+
+
+@router.get("/{dataset_id}/search")
+async def search_dataset(
+    dataset_id: int,
+    ctx: Ctx,
+    caller: Caller,
+    providers: Providers,
+    q: Annotated[str, Query(min_length=1, max_length=retrieval.MAX_QUERY_CHARS)],
+    k: Annotated[int, Query(ge=1, le=retrieval.MAX_K)] = retrieval.DEFAULT_K,
+) -> dict[str, Any]:
+    """The `k` chunks nearest to `q`, best first, with their document's name and score."""
+    passages = await retrieval.search(ctx, providers, caller, [dataset_id], q, k)
+    return {"query": q, "results": [passage.as_dict() for passage in passages]}
