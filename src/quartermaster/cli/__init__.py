@@ -10,6 +10,7 @@ import typer
 
 from quartermaster import __version__
 from quartermaster.cli import audit, core, exports, ledger, metrics, models, orgs, plans, users
+from quartermaster.cli import datasets as dataset_commands
 
 app = typer.Typer(
     help="Quartermaster: a self-hosted GenAI gateway with monthly token caps per member.",
@@ -21,6 +22,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(models.app, name="models")
 app.add_typer(orgs.app, name="org")
+app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(exports.app, name="export")
 app.add_typer(audit.app, name="audit")

@@ -1,0 +1,185 @@
+"""`qm dataset …`: create and list a member's datasets, and ingest files and folders into one.
+
+Commands act as the member named by `--user` (the operator at the command line holds the
+database's credentials already); uploads are charged to that member's training tokens exactly
+as through the API.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from quartermaster.cli import common
+from quartermaster.domain.errors import DomainError, NotFound
+from quartermaster.domain.principal import Principal
+from quartermaster.domain.types import ModelKind
+from quartermaster.providers.config import load_upstreams
+from quartermaster.providers.registry import ProviderRegistry, build_registry
+from quartermaster.rag import SUPPORTED_SUFFIXES
+from quartermaster.services import accounts, catalog, datasets, ingestion
+from quartermaster.services.context import Context
+from quartermaster.settings import Settings
+
+app = typer.Typer(help="Datasets: create, list, and ingest documents.", no_args_is_help=True)
+UserOption = Annotated[str, typer.Option("--user", help="The member's email: who acts and pays.")]
+
+
+async def _member(ctx: Context, email: str) -> Principal:
+    async with ctx.uow.begin(write=False) as tx:
+        user = await accounts.find_user_by_email(tx.session, email)
+    if user is None:
+        raise NotFound(f"no account is registered for {email}")
+    return Principal(user.id, is_operator=False, mfa_verified=True, via="cli")
+
+
+async def _embedding_providers(ctx: Context, config: Settings) -> ProviderRegistry:
+    """Providers for the enabled embedding models only: ingestion needs nothing else."""
+    specs = [s for s in await catalog.list_models(ctx) if s.kind is ModelKind.EMBEDDING]
+    return build_registry(specs, load_upstreams(config.upstreams_file))
+
+
+def files_under(paths: list[Path]) -> list[Path]:
+    """Files given by name as they are (refused later if unreadable); folders recursively, only
+    the supported types, in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                )
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise common.fail(f"{path} does not exist")
+    return found
+
+
+@app.command("create")
+def create(
+    name: str,
+    user: UserOption,
+    shared: Annotated[bool, typer.Option("--shared", help="Share with the member's org.")] = False,
+    embedding_model: Annotated[
+        str | None, typer.Option(help="An embedding model; the local MiniLM by default.")
+    ] = None,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Create an empty dataset owned by a member.
+
+    Example: qm dataset create "Handbook" --user ann@abc.example --shared
+    """
+
+    async def work(ctx: Context) -> datasets.DatasetView:
+        member = await _member(ctx, user)
+        return await datasets.create(ctx, member, name, shared, embedding_model)
+
+    view = common.run(common.settings(), work)
+    common.report(view.as_dict(), as_json, f"created dataset {view.name!r} (id {view.id})")
+
+
+@app.command("list")
+def list_datasets(user: UserOption, as_json: common.JsonOption = False) -> None:
+    """List a member's datasets and those shared with their organization.
+
+    Example: qm dataset list --user ann@abc.example --json
+    """
+
+    async def work(ctx: Context) -> list[datasets.DatasetView]:
+        return await datasets.list_datasets(ctx, await _member(ctx, user))
+
+    views = common.run(common.settings(), work)
+    if as_json:
+        common.print_json([view.as_dict() for view in views])
+        return
+    table = Table("id", "name", "documents", "chunks", "tokens", "shared", "owned")
+    for v in views:
+        row = (v.id, v.name, v.document_count, v.chunk_count, v.tokens, v.shared_with_org, v.owned)
+        table.add_row(*map(str, row))
+    common.console.print(table)
+
+
+@app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursively).")],
+    dataset: Annotated[int, typer.Option("--dataset", help="The dataset's id.")],
+    user: UserOption,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Upload files into a dataset, charged as the member's training tokens, with a progress
+    bar and a summary. A refused file (unreadable, duplicate, over the cap) does not stop the
+    others; the exit status is 1 if any file was refused.
+
+    Example: qm dataset ingest ./handbook ./faq.pdf --dataset 3 --user ann@abc.example
+    """
+    config = common.settings()
+    files = files_under(paths)
+    results = common.run(config, lambda ctx: _ingest_all(ctx, config, files, dataset, user))
+    if as_json:
+        common.print_json(results)
+    else:
+        common.console.print(_summary(results))
+    if any(result["status"] != "stored" for result in results):
+        raise typer.Exit(code=1)
+
+
+async def _ingest_all(
+    ctx: Context, config: Settings, files: list[Path], dataset_id: int, email: str
+) -> list[dict[str, Any]]:
+    member = await _member(ctx, email)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes would break the bar
+    results: list[dict[str, Any]] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    async with await _embedding_providers(ctx, config) as providers:
+        with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+            task = progress.add_task("ingesting", total=len(files))
+            for path in files:
+                progress.update(task, description=path.name)
+                results.append(await _one(ctx, providers, member, dataset_id, path))
+                progress.advance(task)
+    return results
+
+
+async def _one(
+    ctx: Context, providers: ProviderRegistry, member: Principal, dataset_id: int, path: Path
+) -> dict[str, Any]:
+    try:
+        data = await anyio.Path(path).read_bytes()
+        stored = await ingestion.ingest(ctx, providers, member, dataset_id, path.name, data)
+    except DomainError as exc:
+        return {"path": str(path), "status": "refused", "code": exc.code, "error": exc.message}
+    except OSError as exc:
+        return {"path": str(path), "status": "refused", "code": "unreadable", "error": str(exc)}
+    return {"path": str(path), "status": "stored", **stored.as_dict()}
+
+
+def _summary(results: list[dict[str, Any]]) -> Table:
+    stored = [r for r in results if r["status"] == "stored"]
+    table = Table(
+        "file",
+        "result",
+        "chunks",
+        "tokens",
+        "charged",
+        title=f"{len(stored)} of {len(results)} files stored, "
+        f"{sum(r['tokens_charged'] for r in stored)} training tokens charged",
+    )
+    for r in results:
+        if r["status"] == "stored":
+            table.add_row(
+                r["path"], "stored", str(r["chunks"]), str(r["tokens"]), str(r["tokens_charged"])
+            )
+        else:
+            table.add_row(r["path"], f"[red]{r['error']}[/red]", "", "", "")
+    return table
