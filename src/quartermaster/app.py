@@ -37,6 +37,7 @@ from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
+from quartermaster.web import install as web
 
 
 def create_app(
@@ -108,6 +109,7 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     app.include_router(plans.operator)
+    web.install(app, settings)
     return app
 
 

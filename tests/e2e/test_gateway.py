@@ -41,6 +41,7 @@ async def test_a_chat_is_answered_and_charged_what_the_upstream_reports(
     assert answer.choices[0].message.content == fake.reply
     assert answer.usage is not None
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (11, len(fake.chunks))
+    assert answer.usage.model_extra == {"tokens_charged": 11 + len(fake.chunks)}
     used, reserved = await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m"))
     assert (used, reserved) == (11 + len(fake.chunks), 0)  # the seeded chat model rates 1 and 1
 
@@ -62,6 +63,7 @@ async def test_a_streamed_chat_reports_usage_and_is_charged_once(
     assert text == fake.reply
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == 11 + len(fake.chunks)
+    assert chunks[-1].usage.model_extra == {"tokens_charged": 11 + len(fake.chunks)}
     assert fake.bodies()[0]["stream_options"] == {"include_usage": True}
     used, reserved = await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m"))
     assert (used, reserved) == (11 + len(fake.chunks), 0)

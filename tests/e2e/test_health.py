@@ -45,9 +45,13 @@ async def test_healthz_is_503_when_the_schema_was_never_created(tmp_path: Path) 
 
 
 async def test_unknown_paths_get_the_shared_error_shape(client: httpx.AsyncClient) -> None:
-    response = await client.get("/no/such/page")
+    response = await client.get("/api/no/such/thing")
     assert response.status_code == 404
     assert set(response.json()["error"]) >= {"message", "type", "param", "code"}
+    page = await client.get("/no/such/page")
+    assert page.status_code == 404
+    assert "there is no such page" in page.text
+    assert page.headers["content-type"].startswith("text/html")
 
 
 def test_the_app_refuses_to_start_without_a_secret(tmp_path: Path) -> None:

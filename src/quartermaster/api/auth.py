@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Response
 from pydantic import BaseModel, Field
 
+from quartermaster.api import cookies
 from quartermaster.api.deps import (
     MFA_COOKIE,
-    SESSION_COOKIE,
     Caller,
     Cert,
     Client,
@@ -53,15 +53,7 @@ def _deliver(response: Response, result: signin.SignInResult, settings: Settings
     """Set the cookie for whichever step comes next, and describe it in the body."""
     if result.session is None:
         assert result.mfa_token is not None
-        response.set_cookie(
-            MFA_COOKIE,
-            result.mfa_token,
-            max_age=300,
-            httponly=True,
-            samesite="strict",
-            secure=settings.secure_cookies,
-            path="/",
-        )
+        cookies.set_mfa_step(response, result.mfa_token, settings)
         return SignedIn(mfa_required=True, mfa_token=result.mfa_token)
     return _session_cookie(response, result.session, settings)
 
@@ -69,16 +61,7 @@ def _deliver(response: Response, result: signin.SignInResult, settings: Settings
 def _session_cookie(
     response: Response, opened: sessions.NewSession, settings: Settings
 ) -> SignedIn:
-    response.set_cookie(
-        SESSION_COOKIE,
-        opened.token,
-        max_age=settings.session_ttl_s,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-        path="/",
-    )
-    response.delete_cookie(MFA_COOKIE, path="/")
+    cookies.set_session(response, opened, settings)
     return SignedIn(
         user_id=opened.user_id, csrf_token=opened.csrf_token, mfa_verified=opened.mfa_verified
     )
@@ -128,4 +111,4 @@ async def cac_login(
 async def logout(response: Response, ctx: Ctx, caller: Caller) -> None:
     """End this session; the cookie stops working at once."""
     await sessions.end(ctx, caller)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    cookies.clear(response)

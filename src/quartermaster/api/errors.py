@@ -9,11 +9,12 @@ unexpected becomes a 500 whose message leaks nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -66,12 +67,26 @@ def from_domain(exc: errors.DomainError) -> ErrorResponse:
     return ErrorResponse(status, exc.message, type_, exc.param, code, exc.details or None, headers)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that make every failure use the shared shape."""
+API_PATHS = ("/api/", "/v1/", "/healthz")
 
-    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+
+def _page_renderer(request: Request) -> Callable[[Request, errors.DomainError], Response] | None:
+    """The dashboard's error page for browser paths (set by the web adapter), else None."""
+    if request.url.path.startswith(API_PATHS):
+        return None
+    renderer: Callable[[Request, errors.DomainError], Response] | None = getattr(
+        request.app.state, "render_error", None
+    )
+    return renderer
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that make every failure use the shared shape (pages get HTML)."""
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.DomainError)
-        return from_domain(exc)
+        renderer = _page_renderer(request)
+        return renderer(request, exc) if renderer else from_domain(exc)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -81,8 +96,11 @@ def install(app: FastAPI) -> None:
         message = f"{param}: {first['msg']}" if param else str(first["msg"])
         return ErrorResponse(400, message, "invalid_request_error", param, "invalid_value")
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        renderer = _page_renderer(request)
+        if renderer is not None and exc.status_code == 404:
+            return renderer(request, errors.NotFound("there is no such page"))
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return ErrorResponse(
             exc.status_code, str(exc.detail), type_, headers=getattr(exc, "headers", None)

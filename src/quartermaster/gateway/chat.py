@@ -21,11 +21,13 @@ from quartermaster.services import metering, retrieval
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
 
-def _usage(usage: TokenUsage) -> dict[str, int]:
+def _usage(usage: TokenUsage, tokens_charged: int | None) -> dict[str, int | None]:
+    """OpenAI's usage object, plus `tokens_charged`: the platform tokens this call cost."""
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
+        "tokens_charged": tokens_charged,
     }
 
 
@@ -70,7 +72,7 @@ async def chat_completions(
                 "finish_reason": answer.result.finish_reason,
             }
         ],
-        "usage": _usage(answer.usage),
+        "usage": _usage(answer.usage, answer.tokens_charged),
     }
     return _with_references(chat, response)
 
@@ -113,7 +115,7 @@ async def _events(
                 usage = {
                     **_chunk(chat, ChatChunk(), False),
                     "choices": [],
-                    "usage": _usage(chunk.usage),
+                    "usage": _usage(chunk.usage, stream.tokens_charged),
                 }
                 yield _sse(usage)
     except ProviderError as exc:

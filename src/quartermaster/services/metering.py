@@ -188,6 +188,8 @@ class ChatStream:
         self._ctx, self._chat = ctx, chat
         self._pieces: list[str] = []
         self._resolved = False
+        self.tokens_charged: int | None = None
+        """Platform tokens charged, once the final chunk has been settled."""
 
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
         chat = self._chat
@@ -200,7 +202,8 @@ class ChatStream:
                         chat.prompt_tokens, chat.tokenizer.count(text)
                     )
                     self._resolved = True
-                    await _finish(self._ctx, chat, usage, text)
+                    settlement = await _finish(self._ctx, chat, usage, text)
+                    self.tokens_charged = settlement.tokens_charged if settlement else 0
                     yield replace(chunk, usage=usage)
                     return
                 yield chunk

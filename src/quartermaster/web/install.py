@@ -1,0 +1,24 @@
+"""Adding the dashboard to the app: static files, pages, HTML errors, security headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from quartermaster.settings import Settings
+from quartermaster.web.errors import render_error
+from quartermaster.web.pages import auth, chat, datasets, security, settings
+from quartermaster.web.security import SecurityHeaders
+
+STATIC = Path(__file__).parent / "static"
+PAGES = (auth, settings, security, chat, datasets)
+
+
+def install(app: FastAPI, config: Settings) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in PAGES:
+        app.include_router(module.router)
+    app.state.render_error = render_error
+    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies)
