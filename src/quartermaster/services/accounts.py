@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.emails import normalize_email
-from quartermaster.domain.errors import Conflict, InvalidInput
+from quartermaster.domain.errors import Conflict, InvalidInput, NotFound
 from quartermaster.domain.passwords import check_password
+from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.services import audit
 from quartermaster.services.context import Context
 from quartermaster.services.passwords import hash_password
@@ -29,6 +30,16 @@ class Registration:
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email_normalized == normalize_email(email)))
+
+
+async def user_id_for(ctx: Context, principal: Principal, email: str) -> int:
+    """Operators: the id of the account registered for `email` (for resets named by email)."""
+    require_operator(principal)
+    async with ctx.uow.begin(write=False) as tx:
+        user = await find_user_by_email(tx.session, email)
+    if user is None:
+        raise NotFound(f"no account is registered for {email}", param="email")
+    return user.id
 
 
 async def register(ctx: Context, form: Registration) -> int:

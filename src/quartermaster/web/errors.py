@@ -13,6 +13,7 @@ from quartermaster.domain.errors import DomainError, NotAuthenticated
 from quartermaster.web.render import page
 
 TITLES = {403: "Not allowed", 404: "Not found", 409: "Changed meanwhile", 429: "Slow down"}
+TITLES_BY_CODE = {"mfa_required": "Two-factor authentication needed", "not_admin": "For admins"}
 
 
 def render_error(request: Request, exc: DomainError) -> Response:
@@ -20,5 +21,6 @@ def render_error(request: Request, exc: DomainError) -> Response:
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/login?next={target}", status_code=303)
     status = next(code for cls, (code, _) in STATUS_AND_TYPE.items() if isinstance(exc, cls))
-    title = TITLES.get(status, "Something needs attention")
-    return page(request, "error.html", {"title": title, "message": exc.message}, status=status)
+    title = TITLES_BY_CODE.get(exc.code or "") or TITLES.get(status, "Something needs attention")
+    context = {"title": title, "message": exc.message, "code": exc.code}
+    return page(request, "error.html", context, status=status)

@@ -9,11 +9,30 @@ from fastapi.staticfiles import StaticFiles
 
 from quartermaster.settings import Settings
 from quartermaster.web.errors import render_error
-from quartermaster.web.pages import auth, chat, datasets, security, settings
+from quartermaster.web.pages import (
+    activity,
+    auth,
+    chat,
+    datasets,
+    operator,
+    operator_purchases,
+    org,
+    org_bulk,
+    org_members,
+    org_models,
+    org_requests,
+    org_stats,
+    security,
+    settings,
+)
 from quartermaster.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
-PAGES = (auth, settings, security, chat, datasets)
+PAGES = (
+    *(auth, settings, security, chat, datasets),
+    *(org, org_members, org_bulk, org_requests, org_models, org_stats, activity),
+    *(operator, operator_purchases),
+)
 
 
 def install(app: FastAPI, config: Settings) -> None:

@@ -1,0 +1,200 @@
+"""The organization pages over HTTP: who may open them (and what the others are told), both
+token columns saved in one request with a stale edit shown in the row, CSRF on every form,
+escaping of attacker-chosen names, and the security headers on every page."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+
+from quartermaster.domain.principal import Principal
+from quartermaster.services import datasets, membership
+from quartermaster.services.accounts import Registration, register
+from quartermaster.services.context import Context
+from quartermaster.web.security import CSP
+from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
+from tests.e2e.web_client import submit
+from tests.factories import CAP, PASSWORD, OrgFixture, add_org
+from tests.fakes.clock import FixedClock
+
+ADMIN_PAGES = ["/org", "/org/allocations", "/org/requests", "/org/models", "/org/stats"]
+ADMIN_PAGES += ["/org/activity"]
+SCRIPT_NAME = "<script>alert(1)</script>"
+IMG_TITLE = "<img src=x onerror=alert(1)>"
+
+
+async def admin_of(app: FastAPI, org: OrgFixture, clock: FixedClock, which: int = 0) -> Browser:
+    return await enrol_mfa(await sign_in(new_client(app), org.admin_emails[which]), clock)
+
+
+async def test_an_admin_sees_every_page_with_the_security_headers(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    admin = await admin_of(app, org, clock)
+    for path in ADMIN_PAGES:
+        answer = await admin.http.get(path)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.headers["content-security-policy"] == CSP
+        assert answer.headers["x-frame-options"] == "DENY"
+    users = (await admin.http.get("/org")).text
+    for heading in ("Tokens purchased", "Training token balance", "Max train tokens"):
+        assert heading in users
+    assert all(email in users for email in org.member_emails)
+    assert f"/api/orgs/{org.org_id}/exports/users-tokens.csv" in users
+    await admin.http.aclose()
+
+
+async def test_members_and_unverified_admins_are_told_why(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    async with new_client(app) as m, new_client(app) as a:
+        await sign_in(m, org.member_emails[0])
+        await sign_in(a, org.admin_emails[0])
+        for path in ADMIN_PAGES:
+            member = await m.get(path)
+            assert member.status_code == 403
+            assert "Only your organization&#39;s administrators" in member.text
+            admin = await a.get(path)
+            assert admin.status_code == 403
+            assert "two-factor authentication verified in this session" in admin.text
+            assert 'href="/settings/security"' in admin.text
+        assert (await m.get("/operator")).status_code == 403
+        assert (await a.get("/operator")).status_code == 403
+
+
+async def test_an_admin_asking_for_another_org_gets_404(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    mine, theirs = await add_org(ctx), await add_org(ctx)
+    admin = await admin_of(app, mine, clock)
+    for path in ADMIN_PAGES:
+        assert (await admin.http.get(f"{path}?org={theirs.org_id}")).status_code == 404, path
+    user = theirs.member_ids[0]
+    edit = {"max_inference_tokens": "300000", "max_training_tokens": "0", "version": "2"}
+    url = f"/org/members/{user}/allocation?org={theirs.org_id}"
+    assert (await submit(admin, url, edit)).status_code == 404
+    await admin.http.aclose()
+
+
+async def test_both_token_columns_save_in_one_post_and_a_stale_edit_is_shown(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx, admins=2)
+    first, second = await admin_of(app, org, clock), await admin_of(app, org, clock, 1)
+    user = org.member_ids[0]
+    url = f"/org/members/{user}/allocation?org={org.org_id}"
+    saved = await submit(
+        first,
+        url,
+        {"max_inference_tokens": "600,000", "max_training_tokens": "50000", "version": "2"},
+        htmx=True,
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.text.lstrip().startswith(f'<tr id="member-{user}"')
+    assert 'value="600000"' in saved.text and 'value="50000"' in saved.text
+    assert 'name="version" value="3"' in saved.text
+    assert 'id="org-cards" aria-label="Tokens this month" hx-swap-oob="true"' in saved.text
+    late = {"max_inference_tokens": "700000", "max_training_tokens": "70000", "version": "2"}
+    stale = await submit(second, url, late, htmx=True)
+    assert stale.status_code == 409
+    assert "Another admin saved this row first" in stale.text
+    assert "600,000" in stale.text and "50,000" in stale.text  # theirs
+    assert 'value="700000"' in stale.text and 'value="70000"' in stale.text  # mine, kept
+    plain = await submit(second, url, late)  # without JavaScript: the whole page
+    assert plain.status_code == 409 and "Manage your organization" in plain.text
+    row = next(r for r in await _members(ctx, org) if r["user_id"] == user)
+    assert (row["max_inference_tokens"], row["max_training_tokens"]) == (600_000, 50_000)
+    log = (await first.http.get(f"/org/activity?action=allocation&user_id={user}")).text
+    assert "allocation.set" in log and "600000" in log
+    await first.http.aclose()
+    await second.http.aclose()
+
+
+async def _members(ctx: Context, org: OrgFixture) -> list[dict[str, object]]:
+    return await membership.list_members(ctx, Principal.command_line(), org.org_id)
+
+
+async def test_forms_without_the_csrf_token_change_nothing(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    admin = await admin_of(app, org, clock)
+    user = org.member_ids[0]
+    forms = {
+        f"/org/members/{user}/allocation": {
+            "max_inference_tokens": "900000",
+            "max_training_tokens": "0",
+            "version": "2",
+        },
+        f"/org/members/{user}/update": {"banned": "true"},
+        f"/org/members/{user}/remove": {},
+        "/org/members": {"email": "x@example.com", "role": "member"},
+        "/org/auto-approval": {"enabled": "yes", "max_tokens": "10"},
+        "/org/models": {"model": "all-minilm-l6-v2"},
+    }
+    for path, data in forms.items():
+        refused = await admin.http.post(f"{path}?org={org.org_id}", data=data)
+        assert refused.status_code == 403, path
+        assert "did not come from this site" in refused.text
+    rows = await _members(ctx, org)
+    assert [r["max_inference_tokens"] for r in rows] == [CAP[0]] * 3
+    assert not any(r["banned"] for r in rows)
+    await admin.http.aclose()
+
+
+async def test_member_changes_bulk_plans_and_requests_through_the_forms(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    admin = await admin_of(app, org, clock)
+    user, q = org.member_ids[1], f"?org={org.org_id}"
+    banned = await submit(admin, f"/org/members/{user}/update{q}", {"banned": "true"}, htmx=True)
+    assert "banned" in banned.text and "Unban" in banned.text
+    last = await submit(admin, f"/org/members/{org.admin_ids[0]}/update{q}", {"role": "member"})
+    assert last.status_code == 400 and "last admin" in last.text
+    typed = {"kind": "inference", "strategy": "fixed", "amount": "250000", "maximum": ""}
+    shown = await submit(admin, f"/org/allocations/preview{q}", typed)
+    assert shown.status_code == 200 and "Apply this plan" in shown.text
+    plan_hash = shown.text.split('name="plan_hash" value="')[1][:64]
+    applied = await submit(admin, f"/org/allocations/apply{q}", {**typed, "plan_hash": plan_hash})
+    assert "Applied: 3 members" in applied.text
+    again = await submit(admin, f"/org/allocations/apply{q}", {**typed, "plan_hash": plan_hash})
+    assert again.status_code == 409 and "preview again" in again.text
+    assert {r["max_inference_tokens"] for r in await _members(ctx, org)} == {250_000}
+    await admin.http.aclose()
+
+
+async def test_attacker_chosen_names_are_escaped_everywhere(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    email = "mallory@example.com"
+    mallory = await register(ctx, Registration(email, PASSWORD, SCRIPT_NAME, True))
+    await membership.add_member(ctx, Principal.command_line(), org.org_id, email)
+    owner = Principal(mallory, False, False, "session")
+    await datasets.create(ctx, owner, IMG_TITLE, shared_with_org=True)
+    admin = await admin_of(app, org, clock)
+    pages = [*ADMIN_PAGES, "/datasets", "/chat", "/org?email=mallory"]
+    for path in pages:
+        body = (await admin.http.get(path)).text
+        assert SCRIPT_NAME not in body and IMG_TITLE not in body, path
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (await admin.http.get("/org")).text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in (await admin.http.get("/datasets")).text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in (await admin.http.get("/org/activity")).text
+    await admin.http.aclose()
+
+
+@pytest.mark.parametrize("query", ["sort=email&order=desc", "role=admin", "status=banned"])
+async def test_the_user_table_sorts_and_filters_from_the_address(
+    app: FastAPI, ctx: Context, clock: FixedClock, query: str
+) -> None:
+    org = await add_org(ctx)
+    admin = await admin_of(app, org, clock)
+    table = (await admin.http.get(f"/org?{query}")).text.split("<tbody>")[1]
+    everyone = org.admin_emails + org.member_emails
+    shown = sorted((table.index(e), e) for e in everyone if e in table)
+    expected = {"role=admin": org.admin_emails, "status=banned": []}
+    assert [e for _, e in shown] == expected.get(query, sorted(everyone, reverse=True))
+    await admin.http.aclose()
