@@ -93,21 +93,26 @@ async def test_both_token_columns_save_in_one_post_and_a_stale_edit_is_shown(
     )
     assert saved.status_code == 200, saved.text
     assert saved.text.lstrip().startswith(f'<tr id="member-{user}"')
-    assert 'value="600000"' in saved.text and 'value="50000"' in saved.text
+    assert 'value="600000"' in saved.text
+    assert 'value="50000"' in saved.text
     assert 'name="version" value="3"' in saved.text
     assert 'id="org-cards" aria-label="Tokens this month" hx-swap-oob="true"' in saved.text
     late = {"max_inference_tokens": "700000", "max_training_tokens": "70000", "version": "2"}
     stale = await submit(second, url, late, htmx=True)
     assert stale.status_code == 409
     assert "Another admin saved this row first" in stale.text
-    assert "600,000" in stale.text and "50,000" in stale.text  # theirs
-    assert 'value="700000"' in stale.text and 'value="70000"' in stale.text  # mine, kept
+    assert "600,000" in stale.text
+    assert "50,000" in stale.text
+    assert 'value="700000"' in stale.text
+    assert 'value="70000"' in stale.text
     plain = await submit(second, url, late)  # without JavaScript: the whole page
-    assert plain.status_code == 409 and "Manage your organization" in plain.text
+    assert plain.status_code == 409
+    assert "Manage your organization" in plain.text
     row = next(r for r in await _members(ctx, org) if r["user_id"] == user)
     assert (row["max_inference_tokens"], row["max_training_tokens"]) == (600_000, 50_000)
     log = (await first.http.get(f"/org/activity?action=allocation&user_id={user}")).text
-    assert "allocation.set" in log and "600000" in log
+    assert "allocation.set" in log
+    assert "600000" in log
     await first.http.aclose()
     await second.http.aclose()
 
@@ -151,17 +156,21 @@ async def test_member_changes_bulk_plans_and_requests_through_the_forms(
     admin = await admin_of(app, org, clock)
     user, q = org.member_ids[1], f"?org={org.org_id}"
     banned = await submit(admin, f"/org/members/{user}/update{q}", {"banned": "true"}, htmx=True)
-    assert "banned" in banned.text and "Unban" in banned.text
+    assert "banned" in banned.text
+    assert "Unban" in banned.text
     last = await submit(admin, f"/org/members/{org.admin_ids[0]}/update{q}", {"role": "member"})
-    assert last.status_code == 400 and "last admin" in last.text
+    assert last.status_code == 400
+    assert "last admin" in last.text
     typed = {"kind": "inference", "strategy": "fixed", "amount": "250000", "maximum": ""}
     shown = await submit(admin, f"/org/allocations/preview{q}", typed)
-    assert shown.status_code == 200 and "Apply this plan" in shown.text
+    assert shown.status_code == 200
+    assert "Apply this plan" in shown.text
     plan_hash = shown.text.split('name="plan_hash" value="')[1][:64]
     applied = await submit(admin, f"/org/allocations/apply{q}", {**typed, "plan_hash": plan_hash})
     assert "Applied: 3 members" in applied.text
     again = await submit(admin, f"/org/allocations/apply{q}", {**typed, "plan_hash": plan_hash})
-    assert again.status_code == 409 and "preview again" in again.text
+    assert again.status_code == 409
+    assert "preview again" in again.text
     assert {r["max_inference_tokens"] for r in await _members(ctx, org)} == {250_000}
     await admin.http.aclose()
 
@@ -179,7 +188,8 @@ async def test_attacker_chosen_names_are_escaped_everywhere(
     pages = [*ADMIN_PAGES, "/datasets", "/chat", "/org?email=mallory"]
     for path in pages:
         body = (await admin.http.get(path)).text
-        assert SCRIPT_NAME not in body and IMG_TITLE not in body, path
+        assert SCRIPT_NAME not in body, path
+        assert IMG_TITLE not in body, path
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (await admin.http.get("/org")).text
     assert "&lt;img src=x onerror=alert(1)&gt;" in (await admin.http.get("/datasets")).text
     assert "&lt;img src=x onerror=alert(1)&gt;" in (await admin.http.get("/org/activity")).text

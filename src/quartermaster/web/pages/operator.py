@@ -71,10 +71,10 @@ async def provision(
     request: Request,
     ctx: Ctx,
     viewer: OperatorViewer,
-    name: Text,
-    member_emails: Emails,
-    admin_emails: Emails,
-    inference_tokens: Text,
+    name: Text = "",
+    member_emails: Emails = "",
+    admin_emails: Emails = "",
+    inference_tokens: Text = "",
     training_tokens: Text = "0",
     term: Text = "yearly",
     timezone: Text = "UTC",
@@ -94,7 +94,7 @@ async def provision(
 
 @router.post("/users/{action}")
 async def reset_user(
-    request: Request, action: str, ctx: Ctx, viewer: OperatorViewer, email: Text
+    request: Request, action: str, ctx: Ctx, viewer: OperatorViewer, email: Text = ""
 ) -> Response:
     """`reset-mfa` (lost device: their sessions end) or `unlink-cac`, by the user's email."""
     if action not in {"reset-mfa", "unlink-cac"}:

@@ -115,7 +115,7 @@ async def apply(
     ctx: Ctx,
     viewer: SignedIn,
     org_id: ManagedOrg,
-    plan_hash: Annotated[str, Form(max_length=64)],
+    plan_hash: Annotated[str, Form(max_length=64)] = "",
     kind: Field = "inference",
     strategy: Field = "even",
     amount: Field = "",

@@ -60,9 +60,9 @@ async def save_caps(
     ctx: Ctx,
     viewer: SignedIn,
     org_id: ManagedOrg,
-    max_inference_tokens: Text,
-    max_training_tokens: Text,
-    version: Text,
+    max_inference_tokens: Text = "",
+    max_training_tokens: Text = "",
+    version: Text = "",
 ) -> Response:
     """Both caps of the row, saved together or not at all."""
     attempted = {"max_inference_tokens": max_inference_tokens}
@@ -124,7 +124,12 @@ async def remove(
 
 @router.post("")
 async def add(
-    request: Request, ctx: Ctx, viewer: SignedIn, org_id: ManagedOrg, email: Text, role: Choice
+    request: Request,
+    ctx: Ctx,
+    viewer: SignedIn,
+    org_id: ManagedOrg,
+    email: Text = "",
+    role: Choice = "",
 ) -> Response:
     try:
         chosen = Role(role) if role in {r.value for r in Role} else Role.MEMBER

@@ -53,7 +53,7 @@ async def decide(
     ctx: Ctx,
     viewer: SignedIn,
     org_id: ManagedOrg,
-    decision: Short,
+    decision: Short = "",
     amount: Short = "",
     note: Text = "",
 ) -> Response:
