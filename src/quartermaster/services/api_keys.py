@@ -138,26 +138,37 @@ async def revoke(ctx: Context, principal: Principal, key_id: int) -> None:
 
 
 async def authenticate(ctx: Context, secret: str) -> Principal:
-    """The principal behind a bearer key, or NotAuthenticated; refreshes last-used time."""
+    """The principal behind a bearer key, or NotAuthenticated; refreshes last-used time.
+
+    On every metered call, so it is one statement (plus a rare last-used update), outside any
+    transaction."""
     now = ctx.clock.now()
-    async with ctx.uow.begin(write=False) as tx:
+    async with ctx.uow.statement() as connection:
         row = (
-            await tx.session.execute(
-                select(ApiKey, User.is_operator, User.mfa_enabled_at)
+            await connection.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.user_id,
+                    ApiKey.revoked_at,
+                    ApiKey.expires_at,
+                    ApiKey.last_used_at,
+                    ApiKey.mfa_at_creation,
+                    User.is_operator,
+                    User.mfa_enabled_at,
+                )
                 .join(User, User.id == ApiKey.user_id)
                 .where(ApiKey.key_hash == key_hash(secret))
             )
         ).first()
-    if row is None or row[0].revoked_at is not None:
-        raise NotAuthenticated("invalid API key", code="invalid_api_key")
-    key, is_operator, mfa_enabled_at = row
-    if key.expires_at is not None and key.expires_at <= now:
-        raise NotAuthenticated("this API key has expired; create a new one", code="expired_api_key")
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_GRANULARITY:
-        async with ctx.uow.begin() as tx:
-            await tx.session.execute(
-                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+        if row is None or row.revoked_at is not None:
+            raise NotAuthenticated("invalid API key", code="invalid_api_key")
+        if row.expires_at is not None and row.expires_at <= now:
+            raise NotAuthenticated(
+                "this API key has expired; create a new one", code="expired_api_key"
             )
-            await tx.commit()
-    mfa = key.mfa_at_creation and mfa_enabled_at is not None
-    return Principal(key.user_id, is_operator, mfa, "api_key")
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
+            await connection.execute(
+                update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
+            )
+    mfa = row.mfa_at_creation and row.mfa_enabled_at is not None
+    return Principal(row.user_id, row.is_operator, mfa, "api_key")

@@ -37,6 +37,14 @@ class Standing:
     timezone: str
     banned: bool
     paid: bool
+    max_inference_tokens: int | None = None
+    max_training_tokens: int | None = None
+    """The member's allocation (None: an individual, or a member without one)."""
+
+    def allocation(self, kind: TokenKind) -> int | None:
+        if kind is TokenKind.INFERENCE:
+            return self.max_inference_tokens
+        return self.max_training_tokens
 
 
 def no_pool(kind: TokenKind, period: str) -> PermissionDenied:
@@ -49,20 +57,26 @@ def no_pool(kind: TokenKind, period: str) -> PermissionDenied:
 
 
 async def standing_of(session: AsyncSession, user_id: int) -> Standing:
-    """The user's active membership, or an individual's standing when they have none."""
+    """The user's active membership and allocation in one query, or an individual's standing."""
     row = (
         await session.execute(
-            select(Membership, Organization.timezone)
+            select(
+                Membership.org_id,
+                Membership.id,
+                Organization.timezone,
+                Membership.banned,
+                Membership.paid,
+                Allocation.max_inference_tokens,
+                Allocation.max_training_tokens,
+            )
             .join(Organization, Organization.id == Membership.org_id)
+            .outerjoin(Allocation, Allocation.membership_id == Membership.id)
             .where(Membership.active_user_id == user_id)
         )
     ).one_or_none()
     if row is None:
         return Standing(user_id, None, None, "UTC", banned=False, paid=True)
-    membership, timezone = row
-    return Standing(
-        user_id, membership.org_id, membership.id, timezone, membership.banned, membership.paid
-    )
+    return Standing(user_id, *row)
 
 
 def require_in_good_standing(standing: Standing) -> Standing:
@@ -81,24 +95,34 @@ def require_in_good_standing(standing: Standing) -> Standing:
 
 
 async def cap_for(session: AsyncSession, user_id: int, kind: TokenKind, period: str) -> int | None:
-    """The user's cap for `kind` in `period`; None when there is no pool to draw from at all.
+    """The user's cap for `kind` in `period`; None when there is no pool to draw from at all."""
+    return await cap_of(session, await standing_of(session, user_id), kind, period)
 
-    An allocation only counts while the org has bought tokens of that kind for the month: a
-    lapsed subscription stops spending even though the allocations are still on file.
-    """
-    row = (
-        await session.execute(
-            select(Allocation)
-            .join(Membership, Membership.id == Allocation.membership_id)
-            .where(Membership.active_user_id == user_id)
+
+async def cap_of(
+    session: AsyncSession, standing: Standing, kind: TokenKind, period: str
+) -> int | None:
+    """The cap of the user `standing` describes. An allocation only counts while the org has
+    bought tokens of that kind for the month: a lapsed subscription stops spending even though
+    the allocations are still on file. Individuals spend from their plan."""
+    if standing.org_id is None:
+        return await subscriptions.individual_cap(session, standing.user_id, kind, period)
+    allocated = standing.allocation(kind)
+    if allocated is None:
+        return None
+    first = month_first_day(period)
+    bought = await session.scalar(
+        select(Purchase.id)
+        .where(
+            Purchase.org_id == standing.org_id,
+            Purchase.starts_on <= first,
+            Purchase.ends_on > first,
+            (Purchase.inference_tokens if kind is TokenKind.INFERENCE else Purchase.training_tokens)
+            > 0,
         )
-    ).scalar_one_or_none()
-    if row is None:
-        return await subscriptions.individual_cap(session, user_id, kind, period)
-    pool = await pool_of(session, row.org_id, period)
-    if kind is TokenKind.INFERENCE:
-        return row.max_inference_tokens if pool.inference_tokens > 0 else None
-    return row.max_training_tokens if pool.training_tokens > 0 else None
+        .limit(1)
+    )
+    return allocated if bought is not None else None
 
 
 async def pool_of(session: AsyncSession, org_id: int, period: str) -> Pool:

@@ -22,9 +22,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,9 +32,9 @@ from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict, NotFound
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.types import HoldState, ModelKind, TokenKind
-from quartermaster.services import caps, catalog
+from quartermaster.services import caps, catalog, model_access
 from quartermaster.services.context import Context
-from quartermaster.services.ledger_counters import rows_changed, take, unreserve
+from quartermaster.services.ledger_counters import charge, take, unreserve
 from quartermaster.store.models import (
     Hold,
     UsageCounter,
@@ -134,11 +134,14 @@ def rollup_key(usage: Usage) -> str:
     return f"{org}:{usage.user_id}:{usage.period}:{usage.kind.value}:{usage.model_id}"
 
 
-async def book(session: AsyncSession, usage: Usage, now: datetime) -> None:
-    """Record `usage`: event, counter and roll-up move together or not at all."""
+async def book(session: AsyncSession, usage: Usage, now: datetime, released: int = 0) -> None:
+    """Record `usage`: event, counter and roll-up move together or not at all.
+
+    `released` is the part of a hold freed by this booking: the counter then moves `reserved`
+    down and `used` up in one statement. Usage booked without a hold (demo history) upserts."""
     assert usage.tokens >= 0, "a charge is never negative"
-    session.add(
-        UsageEvent(
+    await session.execute(
+        insert(UsageEvent).values(
             request_id=usage.request_id,
             user_id=usage.user_id,
             org_id=usage.org_id,
@@ -156,14 +159,11 @@ async def book(session: AsyncSession, usage: Usage, now: datetime) -> None:
             created_at=now,
         )
     )
-    await session.flush()
-    await add_to(
-        session,
-        UsageCounter.__table__,
-        {"user_id": usage.user_id, "period": usage.period, "kind": usage.kind.value},
-        {"used": usage.tokens},
-        {"reserved": 0},
-    )
+    key = {"user_id": usage.user_id, "period": usage.period, "kind": usage.kind.value}
+    if usage.held is None:
+        await add_to(session, UsageCounter.__table__, key, {"used": usage.tokens}, {"reserved": 0})
+    else:
+        await charge(session, (usage.user_id, usage.period, usage.kind), usage.tokens, released)
     await add_to(
         session,
         UsageMonthly.__table__,
@@ -204,29 +204,28 @@ async def reserve(
         standing = await caps.standing_of(session, user_id)
         period = period_of(now, standing.timezone)
         caps.require_in_good_standing(standing)
-        cap = await caps.cap_for(session, user_id, rates.kind, period)
+        await model_access.require_allowed(session, standing, entry.name)
+        cap = await caps.cap_of(session, standing, rates.kind, period)
         if cap is None:
             raise caps.no_pool(rates.kind, period)
         amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, entry.max_output_tokens)
         await take(session, (user_id, period, rates.kind), amount, cap)
         expires_at = now + timedelta(seconds=hold_ttl_s)
-        session.add(
-            Hold(
-                request_id=request_id,
-                user_id=user_id,
-                org_id=standing.org_id,
-                model_id=entry.id,
-                period=period,
-                kind=rates.kind.value,
-                amount=amount,
-                input_rate=rates.input_rate,
-                output_rate=rates.output_rate,
-                state=HoldState.PENDING.value,
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
-        await _flush_new_request(session, request_id)
+        hold = {
+            "request_id": request_id,
+            "user_id": user_id,
+            "org_id": standing.org_id,
+            "model_id": entry.id,
+            "period": period,
+            "kind": rates.kind.value,
+            "amount": amount,
+            "input_rate": rates.input_rate,
+            "output_rate": rates.output_rate,
+            "state": HoldState.PENDING.value,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        await _insert_new_hold(session, hold)
         await tx.commit()
     return HoldReceipt(
         request_id, user_id, standing.org_id, model, rates.kind, period, amount, expires_at
@@ -245,13 +244,17 @@ async def settle(
     now = ctx.clock.now()
     async with ctx.uow.begin() as tx:
         session = tx.session
-        hold = await _locked_hold(session, request_id)
-        first = await session.scalar(select(UsageEvent).where(UsageEvent.request_id == request_id))
-        if first is not None:
-            return _replay(first, hold.amount, prompt_tokens, completion_tokens)
-        late = hold.state == HoldState.EXPIRED.value
-        if not late:
-            await _resolve(session, hold, HoldState.SETTLED, now)
+        hold = await _claim(session, request_id, HoldState.SETTLED, now)
+        late = hold is None
+        if hold is None:  # not pending: a replay, a hold the sweeper expired, or a mistake
+            hold = await _locked_hold(session, request_id)
+            first = await session.scalar(
+                select(UsageEvent).where(UsageEvent.request_id == request_id)
+            )
+            if first is not None:
+                return _replay(first, hold.amount, prompt_tokens, completion_tokens)
+            if hold.state != HoldState.EXPIRED.value:
+                holds.resolve(HoldState(hold.state), HoldState.SETTLED)
         rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
         usage = Usage(
             request_id=request_id,
@@ -268,7 +271,7 @@ async def settle(
             held=hold.amount,
             status="late" if late else "ok",
         )
-        await book(session, usage, now)
+        await book(session, usage, now, released=0 if late else hold.amount)
         await tx.commit()
     return Settlement.of(usage, usage.kind.value, hold.amount)
 
@@ -276,8 +279,14 @@ async def settle(
 async def release(ctx: Context, request_id: str) -> None:
     """Give a hold back untouched (the call failed before any token was produced)."""
     async with ctx.uow.begin() as tx:
-        hold = await _locked_hold(tx.session, request_id)
-        await _resolve(tx.session, hold, HoldState.RELEASED, ctx.clock.now())
+        hold = await _claim(tx.session, request_id, HoldState.RELEASED, ctx.clock.now())
+        if hold is None:
+            found = await _locked_hold(tx.session, request_id)
+            holds.resolve(HoldState(found.state), HoldState.RELEASED)
+        else:
+            await unreserve(
+                tx.session, (hold.user_id, hold.period, TokenKind(hold.kind)), hold.amount
+            )
         await tx.commit()
 
 
@@ -325,17 +334,29 @@ async def run_sweeper(ctx: Context, interval_s: float = SWEEP_INTERVAL_S) -> Non
             log.info("ledger sweep expired %d holds", expired)
 
 
-async def _resolve(session: AsyncSession, hold: Hold, target: HoldState, now: datetime) -> None:
-    """Move a locked hold from pending to `target` and free its reservation, exactly once."""
-    holds.resolve(HoldState(hold.state), target)
+async def _claim(
+    session: AsyncSession, request_id: str, target: HoldState, now: datetime
+) -> Row[Any] | None:
+    """Resolve the hold if it is still pending, in one statement; None when it is not (so a
+    hold resolves exactly once, whoever races for it)."""
+    holds.resolve(HoldState.PENDING, target)
     result = await session.execute(
         update(Hold)
-        .where(Hold.id == hold.id, Hold.state == HoldState.PENDING.value)
+        .where(Hold.request_id == request_id, Hold.state == HoldState.PENDING.value)
         .values(state=target.value, resolved_at=now)
+        .returning(
+            Hold.user_id,
+            Hold.org_id,
+            Hold.model_id,
+            Hold.period,
+            Hold.kind,
+            Hold.amount,
+            Hold.input_rate,
+            Hold.output_rate,
+        )
         .execution_options(synchronize_session=False)
     )
-    assert rows_changed(result) == 1, "the hold row is locked, so its state cannot change"
-    await unreserve(session, (hold.user_id, hold.period, TokenKind(hold.kind)), hold.amount)
+    return result.one_or_none()
 
 
 async def _locked_hold(session: AsyncSession, request_id: str) -> Hold:
@@ -350,12 +371,12 @@ async def _locked_hold(session: AsyncSession, request_id: str) -> Hold:
     return hold
 
 
-async def _flush_new_request(session: AsyncSession, request_id: str) -> None:
+async def _insert_new_hold(session: AsyncSession, values: dict[str, Any]) -> None:
     try:
-        await session.flush()
+        await session.execute(insert(Hold).values(**values))
     except IntegrityError:
         raise Conflict(
-            f"request id {request_id!r} was already used for another hold",
+            f"request id {values['request_id']!r} was already used for another hold",
             param="request_id",
             code="duplicate_request_id",
         ) from None

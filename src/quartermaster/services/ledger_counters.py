@@ -26,27 +26,39 @@ def counter_is(key: CounterKey) -> list[object]:
 
 
 async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> None:
-    """The reserve itself: one conditional UPDATE, refused (and rolled back) if it does not fit."""
-    user_id, period, kind = key
-    row = {"user_id": user_id, "period": period, "kind": kind.value, "used": 0, "reserved": 0}
-    await insert_missing(session, UsageCounter.__table__, row)
-    result = await session.execute(
-        update(UsageCounter)
-        .where(
-            *counter_is(key),
-            UsageCounter.used + UsageCounter.reserved + amount <= cap,
-        )
-        .values(reserved=UsageCounter.reserved + amount)
-        .execution_options(synchronize_session=False)
-    )
-    if rows_changed(result) == 1:
+    """The reserve itself: one conditional UPDATE, refused (and rolled back) if it does not fit.
+
+    The counter row usually exists (the month's first call made it), so the UPDATE goes first;
+    only when it matched nothing is the row looked up, and created when missing."""
+    if await _fits(session, key, amount, cap):
         return
+    user_id, period, kind = key
     counter = (
         await session.execute(
             select(UsageCounter.used, UsageCounter.reserved).where(*counter_is(key))
         )
-    ).one()
+    ).one_or_none()
+    if counter is None:
+        row = {"user_id": user_id, "period": period, "kind": kind.value, "used": 0, "reserved": 0}
+        await insert_missing(session, UsageCounter.__table__, row)
+        if await _fits(session, key, amount, cap):
+            return
+        counter = (
+            await session.execute(
+                select(UsageCounter.used, UsageCounter.reserved).where(*counter_is(key))
+            )
+        ).one()
     raise holds.refusal(amount, cap, counter.used, counter.reserved, period)
+
+
+async def _fits(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> bool:
+    result = await session.execute(
+        update(UsageCounter)
+        .where(*counter_is(key), UsageCounter.used + UsageCounter.reserved + amount <= cap)
+        .values(reserved=UsageCounter.reserved + amount)
+        .execution_options(synchronize_session=False)
+    )
+    return rows_changed(result) == 1
 
 
 async def unreserve(session: AsyncSession, key: CounterKey, amount: int) -> None:
@@ -61,3 +73,14 @@ async def unreserve(session: AsyncSession, key: CounterKey, amount: int) -> None
 def rows_changed(result: Result[Any]) -> int:
     """How many rows an UPDATE matched: the verdict of a conditional update."""
     return cast(CursorResult[Any], result).rowcount
+
+
+async def charge(session: AsyncSession, key: CounterKey, tokens: int, released: int) -> None:
+    """Settle on the counter: the hold's `released` tokens leave `reserved`, `tokens` join
+    `used`, in one statement (the row exists: the reserve made it)."""
+    await session.execute(
+        update(UsageCounter)
+        .where(*counter_is(key))
+        .values(used=UsageCounter.used + tokens, reserved=UsageCounter.reserved - released)
+        .execution_options(synchronize_session=False)
+    )

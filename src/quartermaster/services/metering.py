@@ -33,9 +33,8 @@ from quartermaster.providers.base import (
 )
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
-from quartermaster.services import catalog, ledger, model_access, retrieval
+from quartermaster.services import catalog, catalog_cache, ledger, model_access, retrieval
 from quartermaster.services.context import Context
-from quartermaster.store.models import ModelCatalogEntry
 
 
 @dataclass(frozen=True)
@@ -75,18 +74,14 @@ def new_request_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-async def _entry(
-    ctx: Context, principal: Principal, model: str, kind: ModelKind
-) -> ModelCatalogEntry:
-    async with ctx.uow.begin(write=False) as tx:
-        entry = await catalog.enabled_model(tx.session, model)
-        await model_access.require_allowed(tx.session, principal.uid, entry.name)
-    if entry.kind != kind.value:
-        use = (
-            "/v1/embeddings" if entry.kind == ModelKind.EMBEDDING.value else "/v1/chat/completions"
-        )
+async def _entry(ctx: Context, model: str, kind: ModelKind) -> catalog.ModelSpec:
+    """The model as the call's checks need it (no database read on the hot path); the reserve
+    re-reads it, with the caller's allow-list, in its own transaction."""
+    entry = await catalog_cache.enabled_spec(ctx, model)
+    if entry.kind is not kind:
+        use = "/v1/embeddings" if entry.kind is ModelKind.EMBEDDING else "/v1/chat/completions"
         raise InvalidInput(
-            f"{model} is an {entry.kind} model; call it through {use}", param="model"
+            f"{model} is an {entry.kind.value} model; call it through {use}", param="model"
         )
     return entry
 
@@ -101,7 +96,7 @@ def _provider(providers: ProviderRegistry, model: str) -> Provider:
     return providers.get(model)
 
 
-def _output_limit(entry: ModelCatalogEntry, requested: int | None, prompt_tokens: int) -> int:
+def _output_limit(entry: catalog.ModelSpec, requested: int | None, prompt_tokens: int) -> int:
     limit = requested or entry.max_output_tokens
     if limit > entry.max_output_tokens:
         raise InvalidInput(
@@ -123,7 +118,7 @@ async def prepare_chat(
     ctx: Context, providers: ProviderRegistry, principal: Principal, call: ChatCall
 ) -> PreparedChat:
     """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
-    entry = await _entry(ctx, principal, call.model, ModelKind.CHAT)
+    entry = await _entry(ctx, call.model, ModelKind.CHAT)
     provider = _provider(providers, entry.name)
     messages = call.messages
     references: tuple[retrieval.Passage, ...] | None = None
@@ -227,7 +222,7 @@ async def embed(
     ctx: Context, providers: ProviderRegistry, principal: Principal, model: str, texts: list[str]
 ) -> EmbedAnswer:
     """Embeddings, metered as training tokens: reserved as counted, settled as reported."""
-    entry = await _entry(ctx, principal, model, ModelKind.EMBEDDING)
+    entry = await _entry(ctx, model, ModelKind.EMBEDDING)
     provider = _provider(providers, entry.name)
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import InvalidInput, PermissionDenied
 from quartermaster.domain.principal import Principal
 from quartermaster.services import audit, authz, plans
+from quartermaster.services.caps import Standing, standing_of
 from quartermaster.services.context import Context
 from quartermaster.store.models import ModelCatalogEntry, OrgModel
 
@@ -30,14 +31,22 @@ async def allowed_for_user(session: AsyncSession, user_id: int) -> set[str] | No
     membership = await authz.active_membership(session, user_id)
     if membership is not None:
         return await allowed_names(session, membership.org_id)
+    return await _plan_allows(session, user_id)
+
+
+async def _plan_allows(session: AsyncSession, user_id: int) -> set[str] | None:
     found = await plans.current(session, user_id)
     if found is None or found[0].models_allowed is None:
         return None
     return set(found[0].models_allowed)
 
 
-async def require_allowed(session: AsyncSession, user_id: int, model: str) -> None:
-    allowed = await allowed_for_user(session, user_id)
+async def require_allowed(session: AsyncSession, standing: Standing, model: str) -> None:
+    """Refuse a model outside the org's list or the individual's plan (reserve calls this)."""
+    if standing.org_id is not None:
+        allowed = await allowed_names(session, standing.org_id)
+    else:
+        allowed = await _plan_allows(session, standing.user_id)
     if allowed is not None and model not in allowed:
         raise PermissionDenied(
             f"the model {model} is not open to you (your organization's list or your plan); "
@@ -45,6 +54,10 @@ async def require_allowed(session: AsyncSession, user_id: int, model: str) -> No
             param="model",
             code="model_not_allowed",
         )
+
+
+async def require_allowed_for_user(session: AsyncSession, user_id: int, model: str) -> None:
+    await require_allowed(session, await standing_of(session, user_id), model)
 
 
 async def get(ctx: Context, principal: Principal, org_id: int) -> list[str] | None:

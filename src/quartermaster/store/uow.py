@@ -14,7 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
 
 from quartermaster.store.db import writer
 
@@ -36,6 +41,22 @@ class UnitOfWork:
         self.engine = engine
         self._readers = async_sessionmaker(engine, expire_on_commit=False)
         self._writers = async_sessionmaker(writer(engine), expire_on_commit=False)
+        self._autocommit = engine.dialect.name == "postgresql"
+        self._statements = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._autocommit
+            else writer(engine)
+        )
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one self-contained statement on a hot path. On PostgreSQL it runs
+        in autocommit, saving the BEGIN and COMMIT round trips; never use it for two statements
+        that must agree with each other."""
+        async with self._statements.connect() as connection:
+            yield connection
+            if not self._autocommit:
+                await connection.commit()
 
     @asynccontextmanager
     async def begin(self, *, write: bool = True) -> AsyncIterator[Transaction]:
