@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import InvalidInput, PermissionDenied
 from quartermaster.domain.principal import Principal
 from quartermaster.services import audit, authz, plans
-from quartermaster.services.caps import Standing, standing_of
+from quartermaster.services.caps import Standing
 from quartermaster.services.context import Context
 from quartermaster.store.models import ModelCatalogEntry, OrgModel
 
@@ -54,10 +54,6 @@ async def require_allowed(session: AsyncSession, standing: Standing, model: str)
             param="model",
             code="model_not_allowed",
         )
-
-
-async def require_allowed_for_user(session: AsyncSession, user_id: int, model: str) -> None:
-    await require_allowed(session, await standing_of(session, user_id), model)
 
 
 async def get(ctx: Context, principal: Principal, org_id: int) -> list[str] | None:
