@@ -20,6 +20,7 @@ from quartermaster.store.models.orgs import (
     TokenRequest,
 )
 from quartermaster.store.models.plans import Plan, PlanPayment, Refill, Subscription
+from quartermaster.store.models.rate import RateWindow
 
 __all__ = [
     "Allocation",
@@ -38,6 +39,7 @@ __all__ = [
     "Plan",
     "PlanPayment",
     "Purchase",
+    "RateWindow",
     "RecoveryCode",
     "Refill",
     "Session",

@@ -39,6 +39,10 @@ class Organization(Base):
     auto_approve_max_pool_pct: Mapped[Decimal] = mapped_column(
         ExactDecimal(7, 4), default=Decimal(0)
     )
+    rate_limit_rpm: Mapped[int | None] = mapped_column(Integer)
+    """Metered calls a member may start per minute (NULL: no limit)."""
+    rate_limit_tpm: Mapped[int | None] = mapped_column(BigInteger)
+    """Platform tokens a member may reserve per minute (NULL: no limit)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
