@@ -36,12 +36,17 @@ run: $(VENV)/.installed
 	$(DEMO_ENV) $(BIN)/qm demo
 	$(DEMO_ENV) $(BIN)/qm serve
 
-## system-deps: Debian packages the end-to-end tests drive for real (nginx for CAC sign-in)
+## system-deps: Debian packages the end-to-end tests drive for real (nginx for CAC sign-in,
+## chromium for the dashboard's browser tests; Playwright never downloads a browser of its own)
 system-deps:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
 	  echo "installing nginx (Debian) for the CAC sign-in test"; \
 	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null \
 	  || echo "could not install nginx; its test is skipped outside CI"; }
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
+	  echo "installing chromium (Debian) for the dashboard's browser tests"; \
+	  (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) \
+	  >/dev/null || echo "could not install chromium; the browser tests are skipped outside CI"; }
 
 ## test: lint, check layering, and run every test on SQLite and (when reachable) PostgreSQL
 test: $(VENV)/.installed-test system-deps
