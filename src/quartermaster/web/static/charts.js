@@ -15,7 +15,7 @@
       width: Math.max(320, holder.clientWidth - 16), height: 240,
       scales: { x: { time: false } },
       axes: [{ values: function (u, ticks) { return ticks.map(function (t) { return months[t] ? months[t].period : ""; }); } },
-             { size: 70, values: function (u, ticks) { return ticks.map(function (t) { return t.toLocaleString(); }); } }],
+             { size: 84, values: function (u, ticks) { return ticks.map(function (t) { return t.toLocaleString(); }); } }],
       series: [{}, { label: "Inference", stroke: "#0b5cad", width: 2, points: { show: true } },
                { label: "Embedding", stroke: "#1a7f37", width: 2, points: { show: true } }]
     };
