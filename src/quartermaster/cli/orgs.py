@@ -14,6 +14,7 @@ from quartermaster.cli import common
 from quartermaster.cli.users import user_id_of
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import PurchaseKind, Role, Term
 from quartermaster.services import (
     allocations,
@@ -21,6 +22,7 @@ from quartermaster.services import (
     membership,
     org_summary,
     purchases,
+    rate_limits,
 )
 from quartermaster.services.context import Context
 
@@ -208,3 +210,26 @@ def set_allocation(
 async def _version(ctx: Context, org_id: int, user_id: int) -> int:
     rows = await membership.list_members(ctx, OPERATOR, org_id)
     return next((int(r["version"]) for r in rows if r["user_id"] == user_id), 1)
+
+
+@app.command("rate-limits")
+def set_rate_limits(
+    org: str,
+    rpm: Annotated[int | None, typer.Option(help="Calls per member per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per member per minute.")] = None,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Set the org's per-member rate limits; an option left out means no limit. Audited.
+
+    Example: qm org rate-limits "ABC Corp" --rpm 60 --tpm 200000
+    """
+
+    async def work(ctx: Context, org_id: int) -> dict[str, int | None]:
+        limits = await rate_limits.set_limits(ctx, OPERATOR, org_id, Limits(rpm, tpm))
+        return {
+            "requests_per_minute": limits.requests_per_minute,
+            "tokens_per_minute": limits.tokens_per_minute,
+        }
+
+    result = common.run(common.settings(), _in_org(org, work))
+    common.report(result, as_json, f"rate limits: {result}")

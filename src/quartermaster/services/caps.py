@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import PermissionDenied
 from quartermaster.domain.pool import Pool, month_first_day, pool_for
+from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import TokenKind
 from quartermaster.services import subscriptions
 from quartermaster.store.models import Allocation, Membership, Organization, Purchase
@@ -40,6 +41,13 @@ class Standing:
     max_inference_tokens: int | None = None
     max_training_tokens: int | None = None
     """The member's allocation (None: an individual, or a member without one)."""
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    """The org's per-member rate limits (None: no limit)."""
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.requests_per_minute, self.tokens_per_minute)
 
     def allocation(self, kind: TokenKind) -> int | None:
         if kind is TokenKind.INFERENCE:
@@ -68,6 +76,8 @@ async def standing_of(session: AsyncSession, user_id: int) -> Standing:
                 Membership.paid,
                 Allocation.max_inference_tokens,
                 Allocation.max_training_tokens,
+                Organization.rate_limit_rpm,
+                Organization.rate_limit_tpm,
             )
             .join(Organization, Organization.id == Membership.org_id)
             .outerjoin(Allocation, Allocation.membership_id == Membership.id)

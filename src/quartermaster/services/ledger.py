@@ -32,7 +32,7 @@ from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict, NotFound
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.types import HoldState, ModelKind, TokenKind
-from quartermaster.services import caps, catalog, model_access
+from quartermaster.services import caps, catalog, model_access, rate_limits
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_counters import charge, take, unreserve
 from quartermaster.store.models import (
@@ -209,6 +209,7 @@ async def reserve(
         if cap is None:
             raise caps.no_pool(rates.kind, period)
         amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, entry.max_output_tokens)
+        await rate_limits.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)
         expires_at = now + timedelta(seconds=hold_ttl_s)
         hold = {
@@ -327,6 +328,7 @@ async def run_sweeper(ctx: Context, interval_s: float = SWEEP_INTERVAL_S) -> Non
         await asyncio.sleep(interval_s)
         try:
             expired = await sweep_expired(ctx)
+            await rate_limits.prune(ctx)
         except Exception:
             log.exception("ledger sweep failed; retrying in %.0f s", interval_s)
             continue

@@ -1,0 +1,89 @@
+"""Per-member rate limits hold per clock minute, in every process, and count only what the
+reserve really took."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+
+import pytest
+
+from quartermaster.domain.errors import QuotaExceeded, TooManyRequests
+from quartermaster.domain.principal import Principal
+from quartermaster.domain.rate_limits import Limits
+from quartermaster.services import ledger, rate_limits
+from quartermaster.services.context import Context
+from quartermaster.store.db import create_engine
+from quartermaster.store.uow import UnitOfWork
+from tests.fakes.clock import FixedClock
+from tests.integration.ledger_fixtures import CHAT, add_member
+
+OPERATOR = Principal.command_line()
+
+
+async def _limited(ctx: Context, limits: Limits, cap: int = 100_000) -> int:
+    member = await add_member(ctx, inference_cap=cap)
+    await rate_limits.set_limits(ctx, OPERATOR, member.org_id, limits)
+    return member.user_id
+
+
+async def test_calls_per_minute_are_limited_until_the_next_minute(
+    ctx: Context, clock: FixedClock
+) -> None:
+    user = await _limited(ctx, Limits(requests_per_minute=2))
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "a")
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "b")
+    with pytest.raises(TooManyRequests) as refused:
+        await ledger.reserve(ctx, user, CHAT, 10, 10, "c")
+    assert refused.value.code == "rate_limit_exceeded"
+    assert 0 < refused.value.details["retry_after_s"] <= 60
+    clock.advance(seconds=60)
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "d")
+
+
+async def test_tokens_per_minute_count_the_reserved_worst_case(ctx: Context) -> None:
+    user = await _limited(ctx, Limits(tokens_per_minute=1_000))
+    await ledger.reserve(ctx, user, CHAT, 300, 300, "first")  # holds 600
+    with pytest.raises(TooManyRequests):
+        await ledger.reserve(ctx, user, CHAT, 300, 300, "second")
+    await ledger.reserve(ctx, user, CHAT, 200, 200, "third")  # 400 more fits exactly
+    with pytest.raises(TooManyRequests, match="lower max_tokens"):
+        await ledger.reserve(ctx, user, CHAT, 1_000, 500, "never")
+
+
+async def test_a_call_refused_for_quota_does_not_use_up_the_rate(ctx: Context) -> None:
+    user = await _limited(ctx, Limits(requests_per_minute=1), cap=50)
+    with pytest.raises(QuotaExceeded):
+        await ledger.reserve(ctx, user, CHAT, 100, 100, "too-big")
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "fits")
+
+
+def _burst(url: str, user_id: int, prefix: str, start_at: float) -> int:
+    async def main() -> int:
+        engine = create_engine(url, pool_size=1)
+        ctx = Context(uow=UnitOfWork(engine), clock=FixedClock())
+        passed = 0
+        try:
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            for attempt in range(15):
+                try:
+                    await ledger.reserve(ctx, user_id, CHAT, 1, 1, f"{prefix}-{attempt}")
+                except TooManyRequests:
+                    continue
+                passed += 1
+        finally:
+            await engine.dispose()
+        return passed
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_limit_holds_across_processes(ctx: Context, database_url: str) -> None:
+    user = await _limited(ctx, Limits(requests_per_minute=20))
+    start_at = time.time() + 1.0
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        jobs = [(database_url, user, f"p{i}", start_at) for i in range(4)]
+        passed = await asyncio.to_thread(pool.starmap, _burst, jobs)
+    assert sum(passed) == 20  # 60 attempts in one minute from four processes; exactly 20 pass
