@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from quartermaster import __version__
-from quartermaster.cli import audit, core, exports, ledger, metrics, models, orgs, plans, users
+from quartermaster.cli import (
+    audit,
+    core,
+    exports,
+    ledger,
+    metrics,
+    models,
+    org_requests,
+    orgs,
+    plans,
+    users,
+)
 from quartermaster.cli import datasets as dataset_commands
 
 app = typer.Typer(
@@ -21,6 +32,7 @@ app.registered_commands += core.core.registered_commands
 app.add_typer(users.app, name="user")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(models.app, name="models")
+org_requests.register(orgs.app)
 app.add_typer(orgs.app, name="org")
 app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(metrics.app, name="metrics")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from quartermaster.cli import common
-from quartermaster.cli.orgs import OPERATOR, _in_org
+from quartermaster.cli.orgs import OPERATOR, in_org
 from quartermaster.domain.activity import ActivityQuery, decode_cursor, parse_moment
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.types import Role
@@ -35,7 +35,7 @@ def members(
     Example: qm metrics members "ABC Corp" --sort total_tokens --desc --limit 10
     """
     query = MemberQuery(sort, desc, email, role, status, limit, offset)
-    work = _in_org(org, lambda ctx, org_id: member_stats.member_stats(ctx, OPERATOR, org_id, query))
+    work = in_org(org, lambda ctx, org_id: member_stats.member_stats(ctx, OPERATOR, org_id, query))
     page = common.run(common.settings(), work)
     lines = [
         f"{m['user_id']:>7}  {m['email']:<32} {m['role']:<6} {m['status']:<6} "
@@ -53,7 +53,7 @@ def tokens(org: str, as_json: common.JsonOption = False) -> None:
 
     Example: qm metrics tokens "ABC Corp" --json | jq .projection
     """
-    work = _in_org(org, lambda ctx, org_id: token_stats.org_statistics(ctx, OPERATOR, org_id))
+    work = in_org(org, lambda ctx, org_id: token_stats.org_statistics(ctx, OPERATOR, org_id))
     stats = common.run(common.settings(), work)
     lines = [
         f"{m['period']}  inference {m['inference_tokens']:>14,}  training "
@@ -91,7 +91,7 @@ def activity(
         query = ActivityQuery(user_id, action, start, end, limit, cursor_key)
         return await activity_service.page(ctx, OPERATOR, org_id, query)
 
-    result = common.run(common.settings(), _in_org(org, page))
+    result = common.run(common.settings(), in_org(org, page))
     entries: list[dict[str, object]] = result["entries"]  # type: ignore[assignment]
     lines = [f"{e['at']}  {e['action']:<20} {e['email'] or '-'}" for e in entries]
     lines.append(f"next: --cursor {result['next_cursor']}" if result["next_cursor"] else "end")

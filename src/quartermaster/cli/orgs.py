@@ -35,7 +35,7 @@ Training = Annotated[int, typer.Option("--training-tokens", help="Monthly, in 1M
 TermOption = Annotated[Term, typer.Option("--term", help="monthly or yearly.")]
 
 
-def _in_org(
+def in_org(
     ref: str, work: Callable[[Context, int], Awaitable[Any]]
 ) -> Callable[[Context], Awaitable[Any]]:
     async def run(ctx: Context) -> Any:
@@ -81,7 +81,7 @@ def summary(org: str, as_json: common.JsonOption = False) -> None:
 
     Example: qm org summary "ABC Corp" --json
     """
-    work = _in_org(org, lambda ctx, org_id: org_summary.summary(ctx, OPERATOR, org_id))
+    work = in_org(org, lambda ctx, org_id: org_summary.summary(ctx, OPERATOR, org_id))
     s = common.run(common.settings(), work)
     line = (
         f"{s['name']} {s['current_month']}: {s['members']} members; inference "
@@ -94,7 +94,7 @@ def summary(org: str, as_json: common.JsonOption = False) -> None:
 
 
 def _buy(org: str, kind: PurchaseKind, order: purchases.Order, as_json: bool) -> None:
-    work = _in_org(org, lambda ctx, org_id: purchases.buy(ctx, OPERATOR, org_id, kind, order))
+    work = in_org(org, lambda ctx, org_id: purchases.buy(ctx, OPERATOR, org_id, kind, order))
     line = common.run(common.settings(), work)
     common.report(
         line,
@@ -140,7 +140,7 @@ def topup(
 @app.command("members")
 def members(org: str, as_json: common.JsonOption = False) -> None:
     """The user table: role, paid, banned, caps and their version."""
-    work = _in_org(org, lambda ctx, org_id: membership.list_members(ctx, OPERATOR, org_id))
+    work = in_org(org, lambda ctx, org_id: membership.list_members(ctx, OPERATOR, org_id))
     rows = common.run(common.settings(), work)
     lines = [
         f"{r['email']:<32} {r['role']:<6} {'paid' if r['paid'] else 'unpaid':<6} "
@@ -160,7 +160,7 @@ def add_member(
 ) -> None:
     """Add a registered user (they start with the org's minimum allocation)."""
     role = Role.ADMIN if admin else Role.MEMBER
-    work = _in_org(org, lambda c, org_id: membership.add_member(c, OPERATOR, org_id, email, role))
+    work = in_org(org, lambda c, org_id: membership.add_member(c, OPERATOR, org_id, email, role))
     result = common.run(common.settings(), work)
     common.report(result, as_json, f"added {email} as {role.value}")
 
@@ -173,7 +173,7 @@ def remove_member(org: str, email: str, as_json: common.JsonOption = False) -> N
         user_id = await user_id_of(ctx, email)
         await membership.remove_member(ctx, OPERATOR, org_id, user_id)
 
-    common.run(common.settings(), _in_org(org, work))
+    common.run(common.settings(), in_org(org, work))
     common.report({"email": email, "removed": True}, as_json, f"removed {email}")
 
 
@@ -199,7 +199,7 @@ def set_allocation(
         edit = allocations.CapsEdit(inference, training, seen)
         return await allocations.set_allocation(ctx, OPERATOR, org_id, user_id, edit)
 
-    saved = common.run(common.settings(), _in_org(org, work))
+    saved = common.run(common.settings(), in_org(org, work))
     common.report(
         saved,
         as_json,
@@ -231,5 +231,28 @@ def set_rate_limits(
             "tokens_per_minute": limits.tokens_per_minute,
         }
 
-    result = common.run(common.settings(), _in_org(org, work))
+    result = common.run(common.settings(), in_org(org, work))
     common.report(result, as_json, f"rate limits: {result}")
+
+
+@app.command("set-member")
+def set_member(
+    org: str,
+    email: str,
+    role: Annotated[Role | None, typer.Option(help="admin or member.")] = None,
+    paid: Annotated[bool | None, typer.Option("--paid/--unpaid", help="Seat paid?")] = None,
+    banned: Annotated[bool | None, typer.Option("--banned/--unbanned", help="Ban?")] = None,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Promote/demote (never the last admin), mark paid/unpaid, ban/unban. Audited.
+
+    Example: qm org set-member "ABC Corp" bob@abc.example --role admin --unbanned
+    """
+
+    async def work(ctx: Context, org_id: int) -> dict[str, Any]:
+        user_id = await user_id_of(ctx, email)
+        changes = membership.MemberChanges(role, paid, banned)
+        return await membership.update_member(ctx, OPERATOR, org_id, user_id, changes)
+
+    result = common.run(common.settings(), in_org(org, work))
+    common.report(result, as_json, f"{email}: {result}")
