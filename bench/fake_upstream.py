@@ -19,7 +19,7 @@ REPLY = "Hello from the fake upstream."
 USAGE = {"prompt_tokens": 14, "completion_tokens": 7, "total_tokens": 21}
 
 
-def _answer(status: str, content_type: str, body: bytes) -> bytes:
+def http_answer(status: str, content_type: str, body: bytes) -> bytes:
     head = (
         f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n"
         f"content-length: {len(body)}\r\nconnection: keep-alive\r\n\r\n"
@@ -60,26 +60,32 @@ def _stream() -> bytes:
 
 def respond(method: str, path: str, body: bytes) -> bytes:
     if method == "GET" and path in ("/healthz", "/v1/models"):
-        return _answer("200 OK", "application/json", b'{"object":"list","data":[]}')
+        return http_answer("200 OK", "application/json", b'{"object":"list","data":[]}')
     if method == "POST" and path.endswith("/chat/completions"):
         if b'"stream":true' in body.replace(b" ", b""):
-            return _answer("200 OK", "text/event-stream", _stream())
-        return _answer("200 OK", "application/json", _completion())
-    return _answer("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
+            return http_answer("200 OK", "text/event-stream", _stream())
+        return http_answer("200 OK", "application/json", _completion())
+    return http_answer("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
+    """The next request on a keep-alive connection: method, path and body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    body = await reader.readexactly(length) if length else b""
+    return method, path, body
 
 
 async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            body = await reader.readexactly(length) if length else b""
+            method, path, body = await read_request(reader)
             writer.write(respond(method, path, body))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):

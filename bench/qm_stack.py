@@ -1,6 +1,7 @@
-"""Quartermaster prepared for the gateway benchmark: a throw-away PostgreSQL database, `qm init`,
-an upstreams file naming the fake upstream, a catalog model served by it, and one member with a
-cap no run can reach, provisioned through the services an operator uses, with an API key.
+"""Quartermaster prepared for benchmarks, the soak and the reliability tests: a throw-away
+PostgreSQL database, `qm init`, an upstreams file naming the fake upstream, a chat and an
+embedding model served by it, and organizations whose members have the caps asked for (by
+default one no run can reach), provisioned through the services an operator uses, with API keys.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
+import pyotp
 
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import ModelKind
-from quartermaster.services import allocations, api_keys, catalog, enterprise
+from quartermaster.services import allocations, api_keys, catalog, enterprise, mfa
 from quartermaster.services.accounts import Registration, register
 from quartermaster.services.context import Context
 from quartermaster.store.db import create_engine
@@ -28,16 +32,23 @@ from quartermaster.store.uow import UnitOfWork
 MODEL = "bench-fake"
 UPSTREAM = "fake"
 HUGE_CAP = 10**12
-MEMBER_EMAIL = "bench@quartermaster.example"
-ADMIN_EMAIL = "bench-admin@quartermaster.example"  # provisioning needs two people, one admin
+EMBED_MODEL = "bench-fake-embed"
+MIN_ALLOCATION = 1_000
+"""The org's minimum inference allocation: low, so that a member's cap can be small."""
 QM = [sys.executable, "-m", "quartermaster"]
 OPERATOR = Principal.command_line()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Database:
     admin_dsn: str
     name: str
+
+    @property
+    def dsn(self) -> str:
+        """asyncpg's DSN for this database."""
+        return f"{self.admin_dsn.rsplit('/', 1)[0]}/{self.name}"
 
     @property
     def url(self) -> str:
@@ -53,8 +64,8 @@ async def _admin(dsn: str, statement: str) -> None:
         await connection.close()
 
 
-def create_database(admin_dsn: str) -> Database:
-    database = Database(admin_dsn, f"qm_bench_{os.getpid()}")
+def create_database(admin_dsn: str, name: str | None = None) -> Database:
+    database = Database(admin_dsn, name or f"qm_bench_{os.getpid()}")
     asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)"))
     asyncio.run(_admin(admin_dsn, f"CREATE DATABASE {database.name}"))
     return database
@@ -64,14 +75,17 @@ def drop_database(database: Database) -> None:
     asyncio.run(_admin(database.admin_dsn, f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)"))
 
 
-def environment(database: Database, upstream_url: str, workdir: Path) -> dict[str, str]:
+def environment(
+    database: Database, upstream_url: str, workdir: Path, *, read_timeout_s: float = 120.0
+) -> dict[str, str]:
     """`qm`'s environment: the bench database, the fake upstream, no access log, no qm.toml."""
     upstreams = workdir / "upstreams.toml"
     upstreams.write_text(
         f'[upstreams.{UPSTREAM}]\nbase_url = "{upstream_url}"\nconnect_retries = 1\n'
+        f"read_timeout_s = {read_timeout_s}\nconnect_timeout_s = {min(read_timeout_s, 5.0)}\n"
     )
     return {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if not name.startswith("QM_")},
         "QM_DATABASE_URL": database.url,
         "QM_SECRET_KEY": secrets.token_urlsafe(48),
         "QM_UPSTREAMS_FILE": str(upstreams),
@@ -82,32 +96,106 @@ def environment(database: Database, upstream_url: str, workdir: Path) -> dict[st
 
 
 def initialize(env: dict[str, str], workdir: Path) -> str:
-    """`qm init`, then the model and the member; returns the member's API key."""
+    """`qm init`, then the models and the member; returns the member's API key."""
+    migrate(env, workdir)
+    team = asyncio.run(with_context(env["QM_DATABASE_URL"], provision_team, TeamSpec("Bench Org")))
+    return team.member_keys[0]
+
+
+def migrate(env: dict[str, str], workdir: Path) -> None:
+    """`qm init` as an operator runs it, and the fake upstream's two models in the catalog."""
     subprocess.run([*QM, "init"], env=env, cwd=workdir, check=True, capture_output=True)  # noqa: S603
-    return asyncio.run(_provision(env["QM_DATABASE_URL"]))
+    asyncio.run(with_context(env["QM_DATABASE_URL"], _seed_models))
 
 
-async def _provision(url: str) -> str:
+async def _seed_models(ctx: Context) -> None:
+    chat = catalog.ModelSpec(MODEL, ModelKind.CHAT, UPSTREAM, "gpt-4o-mini", Decimal(1), Decimal(1))
+    embed = catalog.ModelSpec(
+        EMBED_MODEL,
+        ModelKind.EMBEDDING,
+        UPSTREAM,
+        "text-embedding-3-small",
+        training_rate=Decimal(1),
+        context_window=512,
+    )
+    await catalog.seed(ctx, [chat, embed])
+
+
+async def with_context(url: str, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run one service call on a short-lived engine."""
     engine = create_engine(url, pool_size=1)
     try:
-        ctx = Context(uow=UnitOfWork(engine))
-        spec = catalog.ModelSpec(
-            MODEL, ModelKind.CHAT, UPSTREAM, "gpt-4o-mini", Decimal(1), Decimal(1)
-        )
-        await catalog.seed(ctx, [spec])
-        for email in (ADMIN_EMAIL, MEMBER_EMAIL):
-            user_id = await register(ctx, Registration(email, secrets.token_urlsafe(16), "", True))
-        people = [ADMIN_EMAIL, MEMBER_EMAIL]
-        order = Provisioning("Bench Org", people, [ADMIN_EMAIL], inference_tokens=HUGE_CAP)
-        org_id = (await enterprise.provision(ctx, OPERATOR, order))["org_id"]
-        caps = allocations.CapsEdit(HUGE_CAP // 2, 0, version=1)  # the admin keeps the minimum
-        await allocations.set_allocation(ctx, OPERATOR, org_id, user_id, caps)
-        async with ctx.uow.begin() as tx:
-            key = await api_keys.issue(tx.session, user_id, "bench", ctx.clock.now())
-            await tx.commit()
-        return key.secret
+        return await work(Context(uow=UnitOfWork(engine)), *args)
     finally:
         await engine.dispose()
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    """An org of `members` members with these caps, and one admin (with MFA when asked)."""
+
+    name: str
+    members: int = 1
+    inference_cap: int = HUGE_CAP // 2
+    training_cap: int = 0
+    admin_mfa: bool = False
+
+
+@dataclass(frozen=True)
+class Team:
+    org_id: int
+    admin_id: int
+    admin_key: str
+    member_ids: tuple[int, ...]
+    member_keys: tuple[str, ...]
+
+
+async def provision_team(ctx: Context, spec: TeamSpec) -> Team:
+    """Provisioned through the services an operator uses; every member gets an API key."""
+    tag = secrets.token_hex(4)
+    admin = f"admin-{tag}@quartermaster.example"
+    emails = [f"member-{tag}-{n}@quartermaster.example" for n in range(spec.members)]
+    ids = {e: await _person(ctx, e) for e in (admin, *emails)}
+    inference = _bundles(spec.inference_cap * spec.members + MIN_ALLOCATION, 2_000_000)
+    training = _bundles(spec.training_cap * spec.members, 1_000_000)
+    order = Provisioning(
+        spec.name,
+        [admin, *emails],
+        [admin],
+        inference_tokens=inference,
+        training_tokens=training,
+        min_inference_allocation=MIN_ALLOCATION,
+    )
+    org_id = (await enterprise.provision(ctx, OPERATOR, order))["org_id"]
+    caps = allocations.CapsEdit(spec.inference_cap, spec.training_cap, version=1)
+    for email in emails:
+        await allocations.set_allocation(ctx, OPERATOR, org_id, ids[email], caps)
+    if spec.admin_mfa:
+        await _enrol_mfa(ctx, ids[admin])
+    admin_key = await _key(ctx, ids[admin], mfa=spec.admin_mfa)
+    keys = tuple([await _key(ctx, ids[email]) for email in emails])
+    return Team(org_id, ids[admin], admin_key, tuple(ids[e] for e in emails), keys)
+
+
+def _bundles(tokens: int, bundle: int) -> int:
+    return -(-tokens // bundle) * bundle
+
+
+async def _person(ctx: Context, email: str) -> int:
+    return await register(ctx, Registration(email, secrets.token_urlsafe(16), "", True))
+
+
+async def _enrol_mfa(ctx: Context, user_id: int) -> None:
+    person = Principal(user_id, is_operator=False, mfa_verified=False, via="session")
+    enrolment = await mfa.start_enrolment(ctx, person)
+    await mfa.confirm_enrolment(ctx, person, pyotp.TOTP(enrolment.secret).now())
+
+
+async def _key(ctx: Context, user_id: int, *, mfa: bool = False) -> str:
+    async with ctx.uow.begin() as tx:
+        key = await api_keys.issue(tx.session, user_id, "bench", ctx.clock.now(), None, mfa)
+        await tx.commit()
+    return key.secret
 
 
 def serve_command(port: int, workers: int) -> list[str]:

@@ -55,12 +55,17 @@ def create_app(
         session_ttl_s=settings.session_ttl_s,
         session_idle_s=settings.session_idle_s,
     )
-    engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        pgbouncer=settings.db_pgbouncer,
+    )
     ctx = Context(
         uow=UnitOfWork(engine),
         clock=clock or SystemClock(),
         security=security,
         prices=settings.prices(),
+        hold_ttl_s=settings.hold_ttl_s,
     )
 
     @asynccontextmanager
@@ -68,7 +73,7 @@ def create_app(
         # Frees the holds of gateway processes that died mid-call; one per process is safe.
         with suppress(OperationalError, InterfaceError, OSError, TimeoutError):
             await lazy.get()  # now if the database answers; else on first use
-        sweeper = asyncio.create_task(ledger.run_sweeper(ctx))
+        sweeper = asyncio.create_task(ledger.run_sweeper(ctx, settings.sweep_interval_s))
         try:
             yield
         finally:

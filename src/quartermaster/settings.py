@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from quartermaster.domain.holds import DEFAULT_HOLD_TTL_S
 from quartermaster.domain.pricing import PriceList
 
 MIN_SECRET_LENGTH = 32
@@ -54,6 +55,20 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64, description="Server processes for `qm serve`.")
     log_level: str = Field(default="info", description="uvicorn log level.")
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="The database URL is PgBouncer in transaction mode: no cached prepared "
+        "statements, each named uniquely (docs/deploy.md).",
+    )
+    hold_ttl_s: int = Field(
+        default=DEFAULT_HOLD_TTL_S,
+        ge=1,
+        le=86400,
+        description="Deadline of a metered call's hold, in seconds.",
+    )
+    sweep_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often each process expires dead holds."
+    )
     session_ttl_s: int = Field(default=12 * 3600, ge=60, description="Longest a session lives.")
     session_idle_s: int = Field(default=3600, ge=60, description="Idle time that ends a session.")
     cookie_secure: bool | None = Field(

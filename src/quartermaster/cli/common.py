@@ -39,9 +39,12 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
     """Run one service call against the configured database, turning errors into one line."""
 
     async def runner() -> T:
-        engine = create_engine(config.resolved_database_url)
+        engine = create_engine(config.resolved_database_url, pgbouncer=config.db_pgbouncer)
         try:
-            return await work(Context(uow=UnitOfWork(engine), prices=config.prices()))
+            context = Context(
+                UnitOfWork(engine), prices=config.prices(), hold_ttl_s=config.hold_ttl_s
+            )
+            return await work(context)
         finally:
             await engine.dispose()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from quartermaster.domain.clock import Clock, SystemClock
+from quartermaster.domain.holds import DEFAULT_HOLD_TTL_S
 from quartermaster.domain.pricing import PriceList
 from quartermaster.store.uow import UnitOfWork
 
@@ -25,3 +26,5 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     prices: PriceList = field(default_factory=PriceList)
+    hold_ttl_s: int = DEFAULT_HOLD_TTL_S
+    """Deadline of the holds metered calls take; past it the sweeper frees a dead call's tokens."""

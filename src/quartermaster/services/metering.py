@@ -134,7 +134,9 @@ async def prepare_chat(
     prompt_tokens = tokenizer.count_messages(messages)
     limit = _output_limit(entry, call.max_tokens, prompt_tokens)
     request_id = new_request_id("chatcmpl")
-    await ledger.reserve(ctx, principal.uid, entry.name, prompt_tokens, limit, request_id)
+    await ledger.reserve(
+        ctx, principal.uid, entry.name, prompt_tokens, limit, request_id, hold_ttl_s=ctx.hold_ttl_s
+    )
     request = ChatRequest(messages, limit, call.temperature, call.stop)
     return PreparedChat(
         request_id,
@@ -227,7 +229,9 @@ async def embed(
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)
     request_id = new_request_id("embd")
-    await ledger.reserve(ctx, principal.uid, entry.name, counted, 0, request_id)
+    await ledger.reserve(
+        ctx, principal.uid, entry.name, counted, 0, request_id, hold_ttl_s=ctx.hold_ttl_s
+    )
     try:
         result = await provider.embed(texts)
     except BaseException:

@@ -104,7 +104,9 @@ async def held(
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
     `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`)."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
-    await ledger.reserve(ctx, principal.uid, model, tokens, 0, hold.request_id)
+    await ledger.reserve(
+        ctx, principal.uid, model, tokens, 0, hold.request_id, hold_ttl_s=ctx.hold_ttl_s
+    )
     try:
         yield hold
     except BaseException:

@@ -5,11 +5,13 @@ transactions that start with BEGIN IMMEDIATE so two writers queue instead of fai
 PostgreSQL: a bounded pool without pre-ping (a round trip per checkout is a third of a metered
 call's database time). A restarted server is still reconnected to by itself: the first statement
 on a dead connection fails (that request answers 503, failing closed), SQLAlchemy invalidates the
-pool, and the next checkouts open fresh connections.
+pool, and the next checkouts open fresh connections. Behind PgBouncer in transaction mode
+(`QM_DB_PGBOUNCER`), prepared statements are neither cached nor reused across transactions.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import event
@@ -24,15 +26,31 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, pgbouncer: bool = False, **kwargs: Any
+) -> AsyncEngine:
     """An async engine for `url` with the settings described in this module's docstring."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
         _install_sqlite_hooks(engine)
         return engine
+    if pgbouncer:
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **pgbouncer_connect_args()}
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, **kwargs
     )
+
+
+def pgbouncer_connect_args() -> dict[str, Any]:
+    """asyncpg behind PgBouncer in transaction mode: consecutive transactions may run on
+    different server connections, so a statement prepared and cached on one is unknown on the
+    next, and asyncpg's numbered names collide. No cache (asyncpg's nor SQLAlchemy's), and a
+    unique name per statement; PgBouncer's `DISCARD ALL` frees them (docs/deploy.md)."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__qm_{uuid.uuid4().hex}__",
+    }
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

@@ -1,0 +1,114 @@
+"""A throw-away PostgreSQL cluster of a test's own, for tests that stop the database.
+
+`initdb` into a fresh temporary directory, started on a free loopback port with its socket in
+that directory, stopped (cleanly or as a crash) and started again as the test needs, removed at
+the end. The shared server on 127.0.0.1:5432 is never touched. Debian's binaries are used
+(/usr/lib/postgresql/<version>/bin); as root they run as the `postgres` user, since PostgreSQL
+refuses to run as root. Missing binaries fail the test under CI=true and skip it elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.servers import free_port
+
+DEBIAN_POSTGRES = Path("/usr/lib/postgresql")
+SUPERUSER = "postgres"
+
+
+def postgres_bin() -> Path:
+    """The newest installed PostgreSQL's binary directory, or a skip (a failure under CI)."""
+    found = sorted(
+        (path.parent for path in DEBIAN_POSTGRES.glob("*/bin/initdb")),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    if not found:
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                f"PostgreSQL binaries are required under CI=true (none in {DEBIAN_POSTGRES})"
+            )
+        pytest.skip(f"PostgreSQL binaries are not installed (looked in {DEBIAN_POSTGRES})")
+    return found[-1]
+
+
+class PostgresCluster:
+    """One cluster in `directory` on `port`; `start`, `stop` and `remove` block until done."""
+
+    def __init__(self, bin_dir: Path, directory: Path, port: int) -> None:
+        self.bin_dir, self.directory, self.port = bin_dir, directory, port
+        self.data = directory / "data"
+        self.log = directory / "postgres.log"
+        self._as_postgres = os.geteuid() == 0
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        prefix = ["runuser", "-u", SUPERUSER, "--"] if self._as_postgres else []
+        subprocess.run(  # noqa: S603 - PostgreSQL's own tools with our arguments
+            [*prefix, str(self.bin_dir / tool), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def init(self) -> None:
+        if self._as_postgres:
+            shutil.chown(self.directory, SUPERUSER, SUPERUSER)
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.directory} -c fsync=off -c max_connections=100"
+        )
+        self._run(
+            "pg_ctl",
+            "start",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            options,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` disconnects clients and shuts down cleanly; `immediate` is a crash (the next
+        start recovers from the write-ahead log)."""
+        assert mode in ("smart", "fast", "immediate"), f"unknown pg_ctl stop mode {mode}"
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", "-t", "30")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.running():
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A started throw-away cluster (trust auth, user `postgres`), removed after the test."""
+    bin_dir = postgres_bin()
+    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
+    cluster = PostgresCluster(bin_dir, Path(tempfile.mkdtemp(prefix="qm-pg-")), free_port())
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
