@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.periods import parse_period, period_end, period_of, period_start
@@ -21,8 +21,10 @@ from quartermaster.services.org_pool import get_org
 from quartermaster.store.models import ModelCatalogEntry, UsageCounter, UsageMonthly
 
 
-async def monthly_rows(session: AsyncSession, org_id: int, last: str) -> list[UsageRow]:
-    """The org's monthly data table up to `last` (one grouped query over the roll-ups)."""
+async def _monthly(
+    session: AsyncSession, scope: ColumnElement[bool], last: str | None = None
+) -> list[UsageRow]:
+    """The monthly data table of the roll-ups matching `scope`, in one grouped query."""
     sums = await session.execute(
         select(
             UsageMonthly.period,
@@ -30,10 +32,15 @@ async def monthly_rows(session: AsyncSession, org_id: int, last: str) -> list[Us
             func.sum(UsageMonthly.tokens),
             func.sum(UsageMonthly.requests),
         )
-        .where(UsageMonthly.org_id == org_id)
+        .where(scope)
         .group_by(UsageMonthly.period, UsageMonthly.kind)
     )
     return monthly_table(((p, TokenKind(k), int(t), int(r)) for p, k, t, r in sums), last)
+
+
+async def monthly_rows(session: AsyncSession, org_id: int, last: str) -> list[UsageRow]:
+    """The org's monthly data table up to `last`."""
+    return await _monthly(session, UsageMonthly.org_id == org_id, last)
 
 
 async def by_model(session: AsyncSession, org_id: int, period: str | None) -> list[dict[str, Any]]:
@@ -145,14 +152,4 @@ async def my_usage(ctx: Context, principal: Principal) -> dict[str, Any]:
 
 
 async def _history(session: AsyncSession, user_id: int) -> list[UsageRow]:
-    sums = await session.execute(
-        select(
-            UsageMonthly.period,
-            UsageMonthly.kind,
-            func.sum(UsageMonthly.tokens),
-            func.sum(UsageMonthly.requests),
-        )
-        .where(UsageMonthly.user_id == user_id)
-        .group_by(UsageMonthly.period, UsageMonthly.kind)
-    )
-    return monthly_table((p, TokenKind(k), int(t), int(r)) for p, k, t, r in sums)
+    return await _monthly(session, UsageMonthly.user_id == user_id)
