@@ -22,11 +22,11 @@ from quartermaster.domain.allocation import check_caps, check_fits
 from quartermaster.domain.errors import Conflict
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import audit, authz
+from quartermaster.services import audit
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_counters import rows_changed
 from quartermaster.services.membership import active_member
-from quartermaster.services.org_pool import OrgMonth, org_month
+from quartermaster.services.org_pool import OrgMonth, admin_change
 from quartermaster.store.models import Allocation, Membership
 
 
@@ -95,10 +95,8 @@ async def set_allocation(
 ) -> dict[str, int]:
     """Save both caps atomically, or neither; returns the saved values and the new version."""
     now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
+    async with admin_change(ctx, principal, org_id) as (tx, month):
         session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
-        month = await org_month(session, org_id, now, lock=True)
         member = await active_member(session, org_id, user_id)
         check_caps(
             edit.max_inference_tokens, edit.max_training_tokens, month.org.min_inference_allocation

@@ -23,7 +23,7 @@ from quartermaster.domain.types import TokenKind
 from quartermaster.services import audit, authz
 from quartermaster.services.allocations import write_caps
 from quartermaster.services.context import Context
-from quartermaster.services.org_pool import OrgMonth, org_month
+from quartermaster.services.org_pool import OrgMonth, admin_change, org_month
 from quartermaster.store.models import Allocation, Membership, User
 
 
@@ -81,10 +81,8 @@ async def apply(
 ) -> dict[str, Any]:
     """Apply the previewed plan, all rows or none; refused if anything changed since."""
     now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
+    async with admin_change(ctx, principal, org_id) as (tx, month):
         session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
-        month = await org_month(session, org_id, now, lock=True)
         plan, allocations = await _plan(session, month, rule)
         if plan.plan_hash != plan_hash:
             raise Conflict(

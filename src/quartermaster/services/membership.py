@@ -24,7 +24,7 @@ from quartermaster.domain.types import Role
 from quartermaster.services import audit, authz
 from quartermaster.services.accounts import find_user_by_email
 from quartermaster.services.context import Context
-from quartermaster.services.org_pool import org_month
+from quartermaster.services.org_pool import admin_change
 from quartermaster.store.models import Allocation, Membership, Organization, User
 
 
@@ -100,10 +100,8 @@ async def add_member(
 ) -> dict[str, Any]:
     """Add a registered user who accepted the terms and belongs to no other enterprise."""
     now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
+    async with admin_change(ctx, principal, org_id) as (tx, month):
         session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
-        month = await org_month(session, org_id, now, lock=True)
         user = await find_user_by_email(session, email)
         if user is None:
             raise InvalidInput(f"{email} is not registered; ask them to register first", "email")
@@ -125,10 +123,8 @@ async def add_member(
 async def remove_member(ctx: Context, principal: Principal, org_id: int, user_id: int) -> None:
     """End a membership; the row, its allocation and its usage stay for history."""
     now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
+    async with admin_change(ctx, principal, org_id) as (tx, _month):
         session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
-        await org_month(session, org_id, now, lock=True)
         member = await active_member(session, org_id, user_id)
         if member.role == Role.ADMIN.value and await _count(session, org_id, Role.ADMIN) == 1:
             raise Conflict("cannot remove the last admin; promote another first", code="last_admin")
@@ -159,10 +155,8 @@ async def update_member(
 ) -> dict[str, Any]:
     """Promote/demote (never the last admin), mark paid/unpaid, ban/unban; audited together."""
     now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
+    async with admin_change(ctx, principal, org_id) as (tx, _month):
         session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
-        await org_month(session, org_id, now, lock=True)
         member = await active_member(session, org_id, user_id)
         before, after = _changed(member, changes)
         demoting = after.get("role") == Role.MEMBER.value

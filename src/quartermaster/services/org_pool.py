@@ -8,6 +8,8 @@ are checked one after the other, and Σ allocations ≤ pool holds for every kin
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,9 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.allocation import Balance
 from quartermaster.domain.errors import NotFound
 from quartermaster.domain.periods import period_of
+from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import PeriodKey, TokenKind
+from quartermaster.services import authz
 from quartermaster.services.caps import pool_of
+from quartermaster.services.context import Context
 from quartermaster.store.models import Allocation, Membership, Organization
+from quartermaster.store.uow import Transaction
 
 
 @dataclass(frozen=True)
@@ -72,3 +78,14 @@ async def org_month(
         Balance(TokenKind.INFERENCE, pool.inference_tokens, inference),
         Balance(TokenKind.TRAINING, pool.training_tokens, training),
     )
+
+
+@asynccontextmanager
+async def admin_change(
+    ctx: Context, principal: Principal, org_id: int
+) -> AsyncIterator[tuple[Transaction, OrgMonth]]:
+    """The write transaction of an admin's change to `org_id`: authorized first, then the org's
+    row locked and this month's pool read, so concurrent changes queue instead of overcommitting."""
+    async with ctx.uow.begin() as tx:
+        await authz.require_org_admin(tx.session, principal, org_id)
+        yield tx, await org_month(tx.session, org_id, ctx.clock.now(), lock=True)

@@ -22,7 +22,7 @@ from quartermaster.domain.types import TokenKind
 from quartermaster.services import audit, authz
 from quartermaster.services.allocations import raise_cap
 from quartermaster.services.context import Context
-from quartermaster.services.org_pool import OrgMonth, get_org, org_month
+from quartermaster.services.org_pool import OrgMonth, admin_change, get_org, org_month
 from quartermaster.store.models import Membership, Organization, TokenRequest
 
 
@@ -126,10 +126,8 @@ async def decide(
 ) -> dict[str, Any]:
     """Approve (raising the member's cap within the pool) or deny a pending request."""
     now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
+    async with admin_change(ctx, principal, org_id) as (tx, month):
         session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
-        month = await org_month(session, org_id, now, lock=True)
         request = await session.scalar(
             select(TokenRequest).where(TokenRequest.id == request_id, TokenRequest.org_id == org_id)
         )
