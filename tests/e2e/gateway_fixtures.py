@@ -31,6 +31,17 @@ FAKE_UPSTREAM = UpstreamConfig(
 )
 
 
+def fake_providers(fake: FakeUpstream) -> ProviderRegistry:
+    """The catalog's chat and embedding models, both answered by `fake`."""
+    transport = fake.transport()
+    return ProviderRegistry(
+        {
+            CHAT: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-chat", transport=transport),
+            EMBEDDING: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-embed", transport=transport),
+        }
+    )
+
+
 @pytest.fixture
 def fake() -> FakeUpstream:
     return FakeUpstream()
@@ -40,14 +51,7 @@ def fake() -> FakeUpstream:
 async def gateway(
     settings: Settings, clock: FixedClock, fake: FakeUpstream, tmp_path: Path
 ) -> AsyncIterator[FastAPI]:
-    transport = fake.transport()
-    registry = ProviderRegistry(
-        {
-            CHAT: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-chat", transport=transport),
-            EMBEDDING: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-embed", transport=transport),
-        }
-    )
-    application = create_app(settings, clock=clock, providers=registry)
+    application = create_app(settings, clock=clock, providers=fake_providers(fake))
     async with application.router.lifespan_context(application):
         yield application
 

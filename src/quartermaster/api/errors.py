@@ -2,8 +2,9 @@
 
     {"error": {"message": "...", "type": "...", "param": "...", "code": "..."}}
 
-Domain errors map to status codes in one table; validation errors name the field; anything
-unexpected becomes a 500 whose message leaks nothing.
+Domain errors map to status codes in one table; validation errors name the field; a number too
+large for the database's integers (an id like 2**70) is a 400; anything unexpected becomes a 500
+whose message leaks nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quartermaster.domain import errors
@@ -80,6 +81,19 @@ def _page_renderer(request: Request) -> Callable[[Request, errors.DomainError], 
     return renderer
 
 
+def _overflowed(exc: BaseException) -> bool:
+    """Whether a Python int no database column can hold caused `exc` (SQLite raises the
+    OverflowError itself; asyncpg's sits at the bottom of the DBAPIError's chain)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that make every failure use the shared shape (pages get HTML)."""
 
@@ -120,9 +134,22 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return ErrorResponse(500, "internal error; the operator's log has the details", "api_error")
 
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        if not _overflowed(exc):
+            return await unexpected_error(request, exc)
+        return ErrorResponse(
+            400,
+            "a number in the request is too large",
+            "invalid_request_error",
+            None,
+            "invalid_value",
+        )
+
     app.add_exception_handler(errors.DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     for unreachable in (OperationalError, InterfaceError, OSError, TimeoutError):
         app.add_exception_handler(unreachable, database_down)
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(DBAPIError, out_of_range)
     app.add_exception_handler(Exception, unexpected_error)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import NotFound, PermissionDenied
 from quartermaster.domain.principal import Principal, require_mfa
 from quartermaster.domain.types import Role
-from quartermaster.store.models import Membership
+from quartermaster.store.models import Membership, Organization
 
 
 async def active_membership(session: AsyncSession, user_id: int) -> Membership | None:
@@ -24,6 +24,8 @@ async def require_org_admin(session: AsyncSession, principal: Principal, org_id:
     """Operators, or admins of `org_id`, with MFA verified in this session."""
     if principal.is_operator:
         require_mfa(principal)
+        if await session.get(Organization, org_id) is None:
+            raise NotFound("no such organization", param="org_id")
         return
     membership = (
         await active_membership(session, principal.user_id)
