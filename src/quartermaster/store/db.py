@@ -5,8 +5,10 @@ transactions that start with BEGIN IMMEDIATE so two writers queue instead of fai
 PostgreSQL: a bounded pool without pre-ping (a round trip per checkout is a third of a metered
 call's database time). A restarted server is still reconnected to by itself: the first statement
 on a dead connection fails (that request answers 503, failing closed), SQLAlchemy invalidates the
-pool, and the next checkouts open fresh connections. Behind PgBouncer in transaction mode
-(`QM_DB_PGBOUNCER`), prepared statements are neither cached nor reused across transactions.
+pool, and the next checkouts open fresh connections; the errors of a server shutting down or
+starting up are made OperationalErrors and disconnects too (`_server_unavailable`). Behind
+PgBouncer in transaction mode (`QM_DB_PGBOUNCER`), prepared statements are neither cached nor
+reused across transactions.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 WRITE_OPTION = "qm_write"
+UNAVAILABLE_STATES = ("08", "57P")
+"""SQLSTATE classes of a server that cannot serve: connection exceptions, operator intervention."""
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -36,8 +41,39 @@ def create_engine(
         return engine
     if pgbouncer:
         kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **pgbouncer_connect_args()}
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, **kwargs
+    )
+    event.listen(engine.sync_engine, "handle_error", _server_unavailable)
+    return engine
+
+
+def _server_unavailable(context: ExceptionContext) -> OperationalError | None:
+    """A server shutting down, starting up or cut off is an OperationalError (so callers fail
+    closed with 503) and a disconnect (so the pool drops its connections), whatever class the
+    driver gave it: asyncpg raises `CannotConnectNowError` (57P03) while PostgreSQL starts or
+    stops, `AdminShutdownError` (57P01) on a fast shutdown, and `InternalClientError` when a
+    statement meets a connection whose server just sent its last error."""
+    import asyncpg
+
+    error: BaseException | None = context.original_exception
+    for _ in range(4):  # the driver's adapted error, then what it wraps
+        if error is None:
+            return None
+        state = str(getattr(error, "sqlstate", "") or "")
+        if state.startswith(UNAVAILABLE_STATES) or isinstance(
+            error, asyncpg.exceptions.InternalClientError
+        ):
+            break
+        error = error.__cause__
+    else:
+        return None
+    context.is_disconnect = True
+    return OperationalError(
+        context.statement,
+        context.parameters,
+        context.original_exception,
+        connection_invalidated=True,
     )
 
 
