@@ -22,13 +22,11 @@ import os
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import requests
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
@@ -42,24 +40,14 @@ from tests.databases import SqliteTemplate
 from tests.e2e.gateway_fixtures import fake_providers
 from tests.fakes.clock import FixedClock
 from tests.fakes.upstream import FakeUpstream
+from tests.security.cases import BASE_URL, SCHEMA, as_httpx, schema_app
 from tests.security.world import World, api_operations, build_world, fill, path_values
 
 EXAMPLES = int(os.environ.get("QM_FUZZ_EXAMPLES", "8"))
-BASE_URL = "https://qm.test"
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
-@cache
-def _schema_app() -> FastAPI:
-    """An app built only to read its OpenAPI schema (it never opens its database)."""
-    settings = Settings(
-        database_url="sqlite+aiosqlite://", secret_key=TEST_SECRET, data_dir=Path("unused")
-    )
-    return create_app(settings)
-
-
-SCHEMA = schemathesis.openapi.from_dict(_schema_app().openapi())
-OPERATIONS = api_operations(_schema_app())
+OPERATIONS = api_operations(schema_app())
 
 
 @dataclass
@@ -84,32 +72,14 @@ class Live:
         values["user_id"] = str(self.world.mine.other_member.user_id)
         return values
 
-    def send(self, kwargs: dict[str, Any]) -> httpx.Response:
-        """Encode as `requests` would (schemathesis serializes for it), send through httpx."""
-        prepared = requests.Request(
-            kwargs["method"],
-            kwargs["url"],
-            headers=kwargs.get("headers"),
-            params=kwargs.get("params"),
-            cookies=kwargs.get("cookies"),
-            json=kwargs.get("json"),
-            data=kwargs.get("data"),
-            files=kwargs.get("files"),
-        ).prepare()
-        return self.runner.run(self._send(prepared))
+    def send(self, kwargs: dict[str, Any], url: str) -> httpx.Response:
+        return self.runner.run(self._send(kwargs, url))
 
-    async def _send(self, prepared: requests.PreparedRequest) -> httpx.Response:
+    async def _send(self, kwargs: dict[str, Any], url: str) -> httpx.Response:
         # A 500 comes back as the response the server would send, not as the exception.
         transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport) as http:
-            body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-            request = http.build_request(
-                str(prepared.method),
-                str(prepared.url),
-                headers=dict(prepared.headers),
-                content=body,
-            )
-            response = await http.send(request)
+            response = await http.send(as_httpx(http, kwargs, url))
             await response.aread()
             return response
 
@@ -162,7 +132,7 @@ def test_no_server_errors_and_responses_match_the_schema(
         for headers in live.callers().values():
             kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers=headers)
             for url in (kwargs["url"], real_url):
-                response = live.send({**kwargs, "url": url})
+                response = live.send(kwargs, url)
                 case.validate_response(response, checks=CHECKS)
 
     fuzz()
