@@ -43,7 +43,11 @@ class OrgMonth:
 
 async def get_org(session: AsyncSession, org_id: int, *, lock: bool = False) -> Organization:
     query = select(Organization).where(Organization.id == org_id)
-    org = await session.scalar(query.with_for_update() if lock else query)
+    # FOR NO KEY UPDATE: serializes writers of the org's month, yet lets other transactions
+    # insert rows that reference the org (an audit event's foreign key takes KEY SHARE). With
+    # FOR UPDATE, an admin's edit waiting for the audit chain's lock and an upload holding it
+    # while inserting its event deadlocked (the soak found it).
+    org = await session.scalar(query.with_for_update(key_share=True) if lock else query)
     if org is None:
         raise NotFound("no such organization", param="org_id")
     return org
