@@ -31,13 +31,13 @@ FAKE_UPSTREAM = UpstreamConfig(
 )
 
 
-def fake_providers(fake: FakeUpstream) -> ProviderRegistry:
+def fake_providers(fake: FakeUpstream, config: UpstreamConfig = FAKE_UPSTREAM) -> ProviderRegistry:
     """The catalog's chat and embedding models, both answered by `fake`."""
     transport = fake.transport()
     return ProviderRegistry(
         {
-            CHAT: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-chat", transport=transport),
-            EMBEDDING: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-embed", transport=transport),
+            CHAT: OpenAIHTTPProvider(config, "fake-chat", transport=transport),
+            EMBEDDING: OpenAIHTTPProvider(config, "fake-embed", transport=transport),
         }
     )
 

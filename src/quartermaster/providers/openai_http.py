@@ -50,6 +50,7 @@ class OpenAIHTTPProvider:
     ) -> None:
         self._config = config
         self._model = model
+        self._api_key = config.api_key()
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             headers=_headers(config),
@@ -144,7 +145,7 @@ class OpenAIHTTPProvider:
     async def _raise_for_status(self, response: httpx.Response) -> None:
         with self._translated():
             await self._read(response)
-        message = _error_message(response)
+        message = _redacted(_error_message(response), self._api_key)
         if response.is_client_error:
             raise ProviderRejected(message, self._config.name, status=response.status_code)
         raise ProviderBadResponse(
@@ -214,6 +215,12 @@ def _headers(config: UpstreamConfig) -> dict[str, str]:
         else:
             headers["Authorization"] = f"Bearer {key}"
     return headers
+
+
+def _redacted(text: str, key: str | None) -> str:
+    """Upstreams echo a rejected key in their error ("Incorrect API key provided: sk-…"); the
+    message goes on to our caller, the key must not."""
+    return text.replace(key, "[redacted]") if key else text
 
 
 def _usage(raw: Any) -> TokenUsage | None:
