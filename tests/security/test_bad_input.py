@@ -1,6 +1,7 @@
 """What the fuzzer found, kept as plain regression tests on both databases: ids no database
-column can hold, and an operator naming an organization that does not exist, are refused with a
-4xx that says why — never a 500, never a 503 that blames the database."""
+column can hold, an operator naming an organization that does not exist, and a payment
+reference recorded twice are refused with a 4xx that says why — never a 500, never a 503 that
+blames the database."""
 
 from __future__ import annotations
 
@@ -53,3 +54,18 @@ async def test_an_operator_naming_a_missing_organization_gets_404(
             response = await http.request(method, url, json=body, headers=operator.headers())
             assert response.status_code == 404, (method, url, response.text)
             assert response.json()["error"]["message"] == "no such organization"
+
+
+async def test_a_payment_reference_recorded_twice_is_a_409(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    payer = await add_user(ctx, "payer@example.com")
+    async with new_client(app) as http:
+        operator = await _operator(http, ctx, clock)
+        await operator.post(f"/api/operator/users/{payer}/plan", json={"plan": "plus"})
+        url = f"/api/operator/users/{payer}/plan-payments"
+        body = {"first_period": "2026-11", "amount": "20", "reference": "INV-7"}
+        first, again = [await operator.post(url, json=body) for _ in range(2)]
+    assert first.status_code == 201, first.text
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["message"] == "reference 'INV-7' is already recorded"

@@ -4,7 +4,8 @@ caps a user outside any enterprise spends from.
 Errors: NotFound (no such plan or user), InvalidInput (bad amounts or periods),
 PermissionDenied `plan_unpaid` (a paid plan's month has no payment: metered calls refuse),
 `enterprise_member` (members draw on their org's allocation, not a plan), PaymentRequired
-(the payment provider declined or payments are manual).
+(the payment provider declined or payments are manual), Conflict (a payment reference already
+recorded).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain import plans as rules
-from quartermaster.domain.errors import InvalidInput, NotFound, PermissionDenied
+from quartermaster.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.pricing import (
     INFERENCE_BUNDLE_TOKENS,
@@ -146,6 +147,9 @@ async def _book_payment(
     provider: str,
     ctx: Context,
 ) -> None:
+    taken = select(PlanPayment.id).where(PlanPayment.reference == payment.reference)
+    if await session.scalar(taken) is not None:
+        raise Conflict(f"reference {payment.reference!r} is already recorded", param="reference")
     session.add(
         PlanPayment(
             user_id=user_id,

@@ -40,4 +40,7 @@ def install(app: FastAPI, config: Settings) -> None:
     for module in PAGES:
         app.include_router(module.router)
     app.state.render_error = render_error
-    app.add_middleware(SecurityHeaders, hsts=config.secure_cookies)
+    # Around the whole stack, Starlette's ServerErrorMiddleware included, so a 500 has them too.
+    inner = app.build_middleware_stack
+    hsts = config.secure_cookies
+    app.build_middleware_stack = lambda: SecurityHeaders(inner(), hsts=hsts)  # type: ignore[method-assign]
