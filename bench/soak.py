@@ -100,6 +100,9 @@ class Soak:
         async with self.http.stream(
             "POST", "/v1/chat/completions", json=body, headers=headers
         ) as reply:
+            if reply.status_code != 200:
+                await reply.aread()
+                return reply
             async for line in reply.aiter_lines():
                 if line.startswith('data: {"error"'):
                     return httpx.Response(599, json=json.loads(line[6:]))
@@ -155,7 +158,10 @@ async def worker(soak: Soak, deadline: float, budget: list[int]) -> None:
             soak.tally.errors[f"{op}: {type(exc).__name__}"] += 1
             continue
         if reply.status_code >= 300:
-            code = reply.json().get("error", {}).get("code") if reply.content else None
+            try:
+                code = reply.json().get("error", {}).get("code")
+            except ValueError:
+                code = None
             soak.tally.errors[f"{op}: {reply.status_code} {code}"] += 1
         else:
             soak.tally.latencies_s[op].append(time.monotonic() - started)
