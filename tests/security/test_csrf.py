@@ -8,25 +8,16 @@ authenticated by the session cookie but without the X-CSRF-Token header is refus
 from __future__ import annotations
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from quartermaster.services.context import Context
-from tests.fakes.clock import FixedClock
 from tests.security.cases import valid_request
-from tests.security.world import World, api_operations, build_world, fill, path_values, snapshot
+from tests.security.world import World, api_operations, fill, path_values, snapshot
 
 CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 BEFORE_SIGN_IN = {"/api/auth/register", "/api/auth/login", "/api/auth/mfa", "/api/auth/cac"}
 """Routes that create a session rather than use one: no session means no CSRF token yet. They
 take JSON only, which a cross-site form cannot send, and a session they open is a new one."""
-
-
-@pytest.fixture
-async def world(app: FastAPI, ctx: Context, clock: FixedClock) -> World:
-    built = await build_world(ctx, app, clock)
-    yield built  # type: ignore[misc]
-    await built.close()
 
 
 def _allowed_person(world: World, path: str) -> httpx.AsyncClient:

@@ -11,11 +11,9 @@ authorization check and not from a body that failed validation.
 from __future__ import annotations
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from quartermaster.services.context import Context
-from tests.fakes.clock import FixedClock
 from tests.security.cases import valid_request
 from tests.security.world import (
     PARAMETER,
@@ -23,18 +21,10 @@ from tests.security.world import (
     Tenant,
     World,
     api_operations,
-    build_world,
     fill,
     path_values,
     snapshot,
 )
-
-
-@pytest.fixture
-async def world(app: FastAPI, ctx: Context, clock: FixedClock) -> World:
-    built = await build_world(ctx, app, clock)
-    yield built  # type: ignore[misc]
-    await built.close()
 
 
 def _targets(path: str, attacker: Tenant, victim: Tenant) -> list[str]:
