@@ -159,7 +159,7 @@ async def provision_team(ctx: Context, spec: TeamSpec) -> Team:
     inference = _bundles(spec.inference_cap * spec.members + MIN_ALLOCATION, 2_000_000)
     training = _bundles(spec.training_cap * spec.members, 1_000_000)
     order = Provisioning(
-        spec.name,
+        f"{spec.name} {tag}",
         [admin, *emails],
         [admin],
         inference_tokens=inference,
