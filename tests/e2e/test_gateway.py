@@ -235,3 +235,31 @@ async def test_metered_calls_fail_closed_when_the_database_is_down(tmp_path: Pat
     assert caught.value.status_code == 503
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["code"] == "database_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("upstream_status", "status", "code"),
+    [
+        (400, 400, "upstream_rejected"),
+        (401, 502, "upstream_misconfigured"),
+        (404, 502, "upstream_misconfigured"),
+        (429, 429, "upstream_rate_limited"),
+    ],
+)
+async def test_upstream_refusals_are_blamed_on_whoever_can_fix_them(
+    gateway: FastAPI,
+    ctx: Context,
+    fake: FakeUpstream,
+    upstream_status: int,
+    status: int,
+    code: str,
+) -> None:
+    fake.error_status = upstream_status
+    user_id, key = await _member_key(ctx)
+    async with openai_client(gateway, key) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(model=CHAT, messages=HELLO)
+    assert caught.value.status_code == status
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == code
+    assert await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m")) == (0, 0)

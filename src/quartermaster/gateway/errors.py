@@ -22,15 +22,41 @@ STATUS_AND_CODE: dict[type[ProviderError], tuple[int, str]] = {
 }
 
 
-def from_provider(exc: ProviderError) -> ErrorResponse:
-    if isinstance(exc, ProviderRejected):
-        status = exc.status if 400 <= exc.status < 500 else 400
+CALLER_FAULTS = frozenset({400, 413, 422})
+"""Upstream refusals that are about the request itself; the caller can fix them."""
+
+
+def _rejected(exc: ProviderRejected) -> ErrorResponse:
+    """An upstream 4xx. The caller sees their own request's faults (400) and the upstream's rate
+    limit (429); the upstream refusing *our* credentials or model name (401/403/404) is the
+    operator's to fix, so it is a 502 — never a 401 an OpenAI client would blame on its key."""
+    if exc.status in CALLER_FAULTS:
         return ErrorResponse(
-            status,
+            400,
             f"the model refused the request: {exc.message}",
             "invalid_request_error",
             code="upstream_rejected",
         )
+    if exc.status == 429:
+        return ErrorResponse(
+            429,
+            "the model's upstream is rate limiting us; retry shortly",
+            "rate_limit_error",
+            code="upstream_rate_limited",
+            headers={"Retry-After": "5"},
+        )
+    return ErrorResponse(
+        502,
+        f"the model's upstream refused this gateway ({exc.status}): {exc.message}; "
+        "tell your operator",
+        "api_error",
+        code="upstream_misconfigured",
+    )
+
+
+def from_provider(exc: ProviderError) -> ErrorResponse:
+    if isinstance(exc, ProviderRejected):
+        return _rejected(exc)
     status, code = next(v for cls, v in STATUS_AND_CODE.items() if isinstance(exc, cls))
     return ErrorResponse(
         status, f"the model's upstream failed: {exc}; try again shortly", "api_error", code=code
