@@ -7,6 +7,7 @@ default one no run can reach), provisioned through the services an operator uses
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -216,3 +217,20 @@ async def _backend_pids(database: Database) -> set[int]:
 def backend_pids(database: Database) -> set[int]:
     """PostgreSQL's server processes connected to the bench database (for their CPU time)."""
     return asyncio.run(_backend_pids(database))
+
+
+def ledger_check(env: dict[str, str], workdir: Path, timeout_s: float = 300) -> dict[str, Any]:
+    """`qm ledger check --json` as an operator runs it; exit 1 (differences) still reports."""
+    result = subprocess.run(  # noqa: S603 - our own CLI
+        [*QM, "ledger", "check", "--json"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"qm ledger check failed: {result.stderr.strip()}")
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report

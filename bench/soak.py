@@ -19,7 +19,6 @@ import asyncio
 import json
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -195,20 +194,6 @@ async def run_load(url: str, pid: int, team: qm_stack.Team, args: argparse.Names
     return tally
 
 
-def ledger_check(env: dict[str, str], workdir: Path) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 - our own CLI
-        [*qm_stack.QM, "ledger", "check", "--json"],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
-
-
 def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     database = qm_stack.create_database(args.admin_dsn, f"qm_soak_{free_port()}")
     try:
@@ -243,7 +228,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             started = time.monotonic()
             tally = asyncio.run(run_load(f"http://127.0.0.1:{qm_port}", server.pid, team, args))
             seconds = time.monotonic() - started
-        return summary(tally, seconds, ledger_check(env, workdir), args)
+        return summary(tally, seconds, qm_stack.ledger_check(env, workdir), args)
     finally:
         qm_stack.drop_database(database)
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-QM = [sys.executable, "-m", "quartermaster"]
+from tests.e2e.servers import QM, free_port, qm_server
 
 
 def run_qm(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -60,37 +57,11 @@ def test_serve_without_a_secret_fails_with_one_clear_line(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_answers_healthz_in_demo_mode(env: dict[str, str], tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**env, "QM_DEMO": "1"}
     assert run_qm(["init"], env, tmp_path).returncode == 0
-    server = subprocess.Popen(  # noqa: S603 - our own CLI
-        [*QM, "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start within 30 s"
-                assert server.poll() is None, "server exited early"
-                time.sleep(0.2)
-        assert response.status_code == 200
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}/" in output
+    with qm_server(env, tmp_path, port) as output:
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    assert f"http://127.0.0.1:{port}/" in output[0]

@@ -8,7 +8,6 @@ API keys) is the benchmarks' own, `bench/qm_stack.py`, so the tests and the soak
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -73,18 +72,7 @@ def qm_serve(env: dict[str, str], workdir: Path, name: str = "qm") -> Iterator[S
 
 def ledger_check(env: dict[str, str], workdir: Path) -> dict[str, Any]:
     """`qm ledger check --json` as an operator runs it."""
-    result = subprocess.run(  # noqa: S603 - our own CLI
-        [*qm_stack.QM, "ledger", "check", "--json"],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
+    return qm_stack.ledger_check(env, workdir, timeout_s=60)
 
 
 @dataclass(frozen=True)
