@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import NotFound, PermissionDenied
 from quartermaster.domain.principal import Principal, require_mfa
 from quartermaster.domain.types import Role
-from quartermaster.store.models import Membership, Organization
+from quartermaster.store.models import Membership, Organization, User
 
 
 async def active_membership(session: AsyncSession, user_id: int) -> Membership | None:
@@ -43,6 +43,8 @@ async def require_admin_of_user(session: AsyncSession, principal: Principal, use
     """Operators, or admins of the org that `user_id` currently belongs to."""
     if principal.is_operator:
         require_mfa(principal)
+        if await session.get(User, user_id) is None:
+            raise NotFound("no such user", param="user_id")
         return
     membership = await active_membership(session, user_id)
     if membership is None:
