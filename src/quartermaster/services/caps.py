@@ -104,11 +104,6 @@ def require_in_good_standing(standing: Standing) -> Standing:
     return standing
 
 
-async def cap_for(session: AsyncSession, user_id: int, kind: TokenKind, period: str) -> int | None:
-    """The user's cap for `kind` in `period`; None when there is no pool to draw from at all."""
-    return await cap_of(session, await standing_of(session, user_id), kind, period)
-
-
 async def cap_of(
     session: AsyncSession, standing: Standing, kind: TokenKind, period: str
 ) -> int | None:

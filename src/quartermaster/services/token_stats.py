@@ -115,7 +115,8 @@ def _kind_view(cap: int | None, used: int, reserved: int) -> dict[str, int | Non
     return {"cap": cap, "used": used, "reserved": reserved, "left": left}
 
 
-async def _counters(session: AsyncSession, user_id: int, period: str) -> dict[str, tuple[int, int]]:
+async def counters(session: AsyncSession, user_id: int, period: str) -> dict[str, tuple[int, int]]:
+    """(used, reserved) per kind for the user's month; kinds never used are absent."""
     rows = await session.execute(
         select(UsageCounter.kind, UsageCounter.used, UsageCounter.reserved).where(
             UsageCounter.user_id == user_id, UsageCounter.period == period
@@ -130,19 +131,19 @@ async def my_usage(ctx: Context, principal: Principal) -> dict[str, Any]:
     async with ctx.uow.begin(write=False) as tx:
         session = tx.session
         standing = await caps.standing_of(session, user_id)
-        timezone = standing.timezone if standing else "UTC"
+        timezone = standing.timezone
         period = period_of(now, timezone)
-        counters = await _counters(session, user_id, period)
+        this_month = await counters(session, user_id, period)
         kinds = {}
         for kind in TokenKind:
-            cap = await caps.cap_for(session, user_id, kind, period)
-            kinds[kind.value] = _kind_view(cap, *counters.get(kind.value, (0, 0)))
+            cap = await caps.cap_of(session, standing, kind, period)
+            kinds[kind.value] = _kind_view(cap, *this_month.get(kind.value, (0, 0)))
         history = await _history(session, user_id)
     return {
         "user_id": user_id,
-        "org_id": standing.org_id if standing else None,
-        "banned": standing.banned if standing else False,
-        "paid": standing.paid if standing else True,
+        "org_id": standing.org_id,
+        "banned": standing.banned,
+        "paid": standing.paid,
         "current_month": period,
         "resets_at": period_end(period, timezone).isoformat(),
         **kinds,

@@ -5,25 +5,15 @@ refills they bought."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import PermissionDenied
 from quartermaster.domain.periods import period_end, period_of
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import caps
+from quartermaster.services import caps, token_stats
 from quartermaster.services import plans as plan_catalog
 from quartermaster.services.context import Context
-from quartermaster.store.models import Refill, UsageCounter
-
-
-async def _used(session: AsyncSession, user_id: int, period: str) -> dict[str, int]:
-    rows = await session.execute(
-        select(UsageCounter.kind, UsageCounter.used).where(
-            UsageCounter.user_id == user_id, UsageCounter.period == period
-        )
-    )
-    return {row.kind: row.used for row in rows}
+from quartermaster.store.models import Refill
 
 
 async def window(ctx: Context, principal: Principal) -> dict[str, object]:
@@ -34,15 +24,15 @@ async def window(ctx: Context, principal: Principal) -> dict[str, object]:
         standing = await caps.standing_of(session, principal.uid)
         period = period_of(now, standing.timezone)
         found = None if standing.org_id else await plan_catalog.current(session, principal.uid)
-        used = await _used(session, principal.uid, period)
+        used = await token_stats.counters(session, principal.uid, period)
         kinds: dict[str, object] = {}
         unpaid = None
         for kind in TokenKind:
             try:
-                cap = await caps.cap_for(session, principal.uid, kind, period)
+                cap = await caps.cap_of(session, standing, kind, period)
             except PermissionDenied as refusal:
                 cap, unpaid = None, refusal.message
-            spent = used.get(kind.value, 0)
+            spent = used.get(kind.value, (0, 0))[0]
             left = None if cap is None else max(0, cap - spent)
             kinds[kind.value] = {"cap": cap, "used": spent, "left": left}
         history = await session.scalars(
