@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import InvalidInput, NotFound, PermissionDenied
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import ModelKind
-from quartermaster.services import audit, authz, catalog, training
+from quartermaster.services import audit, authz, catalog, model_access
 from quartermaster.services.context import Context
 from quartermaster.store.models import Chunk, Dataset, Document, ModelCatalogEntry
 
@@ -129,7 +129,9 @@ async def _embedding_model_id(session: AsyncSession, principal: Principal, name:
             f"{entry.name} is a {entry.kind} model; pick an embedding model from /v1/models",
             param="embedding_model",
         )
-    await training.require_allowed(session, principal.uid, entry.name)
+    await model_access.require_allowed_for_user(
+        session, principal.uid, entry.name, param="embedding_model"
+    )
     return entry.id
 
 

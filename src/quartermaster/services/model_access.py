@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.errors import InvalidInput, PermissionDenied
 from quartermaster.domain.principal import Principal
 from quartermaster.services import audit, authz, plans
-from quartermaster.services.caps import Standing
+from quartermaster.services.caps import Standing, standing_of
 from quartermaster.services.context import Context
 from quartermaster.store.models import ModelCatalogEntry, OrgModel
 
@@ -41,8 +41,11 @@ async def _plan_allows(session: AsyncSession, user_id: int) -> set[str] | None:
     return set(found[0].models_allowed)
 
 
-async def require_allowed(session: AsyncSession, standing: Standing, model: str) -> None:
-    """Refuse a model outside the org's list or the individual's plan (reserve calls this)."""
+async def require_allowed(
+    session: AsyncSession, standing: Standing, model: str, param: str = "model"
+) -> None:
+    """Refuse a model outside the org's list or the individual's plan (the reserve checks every
+    call; datasets check their embedding model, named by `param`, when they are made)."""
     if standing.org_id is not None:
         allowed = await allowed_names(session, standing.org_id)
     else:
@@ -51,7 +54,7 @@ async def require_allowed(session: AsyncSession, standing: Standing, model: str)
         raise PermissionDenied(
             f"the model {model} is not open to you (your organization's list or your plan); "
             "GET /v1/models lists the ones that are",
-            param="model",
+            param=param,
             code="model_not_allowed",
         )
 
@@ -97,3 +100,9 @@ async def set_allowed(
         await audit.record(session, entry, ctx.clock.now())
         await tx.commit()
     return wanted or None
+
+
+async def require_allowed_for_user(
+    session: AsyncSession, user_id: int, model: str, param: str = "model"
+) -> None:
+    await require_allowed(session, await standing_of(session, user_id), model, param)

@@ -18,12 +18,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import (
     InvalidInput,
     NotFound,
-    PermissionDenied,
     ServiceUnavailable,
 )
 from quartermaster.domain.principal import Principal
@@ -60,7 +58,9 @@ async def embedding_model(
                 param="embedding_model",
                 code="model_not_found",
             )
-        await require_allowed(tx.session, principal.uid, entry.name)
+        await model_access.require_allowed_for_user(
+            tx.session, principal.uid, entry.name, param="embedding_model"
+        )
     if entry.kind != ModelKind.EMBEDDING.value:
         raise InvalidInput(f"{entry.name} is not an embedding model", param="embedding_model")
     if entry.name not in providers:
@@ -72,18 +72,6 @@ async def embedding_model(
     return EmbeddingModel(
         entry.name, entry.upstream_model, entry.context_window, providers.get(entry.name)
     )
-
-
-async def require_allowed(session: AsyncSession, user_id: int, model: str) -> None:
-    """The org's allow-list (or the individual's plan) must include the embedding model."""
-    allowed = await model_access.allowed_for_user(session, user_id)
-    if allowed is not None and model not in allowed:
-        raise PermissionDenied(
-            f"the embedding model {model} is not open to you; GET /v1/models lists the ones "
-            "that are, or ask an admin to add it",
-            param="embedding_model",
-            code="model_not_allowed",
-        )
 
 
 @dataclass
