@@ -123,6 +123,17 @@ async def eventually(
     return time.monotonic() - start
 
 
+async def settled_ledger_of(database: qm_stack.Database, user_id: int) -> Ledger:
+    """The member's ledger once every finished call is booked: bookings land just after their
+    answers have gone out (services/settlements.py), so a test that read at once could race."""
+
+    async def booked() -> bool:
+        return "pending" not in (await ledger_of(database, user_id)).holds.values()
+
+    await eventually("every finished call booked", booked, timeout_s=5.0)
+    return await ledger_of(database, user_id)
+
+
 def chat_body(text: str, *, stream: bool = False, max_tokens: int = 16) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": qm_stack.MODEL,

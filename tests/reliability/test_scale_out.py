@@ -19,7 +19,13 @@ from pathlib import Path
 import httpx
 from bench import qm_stack
 
-from tests.reliability.stack import chat_body, ledger_check, ledger_of, qm_environment, qm_serve
+from tests.reliability.stack import (
+    chat_body,
+    ledger_check,
+    qm_environment,
+    qm_serve,
+    settled_ledger_of,
+)
 
 PROCESSES = 4
 REQUESTS = 240
@@ -57,7 +63,7 @@ async def test_processes_sharing_one_database_never_charge_past_the_cap(
     assert set(outcomes) <= {(200, None), (429, "insufficient_quota")}, outcomes
     served = Counter(url for url, status, _ in results if status == 200)
     assert len(served) == PROCESSES, f"every process charged some calls: {served}"
-    ledger = await ledger_of(shared_database, team.member_ids[0])
+    ledger = await settled_ledger_of(shared_database, team.member_ids[0])
     assert ledger.used <= CAP
     assert ledger.used == CHARGE * outcomes[(200, None)] == sum(ledger.events.values())
     assert len(ledger.events) == outcomes[(200, None)]

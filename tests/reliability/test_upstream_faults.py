@@ -19,9 +19,9 @@ from tests.reliability.stack import (
     READ_TIMEOUT_S,
     chat_body,
     ledger_check,
-    ledger_of,
     qm_environment,
     qm_serve,
+    settled_ledger_of,
 )
 
 CUT_OFF_S = READ_TIMEOUT_S + 1.5  # the read timeout, plus the gateway's own work on a busy machine
@@ -90,7 +90,7 @@ async def test_a_hanging_or_resetting_upstream_is_cut_off_and_its_hold_resolved(
     assert elapsed_s < CUT_OFF_S
     if fault != "fault:reset":
         assert elapsed_s >= READ_TIMEOUT_S - 0.1, "cut off by the timeout, not before"
-    ledger = await ledger_of(shared_database, team.member_ids[0])
+    ledger = await settled_ledger_of(shared_database, team.member_ids[0])
     assert set(ledger.holds.values()) == {"settled" if charged else "released"}
     assert ledger.reserved == 0
     assert ledger.used == sum(ledger.events.values())

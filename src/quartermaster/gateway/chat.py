@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from quartermaster.api.deps import Caller, Ctx
@@ -47,7 +48,7 @@ def _call(body: ChatCompletionRequest) -> metering.ChatCall:
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest, ctx: Ctx, caller: Caller, providers: Providers
-) -> dict[str, Any] | StreamingResponse:
+) -> JSONResponse | StreamingResponse:
     """Metered chat. Refusals (quota, status, bad input) come before any token is generated."""
     chat = await metering.prepare_chat(ctx, providers, caller, _call(body))
     if body.stream:
@@ -74,7 +75,9 @@ async def chat_completions(
         ],
         "usage": _usage(answer.usage, answer.tokens_charged),
     }
-    return _with_references(chat, response)
+    # The answer goes out first; the request then ends once its charge is booked.
+    waited = BackgroundTask(asyncio.wait, [answer.booked])
+    return JSONResponse(_with_references(chat, response), background=waited)
 
 
 def _with_references(chat: metering.PreparedChat, payload: dict[str, Any]) -> dict[str, Any]:

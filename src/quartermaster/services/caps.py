@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Exists, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import PermissionDenied
@@ -115,19 +115,21 @@ async def cap_of(
     allocated = standing.allocation(kind)
     if allocated is None:
         return None
+    has_pool = await session.scalar(select(bought(standing.org_id, kind, period)))
+    return allocated if has_pool else None
+
+
+def bought(org_id: int | ColumnElement[int], kind: TokenKind, period: str) -> Exists:
+    """The org has a purchase line with tokens of `kind` covering `period`: the condition under
+    which its allocations count (also evaluated inside the reserve's fast statement)."""
     first = month_first_day(period)
-    bought = await session.scalar(
-        select(Purchase.id)
-        .where(
-            Purchase.org_id == standing.org_id,
-            Purchase.starts_on <= first,
-            Purchase.ends_on > first,
-            (Purchase.inference_tokens if kind is TokenKind.INFERENCE else Purchase.training_tokens)
-            > 0,
-        )
-        .limit(1)
+    tokens = Purchase.inference_tokens if kind is TokenKind.INFERENCE else Purchase.training_tokens
+    return exists().where(
+        Purchase.org_id == org_id,
+        Purchase.starts_on <= first,
+        Purchase.ends_on > first,
+        tokens > 0,
     )
-    return allocated if bought is not None else None
 
 
 async def pool_of(session: AsyncSession, org_id: int, period: str) -> Pool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from quartermaster.domain.clock import Clock, SystemClock
 from quartermaster.domain.holds import DEFAULT_HOLD_TTL_S
 from quartermaster.domain.pricing import PriceList
+from quartermaster.services.settlements import Settlements
 from quartermaster.store.uow import UnitOfWork
 
 
@@ -28,3 +29,5 @@ class Context:
     prices: PriceList = field(default_factory=PriceList)
     hold_ttl_s: int = DEFAULT_HOLD_TTL_S
     """Deadline of the holds metered calls take; past it the sweeper frees a dead call's tokens."""
+    settlements: Settlements = field(default_factory=Settlements)
+    """Metered calls booked after their answers went out (services/settlements.py)."""

@@ -32,9 +32,17 @@ from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict, NotFound
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.types import HoldState, ModelKind, TokenKind
-from quartermaster.services import caps, catalog, model_access, rate_limits
+from quartermaster.services import (
+    caps,
+    catalog,
+    ledger_quick,
+    ledger_rows,
+    model_access,
+    rate_limits,
+)
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_counters import charge, take, unreserve
+from quartermaster.services.ledger_rows import Usage, event_row, rollup_row
 from quartermaster.store.models import (
     Hold,
     UsageCounter,
@@ -49,28 +57,6 @@ SWEEP_INTERVAL_S = 30.0
 
 
 @dataclass(frozen=True)
-class Usage:
-    """A settled charge in platform tokens, with the rates in force at the call.
-
-    `held` is the hold it settles (None for usage booked without one, such as demo history).
-    """
-
-    request_id: str
-    user_id: int
-    org_id: int | None
-    model_id: int
-    period: str
-    kind: TokenKind
-    prompt_tokens: int
-    completion_tokens: int
-    tokens: int
-    input_rate: Decimal
-    output_rate: Decimal
-    held: int | None = None
-    status: str = "ok"
-
-
-@dataclass(frozen=True)
 class HoldReceipt:
     """What `reserve` took; settle or release it by `request_id` before `expires_at`."""
 
@@ -82,6 +68,13 @@ class HoldReceipt:
     period: str
     tokens_held: int
     expires_at: datetime
+    rates: holds.Rates
+    """The rates the hold was quoted at, so the caller knows the charge before it is booked."""
+    model_id: int
+
+    def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """What `settle` will book for this usage (it charges the hold's rates, exactly these)."""
+        return holds.charge(self.rates, prompt_tokens, completion_tokens)
 
 
 class _Booked(Protocol):
@@ -129,54 +122,20 @@ class Settlement:
         )
 
 
-def rollup_key(usage: Usage) -> str:
-    org = "-" if usage.org_id is None else str(usage.org_id)
-    return f"{org}:{usage.user_id}:{usage.period}:{usage.kind.value}:{usage.model_id}"
-
-
 async def book(session: AsyncSession, usage: Usage, now: datetime, released: int = 0) -> None:
     """Record `usage`: event, counter and roll-up move together or not at all.
 
     `released` is the part of a hold freed by this booking: the counter then moves `reserved`
     down and `used` up in one statement. Usage booked without a hold (demo history) upserts."""
     assert usage.tokens >= 0, "a charge is never negative"
-    await session.execute(
-        insert(UsageEvent).values(
-            request_id=usage.request_id,
-            user_id=usage.user_id,
-            org_id=usage.org_id,
-            model_id=usage.model_id,
-            period=usage.period,
-            kind=usage.kind.value,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            tokens=usage.tokens,
-            input_rate=usage.input_rate,
-            output_rate=usage.output_rate,
-            held=usage.held or 0,
-            overrun=0 if usage.held is None else holds.overrun(usage.tokens, usage.held),
-            status=usage.status,
-            created_at=now,
-        )
-    )
+    await session.execute(insert(UsageEvent).values(**event_row(usage, now)))
     key = {"user_id": usage.user_id, "period": usage.period, "kind": usage.kind.value}
     if usage.held is None:
         await add_to(session, UsageCounter.__table__, key, {"used": usage.tokens}, {"reserved": 0})
     else:
         await charge(session, (usage.user_id, usage.period, usage.kind), usage.tokens, released)
-    await add_to(
-        session,
-        UsageMonthly.__table__,
-        {"rollup_key": rollup_key(usage)},
-        {"tokens": usage.tokens, "requests": 1},
-        {
-            "org_id": usage.org_id,
-            "user_id": usage.user_id,
-            "period": usage.period,
-            "kind": usage.kind.value,
-            "model_id": usage.model_id,
-        },
-    )
+    keys, increments, extra = rollup_row(usage)
+    await add_to(session, UsageMonthly.__table__, keys, increments, extra)
 
 
 async def reserve(
@@ -195,6 +154,22 @@ async def reserve(
     `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
     """
     now = ctx.clock.now()
+    quick = await ledger_quick.reserve(
+        ctx, user_id, model, prompt_tokens, max_output_tokens, request_id, now, hold_ttl_s
+    )
+    if quick is not None:
+        return HoldReceipt(
+            request_id,
+            user_id,
+            quick.org_id,
+            model,
+            quick.rates.kind,
+            quick.period,
+            quick.amount,
+            quick.expires_at,
+            quick.rates,
+            quick.model_id,
+        )
     async with ctx.uow.begin() as tx:
         session = tx.session
         entry = await catalog.enabled_model(session, model)
@@ -212,24 +187,32 @@ async def reserve(
         await rate_limits.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)
         expires_at = now + timedelta(seconds=hold_ttl_s)
-        hold = {
-            "request_id": request_id,
-            "user_id": user_id,
-            "org_id": standing.org_id,
-            "model_id": entry.id,
-            "period": period,
-            "kind": rates.kind.value,
-            "amount": amount,
-            "input_rate": rates.input_rate,
-            "output_rate": rates.output_rate,
-            "state": HoldState.PENDING.value,
-            "created_at": now,
-            "expires_at": expires_at,
-        }
+        hold = ledger_rows.hold_row(
+            request_id,
+            user_id,
+            standing.org_id,
+            entry.id,
+            period,
+            kind=rates.kind.value,
+            amount=amount,
+            input_rate=rates.input_rate,
+            output_rate=rates.output_rate,
+            created_at=now,
+            expires_at=expires_at,
+        )
         await _insert_new_hold(session, hold)
         await tx.commit()
     return HoldReceipt(
-        request_id, user_id, standing.org_id, model, rates.kind, period, amount, expires_at
+        request_id,
+        user_id,
+        standing.org_id,
+        model,
+        rates.kind,
+        period,
+        amount,
+        expires_at,
+        rates,
+        entry.id,
     )
 
 
@@ -275,6 +258,31 @@ async def settle(
         await book(session, usage, now, released=0 if late else hold.amount)
         await tx.commit()
     return Settlement.of(usage, usage.kind.value, hold.amount)
+
+
+async def settle_hold(
+    ctx: Context, receipt: HoldReceipt, prompt_tokens: int, completion_tokens: int
+) -> Settlement:
+    """`settle` for a hold this process took: the receipt already says everything the booking
+    needs, so on PostgreSQL it is one statement; anything but a pending hold (a replay, a hold
+    the sweeper expired) goes through `settle`, which knows those cases."""
+    usage = Usage(
+        request_id=receipt.request_id,
+        user_id=receipt.user_id,
+        org_id=receipt.org_id,
+        model_id=receipt.model_id,
+        period=receipt.period,
+        kind=receipt.kind,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        tokens=receipt.charge(prompt_tokens, completion_tokens),
+        input_rate=receipt.rates.input_rate,
+        output_rate=receipt.rates.output_rate,
+        held=receipt.tokens_held,
+    )
+    if await ledger_quick.settle(ctx, usage, receipt.tokens_held, ctx.clock.now()):
+        return Settlement.of(usage, usage.kind.value, receipt.tokens_held)
+    return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
 
 
 async def release(ctx: Context, request_id: str) -> None:
@@ -377,11 +385,7 @@ async def _insert_new_hold(session: AsyncSession, values: dict[str, Any]) -> Non
     try:
         await session.execute(insert(Hold).values(**values))
     except IntegrityError:
-        raise Conflict(
-            f"request id {values['request_id']!r} was already used for another hold",
-            param="request_id",
-            code="duplicate_request_id",
-        ) from None
+        raise ledger_rows.duplicate(values["request_id"]) from None
 
 
 def _replay(first: UsageEvent, held: int, prompt_tokens: int, completion_tokens: int) -> Settlement:

@@ -2,8 +2,11 @@
 case, call the provider, and settle what was really used — on every exit path.
 
 A call the provider fails before producing anything is released (nothing charged). A stream cut
-short, by the client or by the upstream, is settled for what was generated so far. Settling runs
-shielded from cancellation, so a disconnect can never leave a hold to the sweeper.
+short, by the client or by the upstream, is settled for what was generated so far. A finished
+call is booked in a task of its own (services/settlements.py), started before the answer goes
+out: the answer already carries the charge (the hold's rates fix it), and neither the caller's
+latency nor a disconnect after the answer touches the booking. Releases run shielded from
+cancellation, so a disconnect can never leave a hold to the sweeper.
 
 Errors: the ledger's (QuotaExceeded, PermissionDenied for banned/unpaid/no pool), InvalidInput for
 requests the model cannot take (param names the field), NotFound for unknown models, and the
@@ -12,6 +15,7 @@ providers' ProviderError tree, re-raised after the hold is released.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -59,8 +63,13 @@ class PreparedChat:
     request: ChatRequest
     prompt_tokens: int
     tokenizer: Tokenizer
+    receipt: ledger.HoldReceipt
     references: tuple[retrieval.Passage, ...] | None = None
     """The passages added to the prompt; None when the call named no datasets."""
+
+
+Booking = asyncio.Task[ledger.Settlement | None]
+"""A settlement in flight; awaiting it never raises (services/settlements.py)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class ChatAnswer:
     result: ChatResult
     usage: TokenUsage
     tokens_charged: int
+    booked: Booking
+    """Done once the charge is in the ledger; a response waits for it after it is sent."""
 
 
 def new_request_id(prefix: str) -> str:
@@ -134,7 +145,7 @@ async def prepare_chat(
     prompt_tokens = tokenizer.count_messages(messages)
     limit = _output_limit(entry, call.max_tokens, prompt_tokens)
     request_id = new_request_id("chatcmpl")
-    await ledger.reserve(
+    receipt = await ledger.reserve(
         ctx, principal.uid, entry.name, prompt_tokens, limit, request_id, hold_ttl_s=ctx.hold_ttl_s
     )
     request = ChatRequest(messages, limit, call.temperature, call.stop)
@@ -146,47 +157,52 @@ async def prepare_chat(
         request,
         prompt_tokens,
         tokenizer,
+        receipt,
         references,
     )
 
 
-async def _finish(
-    ctx: Context, chat: PreparedChat, usage: TokenUsage | None, text: str
-) -> ledger.Settlement | None:
-    """Settle what was used (release when nothing was generated), shielded from cancellation."""
+def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple[int, Booking]:
+    """The charge for `usage`, and its booking started in the background."""
+    charged = receipt.charge(usage.prompt_tokens, usage.completion_tokens)
+
+    async def settle() -> ledger.Settlement:
+        return await ledger.settle_hold(ctx, receipt, usage.prompt_tokens, usage.completion_tokens)
+
+    return charged, ctx.settlements.start(settle, receipt.request_id)
+
+
+async def _release(ctx: Context, request_id: str) -> None:
+    """Nothing was generated: give the hold back, shielded from cancellation."""
     with anyio.CancelScope(shield=True):
-        if usage is None and not text:
-            await ledger.release(ctx, chat.request_id)
-            return None
-        counted = usage or TokenUsage(chat.prompt_tokens, chat.tokenizer.count(text))
-        return await ledger.settle(
-            ctx, chat.request_id, counted.prompt_tokens, counted.completion_tokens
-        )
+        await ledger.release(ctx, request_id)
 
 
 async def complete(ctx: Context, chat: PreparedChat) -> ChatAnswer:
-    """The whole answer at once, settled before it is returned."""
+    """The whole answer at once; its booking is under way when it is returned."""
     try:
         result = await chat.provider.chat(chat.request)
     except BaseException:
-        await _finish(ctx, chat, None, "")
+        await _release(ctx, chat.request_id)
         raise
     usage = result.usage or TokenUsage(chat.prompt_tokens, chat.tokenizer.count(result.content))
-    settlement = await _finish(ctx, chat, usage, result.content)
-    return ChatAnswer(result, usage, settlement.tokens_charged if settlement else 0)
+    charged, booked = _book(ctx, chat.receipt, usage)
+    return ChatAnswer(result, usage, charged, booked)
 
 
 class ChatStream:
     """The answer piece by piece, settled exactly once: when the final chunk arrives (which then
     carries the usage, counted locally when the upstream reported none), or at `close()` for
-    what was generated so far — also when the stream was never iterated at all."""
+    what was generated so far — also when the stream was never iterated at all. `close()`
+    returns once the booking is in the ledger."""
 
     def __init__(self, ctx: Context, chat: PreparedChat) -> None:
         self._ctx, self._chat = ctx, chat
         self._pieces: list[str] = []
+        self._booked: Booking | None = None
         self._resolved = False
         self.tokens_charged: int | None = None
-        """Platform tokens charged, once the final chunk has been settled."""
+        """Platform tokens charged, once the final chunk has arrived."""
 
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
         chat = self._chat
@@ -199,18 +215,29 @@ class ChatStream:
                         chat.prompt_tokens, chat.tokenizer.count(text)
                     )
                     self._resolved = True
-                    settlement = await _finish(self._ctx, chat, usage, text)
-                    self.tokens_charged = settlement.tokens_charged if settlement else 0
+                    self.tokens_charged, self._booked = _book(self._ctx, chat.receipt, usage)
                     yield replace(chunk, usage=usage)
                     return
                 yield chunk
         finally:
-            await self.close()
+            await self._resolve()
+
+    async def _resolve(self) -> None:
+        """Cut short: book what was generated so far, or release when nothing was."""
+        if self._resolved:
+            return
+        self._resolved = True
+        text = "".join(self._pieces)
+        if not text:
+            await _release(self._ctx, self._chat.request_id)
+            return
+        counted = TokenUsage(self._chat.prompt_tokens, self._chat.tokenizer.count(text))
+        self._booked = _book(self._ctx, self._chat.receipt, counted)[1]
 
     async def close(self) -> None:
-        if not self._resolved:
-            self._resolved = True
-            await _finish(self._ctx, self._chat, None, "".join(self._pieces))
+        await self._resolve()
+        if self._booked is not None:
+            await asyncio.shield(self._booked)
 
 
 @dataclass(frozen=True)

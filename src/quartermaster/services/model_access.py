@@ -4,7 +4,7 @@ every metered call."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import InvalidInput, PermissionDenied
@@ -24,6 +24,15 @@ async def allowed_names(session: AsyncSession, org_id: int) -> set[str] | None:
     )
     names = set(rows)
     return names or None
+
+
+def org_allows(
+    org_id: int | ColumnElement[int], model_id: ColumnElement[int]
+) -> ColumnElement[bool]:
+    """The org's rule as SQL (the reserve evaluates it in its own statement): no list allows
+    every model, a list allows only what it names."""
+    listed = select(OrgModel.model_id).where(OrgModel.org_id == org_id)
+    return or_(~listed.exists(), model_id.in_(listed))
 
 
 async def allowed_for_user(session: AsyncSession, user_id: int) -> set[str] | None:
@@ -47,10 +56,12 @@ async def require_allowed(
     """Refuse a model outside the org's list or the individual's plan (the reserve checks every
     call; datasets check their embedding model, named by `param`, when they are made)."""
     if standing.org_id is not None:
-        allowed = await allowed_names(session, standing.org_id)
+        named = select(ModelCatalogEntry.id).where(ModelCatalogEntry.name == model)
+        allows = await session.scalar(select(org_allows(standing.org_id, named.scalar_subquery())))
     else:
         allowed = await _plan_allows(session, standing.user_id)
-    if allowed is not None and model not in allowed:
+        allows = allowed is None or model in allowed
+    if not allows:
         raise PermissionDenied(
             f"the model {model} is not open to you (your organization's list or your plan); "
             "GET /v1/models lists the ones that are",
