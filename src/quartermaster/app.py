@@ -33,7 +33,7 @@ from quartermaster.gateway import errors as gateway_errors
 from quartermaster.gateway.deps import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
-from quartermaster.services import catalog, ledger, payments
+from quartermaster.services import catalog, ledger, payments, usage_fold
 from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store.db import create_engine
@@ -74,12 +74,14 @@ def create_app(
         with suppress(OperationalError, InterfaceError, OSError, TimeoutError):
             await lazy.get()  # now if the database answers; else on first use
         sweeper = asyncio.create_task(ledger.run_sweeper(ctx, settings.sweep_interval_s))
+        folder = asyncio.create_task(usage_fold.run_folder(ctx))  # closed months, for metrics
         try:
             yield
         finally:
-            sweeper.cancel()
-            with suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, folder):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await lazy.close()
             await engine.dispose()
 

@@ -4,7 +4,7 @@ month and a new month simply has no usage yet.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from quartermaster.domain.errors import InvalidInput
@@ -61,3 +61,14 @@ def period_start(period: str, tz: str = "UTC") -> datetime:
 def period_end(period: str, tz: str = "UTC") -> datetime:
     """The first instant after `period` (the reset moment), as an aware UTC datetime."""
     return period_start(shift_period(period, 1), tz)
+
+
+CLOSING_GRACE = timedelta(days=1)
+"""How long after a month ends in UTC before no org's clock can still be in it: zones run up to
+12 hours behind UTC, and the rest covers a reserve that read its clock just before midnight."""
+
+
+def last_closed_period(now: datetime) -> PeriodKey:
+    """The latest month that has ended in every time zone, with `CLOSING_GRACE` to spare: no new
+    hold can be taken in it, whatever zone an org has or moves to."""
+    return previous_period(period_of(now - CLOSING_GRACE))

@@ -27,6 +27,7 @@ from quartermaster.services import (
     enterprise,
     ledger,
     purchases,
+    usage_fold,
 )
 from quartermaster.services.accounts import Registration, find_user_by_email, register
 from quartermaster.services.context import Context
@@ -158,6 +159,7 @@ async def _load_enterprise(ctx: Context, user_ids: dict[str, int]) -> None:
         )
         await audit.record(tx.session, entry, now)
         ids = [user_ids[p.email] for p in members]
+        await usage_fold.forget(tx.session)  # the history books into months it may have folded
         await _add_history(tx.session, org_id, ids, first_period, now)
         await tx.commit()
 

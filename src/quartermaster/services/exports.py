@@ -15,7 +15,7 @@ from typing import Any
 
 from quartermaster.domain.activity import ActivityQuery, parse_moment
 from quartermaster.domain.member_table import MAX_PAGE, MemberColumn, MemberQuery
-from quartermaster.domain.periods import period_of, zone
+from quartermaster.domain.periods import zone
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.spreadsheet import Cell, csv_text, export_filename
 from quartermaster.services import activity, authz, member_stats, token_stats
@@ -60,9 +60,7 @@ async def token_usage(ctx: Context, principal: Principal, org_id: int) -> Export
 
     async def rows() -> Rows:
         async with ctx.uow.begin(write=False) as tx:
-            months = await token_stats.monthly_rows(
-                tx.session, org_id, period_of(ctx.clock.now(), tz)
-            )
+            months = await token_stats.monthly_rows(tx.session, org_id, ctx.clock.now(), tz)
         for start in range(0, len(months), BATCH):
             yield [
                 [m.period, m.inference_tokens, m.training_tokens, m.total_tokens]

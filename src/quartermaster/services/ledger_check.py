@@ -12,20 +12,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.types import HoldState, TokenKind
 from quartermaster.services import caps
 from quartermaster.services.context import Context
+from quartermaster.services.usage_fold import STATE_ID, late
 from quartermaster.store.models import (
     Allocation,
+    FoldedOrgUsage,
+    FoldedUserUsage,
     Hold,
     Membership,
     Organization,
     UsageCounter,
     UsageEvent,
+    UsageFold,
     UsageMonthly,
 )
 
@@ -42,6 +46,11 @@ class Invariant(StrEnum):
     """usage_counters.reserved = Σ amount of the pending holds, per user, period and kind."""
     ALLOCATIONS_WITHIN_POOL = "allocations_within_pool"
     """Σ active members' allocations ≤ what the org bought, per kind, for the current month."""
+    FOLD_MATCHES_COUNTERS = "fold_matches_counters"
+    """A user's folded tokens + their late events = Σ usage_counters.used, in the folded months."""
+    FOLD_MATCHES_ROLLUPS = "fold_matches_rollups"
+    """An org's folded rows + its late events = Σ usage_monthly, tokens and requests, per period,
+    kind and model, in the folded months (services/usage_fold.py)."""
 
 
 @dataclass(frozen=True)
@@ -64,17 +73,24 @@ async def check(ctx: Context) -> list[Difference]:
         session = tx.session
         if session.bind.dialect.name == "postgresql":
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        return [*await _counter_differences(session), *await _pool_differences(session, now)]
+        return [
+            *await _counter_differences(session),
+            *await _pool_differences(session, now),
+            *await _fold_differences(session),
+        ]
+
+
+async def _totals(
+    session: AsyncSession, keys: list[Any], value: Any, *where: Any
+) -> dict[Key, int]:
+    """Σ `value` grouped by `keys`, over the rows matching `where`."""
+    query = select(*keys, func.sum(value)).where(*where).group_by(*keys)
+    return {tuple(row[:-1]): int(row[-1]) for row in await session.execute(query)}
 
 
 async def _sums(session: AsyncSession, column: Any, *where: Any) -> dict[Key, int]:
     table = column.class_
-    query = (
-        select(table.user_id, table.period, table.kind, func.sum(column))
-        .where(*where)
-        .group_by(table.user_id, table.period, table.kind)
-    )
-    return {(u, p, k): int(total) for u, p, k, total in await session.execute(query)}
+    return await _totals(session, [table.user_id, table.period, table.kind], column, *where)
 
 
 def compare(
@@ -131,4 +147,43 @@ async def _pool_differences(session: AsyncSession, now: datetime) -> list[Differ
                 differences.append(
                     Difference(Invariant.ALLOCATIONS_WITHIN_POOL, where, bought, given)
                 )
+    return differences
+
+
+def _plus(a: dict[Key, int], b: dict[Key, int]) -> dict[Key, int]:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in a.keys() | b.keys()}
+
+
+def _org_keys(table: Any) -> list[Any]:
+    return [table.org_id, table.period, table.kind, table.model_id]
+
+
+async def _fold_differences(session: AsyncSession) -> list[Difference]:
+    """The fold against the counters and roll-ups it summarises (nothing to check without one)."""
+    through = await session.scalar(select(UsageFold.through_period).where(UsageFold.id == STATE_ID))
+    if through is None:
+        return []
+    late_in = (late(), UsageEvent.period <= through)
+    users = _plus(
+        await _totals(session, [FoldedUserUsage.user_id], FoldedUserUsage.tokens),
+        await _totals(session, [UsageEvent.user_id], UsageEvent.tokens, *late_in),
+    )
+    counters = await _totals(
+        session, [UsageCounter.user_id], UsageCounter.used, UsageCounter.period <= through
+    )
+    differences = compare(Invariant.FOLD_MATCHES_COUNTERS, counters, users)
+    org_late = (*late_in, UsageEvent.org_id.is_not(None))
+    org_closed = (UsageMonthly.org_id.is_not(None), UsageMonthly.period <= through)
+    for measure, late_value in (("tokens", UsageEvent.tokens), ("requests", literal(1))):
+        found = _plus(
+            await _totals(session, _org_keys(FoldedOrgUsage), getattr(FoldedOrgUsage, measure)),
+            await _totals(session, _org_keys(UsageEvent), late_value, *org_late),
+        )
+        expected = await _totals(
+            session, _org_keys(UsageMonthly), getattr(UsageMonthly, measure), *org_closed
+        )
+        differences += [
+            Difference(d.invariant, f"{d.where}:{measure}", d.expected, d.found)
+            for d in compare(Invariant.FOLD_MATCHES_ROLLUPS, expected, found)
+        ]
     return differences

@@ -2,8 +2,9 @@
 usage (all time, both kinds), inference this and last month and training this month.
 
 Two queries whatever the page size: one for the page of members (sorted, filtered, with the
-total count as a window), one for their usage from the monthly roll-ups. Sorting by a usage
-column aggregates only the roll-up rows that column needs.
+total count as a window), one for their usage from their counters. Sorting by a month's usage
+reads one counter row per member; by total usage, one folded row per member plus the months
+after the fold (`services/usage_fold.py`).
 """
 
 from __future__ import annotations
@@ -20,38 +21,42 @@ from quartermaster.domain.member_table import (
     MemberStatus,
     status_of,
 )
-from quartermaster.domain.periods import period_of, previous_period
+from quartermaster.domain.periods import last_closed_period, period_of, previous_period
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import TokenKind
 from quartermaster.services import authz, ledger_totals
 from quartermaster.services.context import Context
 from quartermaster.services.org_pool import get_org
-from quartermaster.store.models import Allocation, Membership, UsageMonthly, User
+from quartermaster.store.models import Allocation, Membership, UsageCounter, User
 
 
 @dataclass(frozen=True)
 class Periods:
     current: str
     previous: str
+    closed: str
+    """The last month closed in every time zone (`domain.periods.last_closed_period`)."""
 
 
 def _usage_sort(org_id: int, column: MemberColumn, periods: Periods) -> Any:
-    """A subquery of (user_id, value) for a usage column, over the org's active members."""
-    wanted = {
-        MemberColumn.INFERENCE_THIS_MONTH: (periods.current, TokenKind.INFERENCE),
-        MemberColumn.INFERENCE_PREVIOUS_MONTH: (periods.previous, TokenKind.INFERENCE),
-        MemberColumn.TRAINING_THIS_MONTH: (periods.current, TokenKind.TRAINING),
-    }
+    """A subquery of (user_id, value) for a usage column, over the org's active members: the
+    month's counter row per member, or the fold's lifetime row per member plus what follows."""
     members = select(Membership.user_id).where(
         Membership.org_id == org_id, Membership.removed_at.is_(None)
     )
-    query = select(UsageMonthly.user_id, func.sum(UsageMonthly.tokens).label("value")).where(
-        UsageMonthly.user_id.in_(members)
+    if column is MemberColumn.TOTAL:
+        return ledger_totals.lifetime_by_user(members, periods.closed).subquery()
+    period, kind = {
+        MemberColumn.INFERENCE_THIS_MONTH: (periods.current, TokenKind.INFERENCE),
+        MemberColumn.INFERENCE_PREVIOUS_MONTH: (periods.previous, TokenKind.INFERENCE),
+        MemberColumn.TRAINING_THIS_MONTH: (periods.current, TokenKind.TRAINING),
+    }[column]
+    query = select(UsageCounter.user_id, UsageCounter.used.label("value")).where(
+        UsageCounter.user_id.in_(members),
+        UsageCounter.period == period,
+        UsageCounter.kind == kind.value,
     )
-    if column in wanted:
-        period, kind = wanted[column]
-        query = query.where(UsageMonthly.period == period, UsageMonthly.kind == kind.value)
-    return query.group_by(UsageMonthly.user_id).subquery()
+    return query.subquery()
 
 
 def _status() -> Any:
@@ -145,8 +150,9 @@ async def read_page(
 
 async def periods_of(session: AsyncSession, org_id: int, ctx: Context) -> Periods:
     org = await get_org(session, org_id)
-    current = period_of(ctx.clock.now(), org.timezone)
-    return Periods(current, previous_period(current))
+    now = ctx.clock.now()
+    current = period_of(now, org.timezone)
+    return Periods(current, previous_period(current), last_closed_period(now))
 
 
 async def member_stats(

@@ -1,24 +1,33 @@
 """Token statistics: the org's usage by month and year, inference against training, request
 counts, the breakdown by model, and a projection of the current month's end (admins); and a
-member's own caps, usage, what is left and when it resets. Read from the monthly roll-ups."""
+member's own caps, usage, what is left and when it resets. The org's figures come from the
+folded closed months plus the roll-ups since (`services/org_usage.py`); a member's from their
+roll-ups and counters."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quartermaster.domain.periods import parse_period, period_end, period_of, period_start
+from quartermaster.domain.periods import (
+    last_closed_period,
+    parse_period,
+    period_end,
+    period_of,
+    period_start,
+)
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.projection import Projection, project_month_end
 from quartermaster.domain.types import TokenKind
 from quartermaster.domain.usage_table import UsageRow, monthly_table, yearly_table
-from quartermaster.services import authz, caps
+from quartermaster.services import authz, caps, org_usage
 from quartermaster.services.context import Context
 from quartermaster.services.org_pool import get_org
-from quartermaster.store.models import ModelCatalogEntry, UsageCounter, UsageMonthly
+from quartermaster.store.models import UsageCounter, UsageMonthly
 
 
 async def _monthly(
@@ -38,30 +47,30 @@ async def _monthly(
     return monthly_table(((p, TokenKind(k), int(t), int(r)) for p, k, t, r in sums), last)
 
 
-async def monthly_rows(session: AsyncSession, org_id: int, last: str) -> list[UsageRow]:
-    """The org's monthly data table up to `last`."""
-    return await _monthly(session, UsageMonthly.org_id == org_id, last)
+async def monthly_rows(
+    session: AsyncSession, org_id: int, now: datetime, timezone: str
+) -> list[UsageRow]:
+    """The org's monthly data table up to the current month in `timezone`."""
+    sums = await org_usage.by_model_and_month(session, org_id, last_closed_period(now))
+    return _months(sums, period_of(now, timezone))
 
 
-async def by_model(session: AsyncSession, org_id: int, period: str | None) -> list[dict[str, Any]]:
-    query = (
-        select(
-            ModelCatalogEntry.name,
-            UsageMonthly.kind,
-            func.sum(UsageMonthly.tokens).label("tokens"),
-            func.sum(UsageMonthly.requests),
-        )
-        .join(ModelCatalogEntry, ModelCatalogEntry.id == UsageMonthly.model_id)
-        .where(UsageMonthly.org_id == org_id)
-        .group_by(ModelCatalogEntry.name, UsageMonthly.kind)
-        .order_by(func.sum(UsageMonthly.tokens).desc(), ModelCatalogEntry.name)
-    )
-    if period is not None:
-        query = query.where(UsageMonthly.period == period)
-    rows = await session.execute(query)
+def _months(sums: list[org_usage.ModelMonth], last: str) -> list[UsageRow]:
+    return monthly_table(((s.period, s.kind, s.tokens, s.requests) for s in sums), last)
+
+
+def by_model(sums: list[org_usage.ModelMonth], period: str | None) -> list[dict[str, Any]]:
+    """Tokens and requests by model and kind, all time or in `period`, the most used first."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for s in sums:
+        if period is None or s.period == period:
+            total = totals.setdefault((s.model, s.kind.value), [0, 0])
+            total[0] += s.tokens
+            total[1] += s.requests
+    ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))
     return [
-        {"model": name, "kind": kind, "tokens": int(tokens), "requests": int(requests)}
-        for name, kind, tokens, requests in rows
+        {"model": model, "kind": kind, "tokens": tokens, "requests": requests}
+        for (model, kind), (tokens, requests) in ranked
     ]
 
 
@@ -84,9 +93,9 @@ async def org_statistics(
         await authz.require_org_admin(session, principal, org_id)
         org = await get_org(session, org_id)
         current = period_of(now, org.timezone)
-        months = await monthly_rows(session, org_id, current)
-        models = await by_model(session, org_id, model_period)
+        sums = await org_usage.by_model_and_month(session, org_id, last_closed_period(now))
         pool = await caps.pool_of(session, org_id, current)
+    months = _months(sums, current)
     this = next((row for row in months if row.period == current), UsageRow(current))
     start, end = period_start(current, org.timezone), period_end(current, org.timezone)
     return {
@@ -96,7 +105,7 @@ async def org_statistics(
         "current_month": current,
         "months": [row.as_dict() for row in months],
         "years": [row.as_dict() for row in yearly_table(months)],
-        "models": models,
+        "models": by_model(sums, model_period),
         "models_period": model_period,
         "projection": {
             "method": "linear burn rate since the 1st (docs/metrics.md)",

@@ -21,6 +21,7 @@ from quartermaster.store.models.orgs import (
 )
 from quartermaster.store.models.plans import Plan, PlanPayment, Refill, Subscription
 from quartermaster.store.models.rate import RateWindow
+from quartermaster.store.models.usage_folds import FoldedOrgUsage, FoldedUserUsage, UsageFold
 
 __all__ = [
     "Allocation",
@@ -30,6 +31,8 @@ __all__ = [
     "Chunk",
     "Dataset",
     "Document",
+    "FoldedOrgUsage",
+    "FoldedUserUsage",
     "Hold",
     "LoginAttempt",
     "Membership",
@@ -47,6 +50,7 @@ __all__ = [
     "TokenRequest",
     "UsageCounter",
     "UsageEvent",
+    "UsageFold",
     "UsageMonthly",
     "User",
 ]

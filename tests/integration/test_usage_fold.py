@@ -1,0 +1,193 @@
+"""Closed months folded into summaries: the org's statistics and the user table sorted by usage
+say what they said before the fold, take in a call settled a moment ago, and stay exact when a
+late settlement books into a folded month, a closed month still has a hold pending, the clock
+is set back behind the fold, or the demo books history into folded months."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from quartermaster.domain.member_table import MemberColumn, MemberQuery
+from quartermaster.domain.principal import Principal
+from quartermaster.services import (
+    demo,
+    enterprise,
+    ledger,
+    ledger_check,
+    member_stats,
+    token_stats,
+    usage_fold,
+)
+from quartermaster.services.context import Context
+from quartermaster.store.models import FoldedOrgUsage
+from tests.factories import OrgFixture, add_org
+from tests.fakes.clock import FixedClock
+from tests.integration.ledger_fixtures import CHAT, EMBEDDING
+
+OPERATOR = Principal.command_line()
+_calls = itertools.count()
+
+
+async def _reserve(ctx: Context, user_id: int, model: str = CHAT, **kw: Any) -> str:
+    request_id = f"fold-{next(_calls)}"
+    tokens = (100, 50) if model == CHAT else (300, 0)
+    await ledger.reserve(ctx, user_id, model, *tokens, request_id, **kw)
+    return request_id
+
+
+async def _spend(ctx: Context, user_id: int, model: str = CHAT) -> None:
+    request_id = await _reserve(ctx, user_id, model)
+    await ledger.settle(ctx, request_id, *((100, 50) if model == CHAT else (300, 0)))
+
+
+async def _views(ctx: Context, org_id: int) -> dict[str, Any]:
+    """What an admin sees: statistics and the user table sorted by each usage column."""
+    stats = await token_stats.org_statistics(ctx, OPERATOR, org_id)
+    tables = {}
+    for column in (MemberColumn.TOTAL, MemberColumn.INFERENCE_PREVIOUS_MONTH):
+        query = MemberQuery(sort=column, descending=True)
+        page = await member_stats.member_stats(ctx, OPERATOR, org_id, query)
+        tables[column.value] = [(m["user_id"], m["total_tokens"]) for m in page["members"]]
+    del stats["projection"]
+    return {"stats": stats, **tables}
+
+
+async def _org_over_two_months(ctx: Context, clock: FixedClock) -> OrgFixture:
+    """Usage in October and November 2026 (UTC), the second member using more in all."""
+    clock.set(datetime(2026, 10, 2, tzinfo=UTC))
+    org = await add_org(ctx, members=2)
+    first, second = org.member_ids
+    clock.set(datetime(2026, 10, 20, tzinfo=UTC))
+    await _spend(ctx, first)
+    await _spend(ctx, first, EMBEDDING)
+    clock.set(datetime(2026, 11, 3, tzinfo=UTC))
+    for _ in range(3):
+        await _spend(ctx, second)
+    return org
+
+
+async def _folded_org(ctx: Context, clock: FixedClock) -> OrgFixture:
+    """That org with October and November folded on 10 December."""
+    org = await _org_over_two_months(ctx, clock)
+    clock.set(datetime(2026, 12, 10, tzinfo=UTC))
+    assert await usage_fold.fold(ctx) == "2026-11"
+    return org
+
+
+async def test_folded_months_read_as_before_and_a_new_call_shows_at_once(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await _org_over_two_months(ctx, clock)
+    clock.set(datetime(2026, 12, 2, 9, tzinfo=UTC))
+    unfolded = await _views(ctx, org.org_id)
+    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await usage_fold.fold(ctx) is None  # already there
+    assert await _views(ctx, org.org_id) == unfolded
+    await _spend(ctx, org.member_ids[0])
+    await _spend(ctx, org.member_ids[0])
+    await _spend(ctx, org.member_ids[0])
+    await _spend(ctx, org.member_ids[0])
+    after = await _views(ctx, org.org_id)
+    months = {m["period"]: m for m in after["stats"]["months"]}
+    assert months["2026-10"]["inference_tokens"] == 150
+    assert months["2026-11"]["inference_requests"] == 3
+    assert months["2026-12"]["inference_tokens"] == 4 * 150
+    assert after["total_tokens"][0] == (org.member_ids[0], 150 + 150 + 600)
+    assert after["inference_previous_month"][0] == (org.member_ids[1], 450)
+    assert {m["model"]: m["tokens"] for m in after["stats"]["models"]}[CHAT] == 150 * 8
+    assert await ledger_check.check(ctx) == []
+
+
+async def test_a_late_settlement_into_a_folded_month_is_counted(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await _org_over_two_months(ctx, clock)
+    member = org.member_ids[1]
+    clock.set(datetime(2026, 11, 30, 23, 50, tzinfo=UTC))
+    request_id = await _reserve(ctx, member, hold_ttl_s=60)
+    clock.set(datetime(2026, 12, 5, tzinfo=UTC))
+    assert await ledger.sweep_expired(ctx) == 1
+    assert await usage_fold.fold(ctx) == "2026-11"
+    settled = await ledger.settle(ctx, request_id, 100, 50)
+    assert (settled.late, settled.period) == (True, "2026-11")
+    views = await _views(ctx, org.org_id)
+    november = {m["period"]: m for m in views["stats"]["months"]}["2026-11"]
+    assert (november["inference_tokens"], november["inference_requests"]) == (600, 4)
+    assert views["total_tokens"][0] == (member, 600)
+    assert await ledger_check.check(ctx) == []
+    await _refold(ctx)
+    assert await _views(ctx, org.org_id) == views
+
+
+async def _refold(ctx: Context) -> None:
+    async with ctx.uow.begin() as tx:
+        await usage_fold.forget(tx.session)
+        await tx.commit()
+    assert await usage_fold.fold(ctx) is not None
+
+
+async def test_a_closed_month_with_a_hold_pending_waits_for_it(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await _org_over_two_months(ctx, clock)
+    clock.set(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
+    request_id = await _reserve(ctx, org.member_ids[0])
+    clock.set(datetime(2026, 12, 3, tzinfo=UTC))
+    assert await usage_fold.fold(ctx) is None  # its settlement would book into November
+    settled = await ledger.settle(ctx, request_id, 100, 50)  # not swept yet: on time
+    assert (settled.late, settled.period) == (False, "2026-11")
+    assert await usage_fold.fold(ctx) == "2026-11"
+    views = await _views(ctx, org.org_id)
+    assert views["inference_previous_month"][0] == (org.member_ids[1], 450)
+    assert dict(views["total_tokens"])[org.member_ids[0]] == 150 + 150 + 150
+    assert await ledger_check.check(ctx) == []
+
+
+async def test_a_clock_set_back_behind_the_fold_reads_every_month_live(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await _folded_org(ctx, clock)
+    clock.set(datetime(2026, 11, 20, tzinfo=UTC))
+    await _spend(ctx, org.member_ids[0])  # on time, into a month the fold holds
+    views = await _views(ctx, org.org_id)
+    november = {m["period"]: m for m in views["stats"]["months"]}["2026-11"]
+    assert november["inference_tokens"] == 600
+    assert views["total_tokens"][0] == (org.member_ids[1], 450)
+    assert views["total_tokens"][1] == (org.member_ids[0], 450)
+
+
+async def test_a_fold_that_disagrees_with_the_roll_ups_fails_the_ledger_check(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await _folded_org(ctx, clock)
+    async with ctx.uow.begin() as tx:
+        await tx.session.execute(
+            update(FoldedOrgUsage)
+            .where(FoldedOrgUsage.org_id == org.org_id, FoldedOrgUsage.period == "2026-11")
+            .values(requests=FoldedOrgUsage.requests + 1)
+        )
+        await tx.commit()
+    stats = await token_stats.org_statistics(ctx, OPERATOR, org.org_id)
+    assert stats["months"][1]["inference_requests"] == 4  # what the pages read is the fold
+    found = await ledger_check.check(ctx)
+    assert [(d.invariant.value, d.expected, d.found) for d in found] == [
+        ("fold_matches_rollups", 3, 4)
+    ]
+    assert found[0].where.endswith(":requests")
+
+
+async def test_the_demo_history_is_counted_after_a_fold(ctx: Context, clock: FixedClock) -> None:
+    clock.set(datetime(2026, 12, 10, tzinfo=UTC))
+    assert await usage_fold.fold(ctx) == "2026-11"
+    await demo.load(ctx)
+    org_id = await enterprise.find_org(ctx, OPERATOR, demo.DEMO_ORG)
+    stats = await token_stats.org_statistics(ctx, OPERATOR, org_id)
+    assert sum(m["total_tokens"] for m in stats["months"][:-1]) > 0
+    assert await ledger_check.check(ctx) == []
+    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await token_stats.org_statistics(ctx, OPERATOR, org_id) == stats
+    assert await ledger_check.check(ctx) == []
