@@ -96,7 +96,23 @@ def certificate(request: Request) -> cac.Certificate:
     return cac.checked(headers.get(CERT_DN_HEADER), headers.get(CERT_VERIFY_HEADER))
 
 
-Ctx = Annotated[Context, Depends(context)]
+# FastAPI runs a plain `def` dependency in a worker thread; every metered call would pay a
+# thread hop and a wait for the GIL (up to its 5 ms switch interval). These are async.
+
+
+async def _context(request: Request) -> Context:
+    return context(request)
+
+
+async def _client_info(request: Request) -> sessions.ClientInfo:
+    return client_info(request)
+
+
+async def _certificate(request: Request) -> cac.Certificate:
+    return certificate(request)
+
+
+Ctx = Annotated[Context, Depends(_context)]
 Caller = Annotated[Principal, Depends(principal)]
-Client = Annotated[sessions.ClientInfo, Depends(client_info)]
-Cert = Annotated[cac.Certificate, Depends(certificate)]
+Client = Annotated[sessions.ClientInfo, Depends(_client_info)]
+Cert = Annotated[cac.Certificate, Depends(_certificate)]

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
@@ -137,6 +137,23 @@ async def revoke(ctx: Context, principal: Principal, key_id: int) -> None:
         await tx.commit()
 
 
+_KEY_LOOKUP = (
+    select(
+        ApiKey.id,
+        ApiKey.user_id,
+        ApiKey.revoked_at,
+        ApiKey.expires_at,
+        ApiKey.last_used_at,
+        ApiKey.mfa_at_creation,
+        User.is_operator,
+        User.mfa_enabled_at,
+    )
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+"""Built once: every metered call runs it, and SQLAlchemy keys and compiles it only once."""
+
+
 async def authenticate(ctx: Context, secret: str) -> Principal:
     """The principal behind a bearer key, or NotAuthenticated; refreshes last-used time.
 
@@ -144,22 +161,8 @@ async def authenticate(ctx: Context, secret: str) -> Principal:
     transaction."""
     now = ctx.clock.now()
     async with ctx.uow.statement() as connection:
-        row = (
-            await connection.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.user_id,
-                    ApiKey.revoked_at,
-                    ApiKey.expires_at,
-                    ApiKey.last_used_at,
-                    ApiKey.mfa_at_creation,
-                    User.is_operator,
-                    User.mfa_enabled_at,
-                )
-                .join(User, User.id == ApiKey.user_id)
-                .where(ApiKey.key_hash == key_hash(secret))
-            )
-        ).first()
+        found = await connection.execute(_KEY_LOOKUP, {"key_hash": key_hash(secret)})
+        row = found.first()
         if row is None or row.revoked_at is not None:
             raise NotAuthenticated("invalid API key", code="invalid_api_key")
         if row.expires_at is not None and row.expires_at <= now:

@@ -15,6 +15,7 @@ plan_unpaid      an individual's paid plan has no payment for the month
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import ColumnElement, Exists, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,14 +116,17 @@ async def cap_of(
     allocated = standing.allocation(kind)
     if allocated is None:
         return None
-    has_pool = await session.scalar(select(bought(standing.org_id, kind, period)))
+    first = month_first_day(period)
+    has_pool = await session.scalar(select(bought(standing.org_id, kind, first)))
     return allocated if has_pool else None
 
 
-def bought(org_id: int | ColumnElement[int], kind: TokenKind, period: str) -> Exists:
-    """The org has a purchase line with tokens of `kind` covering `period`: the condition under
-    which its allocations count (also evaluated inside the reserve's fast statement)."""
-    first = month_first_day(period)
+def bought(
+    org_id: int | ColumnElement[int], kind: TokenKind, first: date | ColumnElement[date]
+) -> Exists:
+    """The org has a purchase line with tokens of `kind` covering the month that starts on
+    `first`: the condition under which its allocations count (the reserve's fast statement
+    evaluates it too, with bound parameters)."""
     tokens = Purchase.inference_tokens if kind is TokenKind.INFERENCE else Purchase.training_tokens
     return exists().where(
         Purchase.org_id == org_id,

@@ -18,19 +18,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import CTE, Insert, Select, Table, exists, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quartermaster.domain import holds
 from quartermaster.domain.periods import period_of
-from quartermaster.domain.types import HoldState, ModelKind
+from quartermaster.domain.pool import month_first_day
+from quartermaster.domain.types import HoldState, ModelKind, TokenKind
 from quartermaster.services import caps
 from quartermaster.services.context import Context
-from quartermaster.services.ledger_counters import counter_is
 from quartermaster.services.ledger_rows import Usage, duplicate, event_row, hold_row, rollup_row
 from quartermaster.services.model_access import org_allows
 from quartermaster.store.models import (
@@ -57,7 +71,26 @@ class Taken:
     expires_at: datetime
 
 
-def _profile(user_id: int, model: str) -> Select[Any]:
+def _bound(table: Table, names: list[str] | tuple[str, ...]) -> Select[Any]:
+    """One row of bound parameters named (and typed) after `table`'s columns."""
+    return select(*(bindparam(f"b_{name}", type_=table.c[name].type) for name in names))
+
+
+def _params(values: dict[str, Any]) -> dict[str, Any]:
+    """Bound names carry a prefix: SQLAlchemy reserves a column's own name in INSERT/UPDATE."""
+    return {f"b_{name}": value for name, value in values.items()}
+
+
+def _counter_is() -> list[ColumnElement[bool]]:
+    return [
+        UsageCounter.user_id == bindparam("b_user_id"),
+        UsageCounter.period == bindparam("b_period"),
+        UsageCounter.kind == bindparam("b_kind"),
+    ]
+
+
+@cache
+def _profile() -> Select[Any]:
     m = ModelCatalogEntry
     return (
         select(
@@ -78,11 +111,52 @@ def _profile(user_id: int, model: str) -> Select[Any]:
             org_allows(Membership.org_id, m.id).label("allowed"),
         )
         .select_from(m)
-        .outerjoin(Membership, Membership.active_user_id == user_id)
+        .outerjoin(Membership, Membership.active_user_id == bindparam("b_user_id"))
         .outerjoin(Organization, Organization.id == Membership.org_id)
         .outerjoin(Allocation, Allocation.membership_id == Membership.id)
-        .where(m.name == model, m.enabled.is_(True))
+        .where(m.name == bindparam("b_model"), m.enabled.is_(True))
     )
+
+
+@cache
+def _take(kind: TokenKind) -> Update:
+    """The reserve's conditional UPDATE: it fits under the cap, and the org's pool has tokens
+    of this kind for the month."""
+    amount = bindparam("b_amount", type_=BigInteger)
+    return (
+        update(UsageCounter)
+        .where(
+            *_counter_is(),
+            UsageCounter.used + UsageCounter.reserved + amount <= bindparam("b_cap"),
+            caps.bought(bindparam("b_org_id"), kind, bindparam("b_first_day", type_=Date)),
+        )
+        .values(reserved=UsageCounter.reserved + amount)
+    )
+
+
+@cache
+def _take_and_hold(kind: TokenKind) -> Insert:
+    """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement."""
+    taking = _take(kind).returning(UsageCounter.user_id).cte("taken")
+    table = Hold.__table__
+    held = _bound(table, HOLD_FIELDS).select_from(taking)
+    return postgresql.insert(table).from_select(list(HOLD_FIELDS), held).returning(table.c.id)
+
+
+HOLD_FIELDS = (
+    "request_id",
+    "user_id",
+    "org_id",
+    "model_id",
+    "period",
+    "state",
+    "kind",
+    "amount",
+    "input_rate",
+    "output_rate",
+    "created_at",
+    "expires_at",
+)
 
 
 async def reserve(
@@ -97,7 +171,8 @@ async def reserve(
 ) -> Taken | None:
     """The hold, taken in two statements, or None: let the full path decide."""
     async with ctx.uow.statement() as connection:
-        row = (await connection.execute(_profile(user_id, model))).one_or_none()
+        found = await connection.execute(_profile(), _params({"user_id": user_id, "model": model}))
+        row = found.one_or_none()
         if row is None or row.org_id is None or not row.allowed:
             return None
         standing = caps.Standing(
@@ -121,7 +196,6 @@ async def reserve(
         period = period_of(now, row.timezone)
         amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, row.max_output_tokens)
         expires_at = now + timedelta(seconds=hold_ttl_s)
-        taken = Taken(row.org_id, row.id, period, rates, amount, expires_at)
         values = hold_row(
             request_id,
             user_id,
@@ -135,72 +209,71 @@ async def reserve(
             created_at=now,
             expires_at=expires_at,
         )
+        taking = values | {"cap": cap, "first_day": month_first_day(period)}
         try:
-            held = await _take_and_hold(connection, user_id, taken, cap, values)
+            held = await _held(connection, rates.kind, values, _params(taking))
         except IntegrityError:
             raise duplicate(request_id) from None
-    return taken if held else None
+    return Taken(row.org_id, row.id, period, rates, amount, expires_at) if held else None
 
 
-async def _take_and_hold(
-    connection: AsyncConnection, user_id: int, taken: Taken, cap: int, values: dict[str, Any]
+async def _held(
+    connection: AsyncConnection, kind: TokenKind, hold: dict[str, Any], params: dict[str, Any]
 ) -> bool:
-    key = (user_id, taken.period, taken.rates.kind)
-    amount = taken.amount
-    take = (
-        update(UsageCounter)
-        .where(
-            *counter_is(key),
-            UsageCounter.used + UsageCounter.reserved + amount <= cap,
-            caps.bought(taken.org_id, taken.rates.kind, taken.period),
-        )
-        .values(reserved=UsageCounter.reserved + amount)
-    )
-    if connection.dialect.name != "postgresql":
-        if (await connection.execute(take)).rowcount != 1:
-            return False
-        await connection.execute(insert(Hold).values(**values))
-        return True
-    taking = take.returning(UsageCounter.user_id).cte("taken")
-    statement = _insert_per_row(Hold.__table__, values, taking).returning(Hold.__table__.c.id)
-    return (await connection.execute(statement)).first() is not None
-
-
-async def settle(ctx: Context, usage: Usage, held: int, now: datetime) -> bool:
-    """Book `usage` against its pending hold in one statement (PostgreSQL): claim the hold, add
-    the event, move the counter from reserved to used, add to the roll-up. False — nothing
-    written — when the hold is not pending or the database is not PostgreSQL."""
-    if ctx.uow.engine.dialect.name != "postgresql":
+    if connection.dialect.name == "postgresql":
+        return (await connection.execute(_take_and_hold(kind), params)).first() is not None
+    if (await connection.execute(_take(kind), params)).rowcount != 1:
         return False
+    await connection.execute(insert(Hold).values(**hold))
+    return True
+
+
+@cache
+def _settle() -> Select[Any]:
+    """PostgreSQL: claim the pending hold, add the event, move the counter from reserved to
+    used, and add to the roll-up — each part gated on the claim, all in one statement."""
     claimed = (
         update(Hold)
-        .where(Hold.request_id == usage.request_id, Hold.state == HoldState.PENDING.value)
-        .values(state=HoldState.SETTLED.value, resolved_at=now)
+        .where(Hold.request_id == bindparam("b_request_id"), Hold.state == HoldState.PENDING.value)
+        .values(state=HoldState.SETTLED.value, resolved_at=bindparam("b_created_at"))
         .returning(Hold.id)
         .cte("claimed")
     )
-    event = _insert_per_row(UsageEvent.__table__, event_row(usage, now), claimed)
-    key = (usage.user_id, usage.period, usage.kind)
+    events = UsageEvent.__table__
+    event = postgresql.insert(events).from_select(
+        EVENT_FIELDS, _bound(events, EVENT_FIELDS).select_from(claimed)
+    )
     counted = (
         update(UsageCounter)
-        .where(*counter_is(key), exists(select(claimed.c.id)))
-        .values(used=UsageCounter.used + usage.tokens, reserved=UsageCounter.reserved - held)
+        .where(*_counter_is(), exists(select(claimed.c.id)))
+        .values(
+            used=UsageCounter.used + bindparam("b_tokens"),
+            reserved=UsageCounter.reserved - bindparam("b_held"),
+        )
     )
-    keys, increments, extra = rollup_row(usage)
     table = UsageMonthly.__table__
-    rolled = _insert_per_row(table, keys | increments | extra, claimed)
-    rolled = rolled.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + rolled.excluded[name] for name in increments},
+    rolled = postgresql.insert(table).from_select(
+        ROLLUP_FIELDS, _bound(table, ROLLUP_FIELDS).select_from(claimed)
     )
-    statement = select(claimed.c.id).add_cte(
+    rolled = rolled.on_conflict_do_update(
+        index_elements=["rollup_key"],
+        set_={name: table.c[name] + rolled.excluded[name] for name in ("tokens", "requests")},
+    )
+    return select(claimed.c.id).add_cte(
         event.cte("event"), counted.cte("counted"), rolled.cte("rolled")
     )
+
+
+EVENT_FIELDS = [c.name for c in UsageEvent.__table__.c if c.name != "id"]
+ROLLUP_FIELDS = [c.name for c in UsageMonthly.__table__.c if c.name != "id"]
+
+
+async def settle(ctx: Context, usage: Usage, held: int, now: datetime) -> bool:
+    """Book `usage` against its pending hold in one statement (PostgreSQL). False — nothing
+    written — when the hold is not pending or the database is not PostgreSQL."""
+    if ctx.uow.engine.dialect.name != "postgresql":
+        return False
+    keys, increments, extra = rollup_row(usage)
+    params = event_row(usage, now) | keys | increments | extra
     async with ctx.uow.statement() as connection:
-        return (await connection.execute(statement)).first() is not None
-
-
-def _insert_per_row(table: Table, values: dict[str, Any], source: CTE) -> Insert:
-    """INSERT of `values` once per row of `source` (here: once, or not at all)."""
-    fields = select(*(literal(value, table.c[name].type) for name, value in values.items()))
-    return postgresql.insert(table).from_select(list(values), fields.select_from(source))
+        return (await connection.execute(_settle(), _params(params))).first() is not None
