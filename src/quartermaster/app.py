@@ -82,6 +82,7 @@ def create_app(
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            await ctx.settlements.drain()
             await lazy.close()
             await engine.dispose()
 
