@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from quartermaster.domain.member_table import MemberColumn, MemberQuery
+from quartermaster.domain.member_table import USAGE_COLUMNS, MemberColumn, MemberQuery
 from quartermaster.domain.principal import Principal
 from quartermaster.services import (
     demo,
@@ -191,3 +191,21 @@ async def test_the_demo_history_is_counted_after_a_fold(ctx: Context, clock: Fix
     assert await usage_fold.fold(ctx) == "2026-11"
     assert await token_stats.org_statistics(ctx, OPERATOR, org_id) == stats
     assert await ledger_check.check(ctx) == []
+
+
+async def test_every_usage_sort_pages_and_filters_like_the_whole_table_sorted(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await _folded_org(ctx, clock)
+    await _spend(ctx, org.member_ids[0])
+    whole = (await member_stats.member_stats(ctx, OPERATOR, org.org_id, MemberQuery()))["members"]
+    for column in USAGE_COLUMNS:
+        for descending in (False, True):
+            for email in (None, "member"):
+                rows = [m for m in whole if email is None or email in m["email"]]
+                rows.sort(key=lambda m: (m[column.value], m["user_id"]), reverse=descending)
+                for offset in range(len(rows)):
+                    query = MemberQuery(column, descending, email, limit=1, offset=offset)
+                    page = await member_stats.member_stats(ctx, OPERATOR, org.org_id, query)
+                    assert page["members"] == rows[offset : offset + 1], (column, offset)
+                    assert page["total"] == len(rows)

@@ -80,7 +80,7 @@ def _members(ctx: Context, org_id: int, columns: list[str]) -> Rows:
             query = MemberQuery(MemberColumn.USER_ID, limit=MAX_PAGE, after_user_id=after)
             async with ctx.uow.begin(write=False) as tx:
                 periods = await member_stats.periods_of(tx.session, org_id, ctx)
-                found, _ = await member_stats.read_page(tx.session, org_id, query, periods)
+                found = await member_stats.read_page(tx.session, org_id, query, periods)
             if found:
                 yield [[row[column] for column in columns] for row in found]
             after = found[-1]["user_id"] if len(found) == MAX_PAGE else None

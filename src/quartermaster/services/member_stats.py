@@ -1,8 +1,8 @@
 """The admin's user table with usage: every member's identity, status and caps, with their total
 usage (all time, both kinds), inference this and last month and training this month.
 
-Two queries whatever the page size: one for the page of members (sorted, filtered, with the
-total count as a window), one for their usage from their counters. Sorting by a month's usage
+Three queries whatever the page size: the page of members (sorted, filtered), their usage from
+their counters, and how many members match the filters. Sorting by a month's usage
 reads one counter row per member; by total usage, one folded row per member plus the months
 after the fold (`services/usage_fold.py`).
 """
@@ -16,6 +16,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.member_table import (
+    USAGE_COLUMNS,
     MemberColumn,
     MemberQuery,
     MemberStatus,
@@ -95,23 +96,44 @@ def _filtered(query: Select[Any], org_id: int, q: MemberQuery) -> Select[Any]:
 
 
 def page_query(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
-    """The page of members with the filtered total as a window column."""
+    """The page of members, sorted and filtered."""
+    if q.sort in USAGE_COLUMNS:
+        return _page_by_usage(org_id, q, periods)
     query = (
-        select(Membership, User, Allocation, func.count().over().label("total"))
+        select(Membership, User, Allocation)
         .join(User, User.id == Membership.user_id)
         .join(Allocation, Allocation.membership_id == Membership.id)
     )
-    if q.sort in STORED:
-        key: Any = STORED[q.sort]
-    elif q.sort is MemberColumn.STATUS:
-        key = _status()
-    else:
-        usage = _usage_sort(org_id, q.sort, periods)
-        query = query.outerjoin(usage, usage.c.user_id == Membership.user_id)
-        key = func.coalesce(usage.c.value, 0)
+    key = STORED[q.sort] if q.sort in STORED else _status()
+    return _ordered(_filtered(query, org_id, q), key, q).limit(q.limit).offset(q.offset)
+
+
+def _page_by_usage(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
+    """Sorted and cut to the page before the users are joined: the sort then handles one
+    narrow row per member, and only the page's members are read whole."""
+    usage = _usage_sort(org_id, q.sort, periods)
+    key = func.coalesce(usage.c.value, 0).label("key")
+    ids = (
+        select(Membership.id, key)
+        .join(Allocation, Allocation.membership_id == Membership.id)
+        .outerjoin(usage, usage.c.user_id == Membership.user_id)
+    )
+    if q.email:
+        ids = ids.join(User, User.id == Membership.user_id)
+    page = _ordered(_filtered(ids, org_id, q), key, q).limit(q.limit).offset(q.offset).subquery()
+    query = (
+        select(Membership, User, Allocation)
+        .join(page, page.c.id == Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .join(Allocation, Allocation.membership_id == Membership.id)
+    )
+    return _ordered(query, page.c.key, q)
+
+
+def _ordered(query: Select[Any], key: Any, q: MemberQuery) -> Select[Any]:
+    """Sorted by `key` in the asked order, ties broken by user id in the same direction."""
     tiebreak = Membership.user_id.desc() if q.descending else Membership.user_id
-    query = _filtered(query, org_id, q).order_by(key.desc() if q.descending else key, tiebreak)
-    return query.limit(q.limit).offset(q.offset)
+    return query.order_by(key.desc() if q.descending else key, tiebreak)
 
 
 def row(
@@ -140,12 +162,11 @@ def row(
 
 async def read_page(
     session: AsyncSession, org_id: int, q: MemberQuery, periods: Periods
-) -> tuple[list[dict[str, Any]], int]:
-    """The page's rows and how many members match the filters (in two queries)."""
+) -> list[dict[str, Any]]:
+    """The page's rows, in two queries: the members, then their usage."""
     found = (await session.execute(page_query(org_id, q, periods))).all()
     totals = await ledger_totals.totals_by_member(session, [r[1].id for r in found])
-    rows = [row(m, u, a, totals[u.id], periods) for m, u, a, _ in found]
-    return rows, int(found[0][3]) if found else 0
+    return [row(m, u, a, totals[u.id], periods) for m, u, a in found]
 
 
 async def periods_of(session: AsyncSession, org_id: int, ctx: Context) -> Periods:
@@ -162,9 +183,8 @@ async def member_stats(
     async with ctx.uow.begin(write=False) as tx:
         await authz.require_org_admin(tx.session, principal, org_id)
         periods = await periods_of(tx.session, org_id, ctx)
-        rows, total = await read_page(tx.session, org_id, q, periods)
-    if not rows and q.offset and q.after_user_id is None:
-        total = await _count(ctx, org_id, q)
+        rows = await read_page(tx.session, org_id, q, periods)
+        total = await _count(tx.session, org_id, q)
     return {
         "org_id": org_id,
         "current_month": periods.current,
@@ -176,13 +196,13 @@ async def member_stats(
     }
 
 
-async def _count(ctx: Context, org_id: int, q: MemberQuery) -> int:
-    """The total for a page past the end (the window count has no row to ride on)."""
-    async with ctx.uow.begin(write=False) as tx:
-        query = (
-            select(func.count())
-            .select_from(Membership)
-            .join(User, User.id == Membership.user_id)
-            .join(Allocation, Allocation.membership_id == Membership.id)
-        )
-        return int(await tx.session.scalar(_filtered(query, org_id, q)) or 0)
+async def _count(session: AsyncSession, org_id: int, q: MemberQuery) -> int:
+    """How many members match the filters. A query of its own: as a window column of the page
+    it made the database join every member's row even for a page read straight off an index."""
+    query = (
+        select(func.count())
+        .select_from(Membership)
+        .join(User, User.id == Membership.user_id)
+        .join(Allocation, Allocation.membership_id == Membership.id)
+    )
+    return int(await session.scalar(_filtered(query, org_id, q)) or 0)

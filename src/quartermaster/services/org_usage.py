@@ -28,9 +28,11 @@ class ModelMonth:
 
 
 def _rows(org_id: int, closed: str) -> Any:
-    """(period, kind, model_id, tokens, requests) rows that add up to the org's usage."""
+    """(period, kind, model_id, tokens, requests) rows that add up to the org's usage; the live
+    months are summed before they meet the rest, so the final sum handles a few rows."""
     through = folded_through(closed)
     folded, event, monthly = FoldedOrgUsage, UsageEvent, UsageMonthly
+    live = (monthly.period, monthly.kind, monthly.model_id)
     return union_all(
         select(folded.period, folded.kind, folded.model_id, folded.tokens, folded.requests).where(
             folded.org_id == org_id, folded.period <= through
@@ -38,20 +40,28 @@ def _rows(org_id: int, closed: str) -> Any:
         select(event.period, event.kind, event.model_id, event.tokens, literal(1)).where(
             late(), event.org_id == org_id, event.period <= through
         ),
-        select(
-            monthly.period, monthly.kind, monthly.model_id, monthly.tokens, monthly.requests
-        ).where(monthly.org_id == org_id, monthly.period > func.coalesce(through, "")),
+        select(*live, func.sum(monthly.tokens), func.sum(monthly.requests))
+        .where(monthly.org_id == org_id, monthly.period > func.coalesce(through, ""))
+        .group_by(*live),
     ).subquery()
 
 
 async def by_model_and_month(session: AsyncSession, org_id: int, closed: str) -> list[ModelMonth]:
     """The org's usage per month, kind and model; `closed` is the reader's last closed month."""
     rows = _rows(org_id, closed)
-    group = (rows.c.period, rows.c.kind, ModelCatalogEntry.name)
-    query = (
-        select(*group, func.sum(rows.c.tokens), func.sum(rows.c.requests))
-        .join(ModelCatalogEntry, ModelCatalogEntry.id == rows.c.model_id)
+    group = (rows.c.period, rows.c.kind, rows.c.model_id)
+    sums = (
+        select(
+            *group,
+            func.sum(rows.c.tokens).label("tokens"),
+            func.sum(rows.c.requests).label("requests"),
+        )
         .group_by(*group)
+        .subquery()
+    )
+    names = ModelCatalogEntry
+    query = select(sums.c.period, sums.c.kind, names.name, sums.c.tokens, sums.c.requests).join(
+        names, names.id == sums.c.model_id
     )
     return [
         ModelMonth(period, TokenKind(kind), model, int(tokens), int(requests))
