@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from quartermaster.providers.aiohttp_transport import AiohttpTransport
 from quartermaster.providers.base import (
     ChatChunk,
     ChatRequest,
@@ -56,7 +57,7 @@ class OpenAIHTTPProvider:
             headers=_headers(config),
             params=dict(config.query),
             timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
-            transport=transport,
+            transport=transport or AiohttpTransport(),
         )
 
     async def chat(self, request: ChatRequest) -> ChatResult:

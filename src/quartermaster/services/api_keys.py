@@ -18,6 +18,7 @@ from quartermaster.domain.errors import InvalidInput, NotAuthenticated, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.services import audit
 from quartermaster.services.context import Context
+from quartermaster.store import hot
 from quartermaster.store.models import ApiKey, User
 
 KEY_PREFIX = "qm-"
@@ -151,7 +152,12 @@ _KEY_LOOKUP = (
     .join(User, User.id == ApiKey.user_id)
     .where(ApiKey.key_hash == bindparam("key_hash"))
 )
-"""Built once: every metered call runs it, and SQLAlchemy keys and compiles it only once."""
+_TOUCH = (
+    update(ApiKey)
+    .where(ApiKey.id == bindparam("key_id"))
+    .values(last_used_at=bindparam("now", type_=ApiKey.__table__.c.last_used_at.type))
+)
+"""Built once: every metered call runs these (store/hot.py)."""
 
 
 async def authenticate(ctx: Context, secret: str) -> Principal:
@@ -160,18 +166,16 @@ async def authenticate(ctx: Context, secret: str) -> Principal:
     On every metered call, so it is one statement (plus a rare last-used update), outside any
     transaction."""
     now = ctx.clock.now()
-    async with ctx.uow.statement() as connection:
-        found = await connection.execute(_KEY_LOOKUP, {"key_hash": key_hash(secret)})
-        row = found.first()
-        if row is None or row.revoked_at is not None:
+    async with hot.connect(ctx.uow) as connection:
+        row = await connection.first(_KEY_LOOKUP, {"key_hash": key_hash(secret)})
+        if row is None or row["revoked_at"] is not None:
             raise NotAuthenticated("invalid API key", code="invalid_api_key")
-        if row.expires_at is not None and row.expires_at <= now:
+        if row["expires_at"] is not None and row["expires_at"] <= now:
             raise NotAuthenticated(
                 "this API key has expired; create a new one", code="expired_api_key"
             )
-        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
-            await connection.execute(
-                update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
-            )
-    mfa = row.mfa_at_creation and row.mfa_enabled_at is not None
-    return Principal(row.user_id, row.is_operator, mfa, "api_key")
+        last_used = row["last_used_at"]
+        if last_used is None or now - last_used >= LAST_USED_GRANULARITY:
+            await connection.execute(_TOUCH, {"key_id": row["id"], "now": now})
+    mfa = row["mfa_at_creation"] and row["mfa_enabled_at"] is not None
+    return Principal(row["user_id"], row["is_operator"], mfa, "api_key")

@@ -37,7 +37,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quartermaster.domain import holds
 from quartermaster.domain.periods import period_of
@@ -47,6 +46,7 @@ from quartermaster.services import caps
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_rows import Usage, duplicate, event_row, hold_row, rollup_row
 from quartermaster.services.model_access import org_allows
+from quartermaster.store import hot
 from quartermaster.store.models import (
     Allocation,
     Hold,
@@ -170,37 +170,37 @@ async def reserve(
     hold_ttl_s: int,
 ) -> Taken | None:
     """The hold, taken in two statements, or None: let the full path decide."""
-    async with ctx.uow.statement() as connection:
-        found = await connection.execute(_profile(), _params({"user_id": user_id, "model": model}))
-        row = found.one_or_none()
-        if row is None or row.org_id is None or not row.allowed:
+    async with hot.connect(ctx.uow) as connection:
+        row = await connection.first(_profile(), _params({"user_id": user_id, "model": model}))
+        if row is None or row["org_id"] is None or not row["allowed"]:
             return None
         standing = caps.Standing(
             user_id,
-            row.org_id,
+            row["org_id"],
             None,
-            row.timezone,
-            row.banned,
-            row.paid,
-            row.max_inference_tokens,
-            row.max_training_tokens,
-            row.rate_limit_rpm,
-            row.rate_limit_tpm,
+            row["timezone"],
+            row["banned"],
+            row["paid"],
+            row["max_inference_tokens"],
+            row["max_training_tokens"],
+            row["rate_limit_rpm"],
+            row["rate_limit_tpm"],
         )
         rates = holds.rates_for(
-            ModelKind(row.kind), row.input_rate, row.output_rate, row.training_rate
+            ModelKind(row["kind"]), row["input_rate"], row["output_rate"], row["training_rate"]
         )
         cap = standing.allocation(rates.kind)
         if standing.banned or not standing.paid or standing.limits.active or cap is None:
             return None
-        period = period_of(now, row.timezone)
-        amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, row.max_output_tokens)
+        period = period_of(now, standing.timezone)
+        amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, row["max_output_tokens"])
         expires_at = now + timedelta(seconds=hold_ttl_s)
+        model_id = row["id"]
         values = hold_row(
             request_id,
             user_id,
-            row.org_id,
-            row.id,
+            standing.org_id,
+            model_id,
             period,
             kind=rates.kind.value,
             amount=amount,
@@ -214,17 +214,17 @@ async def reserve(
             held = await _held(connection, rates.kind, values, _params(taking))
         except IntegrityError:
             raise duplicate(request_id) from None
-    return Taken(row.org_id, row.id, period, rates, amount, expires_at) if held else None
+    return Taken(row["org_id"], model_id, period, rates, amount, expires_at) if held else None
 
 
 async def _held(
-    connection: AsyncConnection, kind: TokenKind, hold: dict[str, Any], params: dict[str, Any]
+    connection: hot.HotConnection, kind: TokenKind, hold: dict[str, Any], params: dict[str, Any]
 ) -> bool:
-    if connection.dialect.name == "postgresql":
-        return (await connection.execute(_take_and_hold(kind), params)).first() is not None
-    if (await connection.execute(_take(kind), params)).rowcount != 1:
+    if connection.is_postgresql:
+        return await connection.first(_take_and_hold(kind), params) is not None
+    if await connection.execute(_take(kind), params) != 1:
         return False
-    await connection.execute(insert(Hold).values(**hold))
+    await connection.execute(insert(Hold).values(**hold), {})
     return True
 
 
@@ -275,5 +275,5 @@ async def settle(ctx: Context, usage: Usage, held: int, now: datetime) -> bool:
         return False
     keys, increments, extra = rollup_row(usage)
     params = event_row(usage, now) | keys | increments | extra
-    async with ctx.uow.statement() as connection:
-        return (await connection.execute(_settle(), _params(params))).first() is not None
+    async with hot.connect(ctx.uow) as connection:
+        return await connection.first(_settle(), _params(params)) is not None
