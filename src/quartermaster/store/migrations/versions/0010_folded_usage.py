@@ -3,6 +3,9 @@
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-24
+
+Building the partial index reads usage_events once and holds off its inserts meanwhile (about
+1 s per 10 M events on a 2-CPU machine); it stays tiny, since only late events enter it.
 """
 
 from collections.abc import Sequence
