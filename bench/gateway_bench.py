@@ -2,14 +2,15 @@
 Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
-       [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
+       [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm]
        [--no-install-litellm] [--profile qm.prof]
 
 Everything runs on loopback: the fake upstream, `qm serve` on a throw-away database
 (qm_bench_<pid>, dropped at the end), and LiteLLM from its own venv (bench/.litellm-venv,
 installed from PyPI on first use). Each target is warmed up, then measured at paced loads
-(each of `--rates` requests/s for `--paced-seconds`, for latency) and at `--concurrency`
+(each of `--rates` requests/s for `--paced-seconds`, for latency), with `--serial` requests one
+at a time back to back (latency without idle wake-ups), and at `--concurrency`
 requests in flight (for requests/s). Prints one JSON line per measurement and per gateway and
 rate (added latency = its p50/p99 minus the direct one at the same rate), then a table on stderr.
 """
@@ -53,6 +54,7 @@ class Plan:
     requests: int
     concurrency: int
     time_cap_s: float
+    serial: int = 500
     warmup: int = 100
 
 
@@ -62,11 +64,15 @@ def emit(row: Row) -> Row:
 
 
 def _phases(target: load.Target, plan: Plan) -> dict[str, Callable[[], load.Outcome]]:
-    """Each paced rate, then saturation: name → a run of it."""
+    """Each paced rate, one request at a time back to back, then saturation: name → a run of
+    it. The serial phase is latency with the processes awake: on an idle virtual machine every
+    hop between processes also pays for waking one up, which the paced phases include."""
     phases: dict[str, Callable[[], load.Outcome]] = {}
     for rate in plan.rates:
         count = round(rate * plan.paced_seconds)
         phases[f"paced@{rate:g}"] = partial(_run, load.paced, target, rate, count, plan.time_cap_s)
+    if plan.serial:
+        phases["serial"] = partial(_run, load.saturate, target, 1, plan.serial, plan.time_cap_s)
     phases["max"] = partial(
         _run, load.saturate, target, plan.concurrency, plan.requests, plan.time_cap_s
     )
@@ -163,8 +169,8 @@ def _added(row: Row, direct: Row) -> dict[str, float] | None:
 
 
 def overheads(rows: list[Row]) -> list[Row]:
-    """Per gateway: latency added at each paced rate (vs direct at that rate), and its
-    requests/s and CPU per request at saturation."""
+    """Per gateway: latency added at each paced rate and serially (vs direct in the same
+    phase), and its requests/s and CPU per request at saturation."""
     by = {(row["target"], row["scenario"]): row for row in rows if "scenario" in row}
     found = []
     for name in ("quartermaster", "litellm"):
@@ -174,7 +180,7 @@ def overheads(rows: list[Row]) -> list[Row]:
         added = {
             scenario: _added(row, by[("direct", scenario)])
             for (target, scenario), row in by.items()
-            if target == name and scenario.startswith("paced") and ("direct", scenario) in by
+            if target == name and scenario != "max" and ("direct", scenario) in by
         }
         overhead = {
             "target": name,
@@ -262,6 +268,7 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="per paced rate")
     parser.add_argument("--requests", type=int, default=1000, help="at saturation")
     parser.add_argument("--concurrency", type=int, default=32, help="in flight at saturation")
+    parser.add_argument("--serial", type=int, default=500, help="requests one at a time (0: skip)")
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per phase, at most")
     parser.add_argument("--workers", type=int, default=1, help="server processes per gateway")
     parser.add_argument("--stream", action="store_true", help="streamed chat (SSE) instead")
@@ -273,7 +280,12 @@ def main() -> None:
     if args.profile and args.workers != 1:
         parser.error("--profile needs --workers 1")
     plan = Plan(
-        tuple(args.rates), args.paced_seconds, args.requests, args.concurrency, args.time_cap
+        tuple(args.rates),
+        args.paced_seconds,
+        args.requests,
+        args.concurrency,
+        args.time_cap,
+        args.serial,
     )
     emit(meta(args, plan))
     print(table(run(args, plan)), file=sys.stderr)

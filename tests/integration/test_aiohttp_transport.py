@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from quartermaster.providers.aiohttp_transport import AiohttpTransport
+from quartermaster.providers.aiohttp_transport import AiohttpTransport, proxy_for
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -34,12 +34,26 @@ def _head(status: str, *headers: str) -> bytes:
 
 @asynccontextmanager
 async def _serving(handler: Handler) -> AsyncIterator[str]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    """A server on a free port; every connection it accepted is closed when the block ends."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(guarded, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
 
 
 @pytest.fixture
@@ -134,3 +148,15 @@ async def test_a_silent_upstream_is_a_read_timeout() -> None:
     async with httpx.AsyncClient(transport=transport, timeout=0.2) as http, _serving(silent) as url:
         with pytest.raises(httpx.ReadTimeout):
             await http.post(url, json={})
+
+
+def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.corp.example")
+    proxy_for.cache_clear()
+    try:
+        assert proxy_for("https", "api.openai.com") == "http://proxy.internal:3128"
+        assert proxy_for("https", "vllm.corp.example") is None
+        assert proxy_for("http", "127.0.0.1") is None
+    finally:
+        proxy_for.cache_clear()

@@ -10,13 +10,17 @@ The failures are translated so that the provider's retry rule stays true: only a
 was never made (`httpx.ConnectError`, `httpx.ConnectTimeout`) may be retried; a connection lost
 after the request went out is a `httpx.ReadError` or `httpx.RemoteProtocolError`, never retried,
 because the upstream may already have started generating. Proxies come from the usual
-environment variables (`HTTPS_PROXY`, `NO_PROXY`), as with httpx.
+environment variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as with httpx, read once per
+upstream host: aiohttp's own `trust_env` re-reads the environment and the netrc file in a worker
+thread on every request, a thread hop and a wait for the GIL on the hot path.
 """
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import aiohttp
 import httpx
@@ -25,6 +29,16 @@ KEEPALIVE_S = 5.0
 """Shorter than the idle timeout of common servers (uvicorn and vLLM 5 s, nginx 75 s), so a
 pooled connection is not reused just as the upstream closes it."""
 MAX_CONNECTIONS = 100
+
+
+@cache
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for `scheme://host`, or None (also when NO_PROXY
+    lists the host). The environment is fixed for the life of the process."""
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    return proxies.get(scheme) or proxies.get("all")
 
 
 @contextmanager
@@ -81,7 +95,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             # httpx decodes content-encoding itself, from the headers it is given.
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=True
+                connector=connector, auto_decompress=False, trust_env=False
             )
         return self._session
 
@@ -102,6 +116,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
+                proxy=proxy_for(request.url.scheme, request.url.host),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             )
         return httpx.Response(

@@ -36,13 +36,14 @@ from quartermaster.services import (
     caps,
     catalog,
     ledger_quick,
+    ledger_quick_settle,
     ledger_rows,
     model_access,
     rate_limits,
 )
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_counters import charge, take, unreserve
-from quartermaster.services.ledger_rows import Usage, event_row, rollup_row
+from quartermaster.services.ledger_rows import Usage, charged, event_row, rollup_row
 from quartermaster.store.models import (
     Hold,
     UsageCounter,
@@ -154,9 +155,10 @@ async def reserve(
     `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
     """
     now = ctx.clock.now()
-    quick = await ledger_quick.reserve(
-        ctx, user_id, model, prompt_tokens, max_output_tokens, request_id, now, hold_ttl_s
+    call = ledger_quick.Call(
+        user_id, model, prompt_tokens, max_output_tokens, request_id, now, hold_ttl_s
     )
+    quick = await ledger_quick.reserve(ctx, call)
     if quick is not None:
         return HoldReceipt(
             request_id,
@@ -187,19 +189,8 @@ async def reserve(
         await rate_limits.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)
         expires_at = now + timedelta(seconds=hold_ttl_s)
-        hold = ledger_rows.hold_row(
-            request_id,
-            user_id,
-            standing.org_id,
-            entry.id,
-            period,
-            kind=rates.kind.value,
-            amount=amount,
-            input_rate=rates.input_rate,
-            output_rate=rates.output_rate,
-            created_at=now,
-            expires_at=expires_at,
-        )
+        planned = ledger_quick.Planned(user_id, standing.org_id, entry.id, period)
+        hold = ledger_rows.hold_row(request_id, planned, rates, amount, now, expires_at)
         await _insert_new_hold(session, hold)
         await tx.commit()
     return HoldReceipt(
@@ -240,20 +231,9 @@ async def settle(
             if hold.state != HoldState.EXPIRED.value:
                 holds.resolve(HoldState(hold.state), HoldState.SETTLED)
         rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
-        usage = Usage(
-            request_id=request_id,
-            user_id=hold.user_id,
-            org_id=hold.org_id,
-            model_id=hold.model_id,
-            period=hold.period,
-            kind=rates.kind,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            tokens=holds.charge(rates, prompt_tokens, completion_tokens),
-            input_rate=rates.input_rate,
-            output_rate=rates.output_rate,
-            held=hold.amount,
-            status="late" if late else "ok",
+        status = "late" if late else "ok"
+        usage = charged(
+            request_id, hold, rates, hold.amount, prompt_tokens, completion_tokens, status
         )
         await book(session, usage, now, released=0 if late else hold.amount)
         await tx.commit()
@@ -266,21 +246,15 @@ async def settle_hold(
     """`settle` for a hold this process took: the receipt already says everything the booking
     needs, so on PostgreSQL it is one statement; anything but a pending hold (a replay, a hold
     the sweeper expired) goes through `settle`, which knows those cases."""
-    usage = Usage(
-        request_id=receipt.request_id,
-        user_id=receipt.user_id,
-        org_id=receipt.org_id,
-        model_id=receipt.model_id,
-        period=receipt.period,
-        kind=receipt.kind,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        tokens=receipt.charge(prompt_tokens, completion_tokens),
-        input_rate=receipt.rates.input_rate,
-        output_rate=receipt.rates.output_rate,
-        held=receipt.tokens_held,
+    usage = charged(
+        receipt.request_id,
+        receipt,
+        receipt.rates,
+        receipt.tokens_held,
+        prompt_tokens,
+        completion_tokens,
     )
-    if await ledger_quick.settle(ctx, usage, receipt.tokens_held, ctx.clock.now()):
+    if await ledger_quick_settle.settle(ctx, usage, ctx.clock.now()):
         return Settlement.of(usage, usage.kind.value, receipt.tokens_held)
     return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
 

@@ -6,11 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict
 from quartermaster.domain.types import HoldState, TokenKind
+
+
+class Owner(Protocol):
+    """Whose hold, against which model and month: a hold row, a receipt, a planned hold."""
+
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def org_id(self) -> int | None: ...
+    @property
+    def model_id(self) -> int: ...
+    @property
+    def period(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -74,18 +87,55 @@ def rollup_row(usage: Usage) -> tuple[dict[str, Any], dict[str, int], dict[str, 
 
 
 def hold_row(
-    request_id: str, user_id: int, org_id: int | None, model_id: int, period: str, **more: Any
+    request_id: str,
+    owner: Owner,
+    rates: holds.Rates,
+    amount: int,
+    created_at: datetime,
+    expires_at: datetime,
 ) -> dict[str, Any]:
-    """The holds row both reserve paths insert (amount, rates and times in `more`)."""
+    """The holds row both reserve paths insert."""
     return {
         "request_id": request_id,
-        "user_id": user_id,
-        "org_id": org_id,
-        "model_id": model_id,
-        "period": period,
+        "user_id": owner.user_id,
+        "org_id": owner.org_id,
+        "model_id": owner.model_id,
+        "period": owner.period,
         "state": HoldState.PENDING.value,
-        **more,
+        "kind": rates.kind.value,
+        "amount": amount,
+        "input_rate": rates.input_rate,
+        "output_rate": rates.output_rate,
+        "created_at": created_at,
+        "expires_at": expires_at,
     }
+
+
+def charged(
+    request_id: str,
+    owner: Owner,
+    rates: holds.Rates,
+    held: int,
+    prompt_tokens: int,
+    completion_tokens: int,
+    status: str = "ok",
+) -> Usage:
+    """The usage a hold of `held` books for these counts, at the hold's rates."""
+    return Usage(
+        request_id=request_id,
+        user_id=owner.user_id,
+        org_id=owner.org_id,
+        model_id=owner.model_id,
+        period=owner.period,
+        kind=rates.kind,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        tokens=holds.charge(rates, prompt_tokens, completion_tokens),
+        input_rate=rates.input_rate,
+        output_rate=rates.output_rate,
+        held=held,
+        status=status,
+    )
 
 
 def duplicate(request_id: str) -> Conflict:
