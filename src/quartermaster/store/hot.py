@@ -15,6 +15,7 @@ constraint violation is an `IntegrityError`; any other database error a `DBAPIEr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
 
 from quartermaster.store.db import UNAVAILABLE_STATES
 from quartermaster.store.uow import UnitOfWork
@@ -122,11 +124,23 @@ async def connect(uow: UnitOfWork) -> AsyncIterator[HotConnection]:
         raise
     except Exception as error:  # the driver's own refusal to connect
         raise _unreachable("connect", error) from error
+    driver = pooled.driver_connection
     try:
-        yield HotConnection(pooled.driver_connection, None)
+        yield HotConnection(driver, None)
+    except asyncio.CancelledError as error:
+        _discard(pooled, driver, error)  # perhaps mid-statement: never hand it to the next call
+        raise
     except OperationalError as error:
         if error.connection_invalidated:
-            pooled.invalidate(error)
+            _discard(pooled, driver, error)
         raise
     finally:
-        pooled.close()
+        # The pool may close the connection on its return (overflow, invalidation), which awaits
+        # the driver: only inside SQLAlchemy's greenlet does that happen instead of leaking it.
+        await greenlet_spawn(pooled.close)
+
+
+def _discard(pooled: Any, driver: asyncpg.Connection, error: BaseException) -> None:
+    """Drop the driver's connection at once and take it out of the pool."""
+    driver.terminate()
+    pooled.invalidate(error)
