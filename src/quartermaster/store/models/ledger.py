@@ -36,12 +36,20 @@ class ModelCatalogEntry(Base):
 
 
 class UsageCounter(Base):
-    """What a user has used and has on hold in one period and kind: the row a reserve updates."""
+    """What a user has used and has on hold in one period and kind: the row a reserve updates.
+
+    `ix_usage_counters_period` lets the user table read one month's rows (or the months after
+    the fold) instead of every month's. It leaves out `used` and `reserved`, the only columns
+    reserve and settle update, so those updates stay HOT (PostgreSQL writes no index entry for
+    them); only a member's first call of a month adds one. Not unique, so it is never the
+    arbiter of the counters' upserts.
+    """
 
     __tablename__ = "usage_counters"
     __table_args__ = (
         CheckConstraint("used >= 0", name="used_nonnegative"),
         CheckConstraint("reserved >= 0", name="reserved_nonnegative"),
+        Index("ix_usage_counters_period", "period", "kind", "user_id"),
     )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
