@@ -160,6 +160,22 @@ async def test_a_clock_set_back_behind_the_fold_reads_every_month_live(
     assert views["total_tokens"][1] == (org.member_ids[0], 450)
 
 
+async def test_a_fold_a_month_behind_still_counts_the_month_between(
+    ctx: Context, clock: FixedClock
+) -> None:
+    """No fold since December closed: the total reads December (between the fold and the last
+    closed month) from the counters as well as January (after it)."""
+    org = await _folded_org(ctx, clock)
+    first, second = org.member_ids
+    clock.set(datetime(2026, 12, 20, tzinfo=UTC))
+    await _spend(ctx, first)
+    clock.set(datetime(2027, 1, 10, tzinfo=UTC))
+    await _spend(ctx, first)
+    views = await _views(ctx, org.org_id)
+    assert views["total_tokens"][:2] == [(first, 300 + 150 + 150), (second, 450)]
+    assert await ledger_check.check(ctx) == []
+
+
 async def test_a_fold_that_disagrees_with_the_roll_ups_fails_the_ledger_check(
     ctx: Context, clock: FixedClock
 ) -> None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Select, func, select, union_all
+from sqlalchemy import Subquery, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.types import TokenKind
@@ -50,22 +49,30 @@ async def totals_by_member(
     }
 
 
-def lifetime_by_user(users: Select[Any], closed: str) -> Any:
-    """A query of (user_id, value): the lifetime tokens of each of `users` with any usage,
-    from the fold plus its late events plus the counters of the months after it."""
+def lifetime_rows(closed: str) -> Subquery:
+    """(user_id, value) rows that add up to each user's lifetime tokens, several per user: the
+    fold's row, the late events booked into folded months, the counters of the months after
+    the fold. Not narrowed to any users: the caller joins its members to them.
+
+    The counters are split at `closed`, the reader's last closed month: the months after it are
+    a range the planner can size and read through `ix_usage_counters_period`; the months between
+    the fold and `closed` (none once the fold has caught up) are bounded by the fold's period,
+    which the planner cannot see, so alone it would estimate a third of the table and scan it.
+    `closed` is written into the statement, not bound, for the same reason: a prepared
+    statement's generic plan would not see a bound value either."""
     through = folded_through(closed)
-    rows = union_all(
+    after = literal(closed, literal_execute=True)
+    counters = select(UsageCounter.user_id, UsageCounter.used)
+    return union_all(
         select(FoldedUserUsage.user_id, FoldedUserUsage.tokens.label("value")).where(
-            FoldedUserUsage.user_id.in_(users), through.is_not(None)
+            through.is_not(None)
         ),
-        select(UsageEvent.user_id, UsageEvent.tokens).where(
-            late(), UsageEvent.period <= through, UsageEvent.user_id.in_(users)
-        ),
-        select(UsageCounter.user_id, UsageCounter.used).where(
-            UsageCounter.period > func.coalesce(through, ""), UsageCounter.user_id.in_(users)
+        select(UsageEvent.user_id, UsageEvent.tokens).where(late(), UsageEvent.period <= through),
+        counters.where(UsageCounter.period > after),
+        counters.where(
+            UsageCounter.period > func.coalesce(through, ""), UsageCounter.period <= after
         ),
     ).subquery()
-    return select(rows.c.user_id, func.sum(rows.c.value).label("value")).group_by(rows.c.user_id)
 
 
 async def member_totals(ctx: Context, user_id: int) -> MemberTotals:

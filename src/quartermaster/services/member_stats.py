@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.member_table import (
@@ -39,25 +39,33 @@ class Periods:
     """The last month closed in every time zone (`domain.periods.last_closed_period`)."""
 
 
-def _usage_sort(org_id: int, column: MemberColumn, periods: Periods) -> Any:
-    """A subquery of (user_id, value) for a usage column, over the org's active members: the
-    month's counter row per member, or the fold's lifetime row per member plus what follows."""
-    members = select(Membership.user_id).where(
-        Membership.org_id == org_id, Membership.removed_at.is_(None)
-    )
+MONTH_COLUMNS = {
+    MemberColumn.INFERENCE_THIS_MONTH: (False, TokenKind.INFERENCE),
+    MemberColumn.INFERENCE_PREVIOUS_MONTH: (True, TokenKind.INFERENCE),
+    MemberColumn.TRAINING_THIS_MONTH: (False, TokenKind.TRAINING),
+}
+"""Each month column: whether it is the previous month (else the current one), and its kind."""
+
+
+def _with_usage(
+    query: Select[Any], column: MemberColumn, periods: Periods
+) -> tuple[Select[Any], Any]:
+    """`query` over memberships, outer-joined to a usage column's rows, and the column's value.
+
+    The rows are joined to the members themselves rather than narrowed first by a subquery of
+    the org's members, so the members are read once and the planner chooses between a hash
+    join over the months' counters (`ix_usage_counters_period`) and a lookup per member."""
     if column is MemberColumn.TOTAL:
-        return ledger_totals.lifetime_by_user(members, periods.closed).subquery()
-    period, kind = {
-        MemberColumn.INFERENCE_THIS_MONTH: (periods.current, TokenKind.INFERENCE),
-        MemberColumn.INFERENCE_PREVIOUS_MONTH: (periods.previous, TokenKind.INFERENCE),
-        MemberColumn.TRAINING_THIS_MONTH: (periods.current, TokenKind.TRAINING),
-    }[column]
-    query = select(UsageCounter.user_id, UsageCounter.used.label("value")).where(
-        UsageCounter.user_id.in_(members),
-        UsageCounter.period == period,
+        rows = ledger_totals.lifetime_rows(periods.closed)
+        joined = query.outerjoin(rows, rows.c.user_id == Membership.user_id)
+        return joined.group_by(Membership.id), func.coalesce(func.sum(rows.c.value), 0)
+    previous, kind = MONTH_COLUMNS[column]
+    counter = and_(
+        UsageCounter.user_id == Membership.user_id,
+        UsageCounter.period == (periods.previous if previous else periods.current),
         UsageCounter.kind == kind.value,
     )
-    return query.subquery()
+    return query.outerjoin(UsageCounter, counter), func.coalesce(UsageCounter.used, 0)
 
 
 def _status() -> Any:
@@ -111,13 +119,10 @@ def page_query(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
 def _page_by_usage(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
     """Sorted and cut to the page before the users are joined: the sort then handles one
     narrow row per member, and only the page's members are read whole."""
-    usage = _usage_sort(org_id, q.sort, periods)
-    key = func.coalesce(usage.c.value, 0).label("key")
-    ids = (
-        select(Membership.id, key)
-        .join(Allocation, Allocation.membership_id == Membership.id)
-        .outerjoin(usage, usage.c.user_id == Membership.user_id)
-    )
+    members = select(Membership.id).join(Allocation, Allocation.membership_id == Membership.id)
+    ids, value = _with_usage(members, q.sort, periods)
+    key = value.label("key")
+    ids = ids.add_columns(key)
     if q.email:
         ids = ids.join(User, User.id == Membership.user_id)
     page = _ordered(_filtered(ids, org_id, q), key, q).limit(q.limit).offset(q.offset).subquery()
