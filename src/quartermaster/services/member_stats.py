@@ -76,6 +76,15 @@ def _status() -> Any:
     )
 
 
+def _has_status(status: MemberStatus) -> Any:
+    """`_status() == status` on the flags themselves (both not null), which the planner can
+    estimate from their statistics: for the CASE it guesses 0.5 % of the members, and a plan
+    made for so few joined their usage first and filtered them after."""
+    if status is MemberStatus.BANNED:
+        return Membership.banned.is_(True)
+    return and_(Membership.banned.is_(False), Membership.paid.is_(status is MemberStatus.PAID))
+
+
 STORED = {
     MemberColumn.USER_ID: Membership.user_id,
     MemberColumn.EMAIL: User.email_normalized,
@@ -97,7 +106,7 @@ def _filtered(query: Select[Any], org_id: int, q: MemberQuery) -> Select[Any]:
     if q.role is not None:
         query = query.where(Membership.role == q.role.value)
     if q.status is not None:
-        query = query.where(_status() == q.status.value)
+        query = query.where(_has_status(q.status))
     if q.after_user_id is not None:
         query = query.where(Membership.user_id > q.after_user_id)
     return query
@@ -203,11 +212,14 @@ async def member_stats(
 
 async def _count(session: AsyncSession, org_id: int, q: MemberQuery) -> int:
     """How many members match the filters. A query of its own: as a window column of the page
-    it made the database join every member's row even for a page read straight off an index."""
+    it made the database join every member's row even for a page read straight off an index.
+    The users are joined only to filter by email: every membership has its user (a foreign
+    key, not null), so the join cannot change the count, and it cost half of it."""
     query = (
         select(func.count())
         .select_from(Membership)
-        .join(User, User.id == Membership.user_id)
         .join(Allocation, Allocation.membership_id == Membership.id)
     )
+    if q.email:
+        query = query.join(User, User.id == Membership.user_id)
     return int(await session.scalar(_filtered(query, org_id, q)) or 0)
