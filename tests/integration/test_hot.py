@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import Integer, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -89,3 +90,35 @@ async def test_connections_beyond_the_pools_size_are_closed_when_returned(ctx: C
 
     assert await asyncio.gather(*(held_a_while(n) for n in range(18))) == list(range(1, 19))
     assert ctx.uow.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_after_the_server_drops_every_connection_one_call_fails_not_each(
+    ctx: Context,
+) -> None:
+    """A restarted server leaves every pooled connection dead; the first call that meets one
+    answers 503 and the rest of the pool is renewed, as SQLAlchemy does on a disconnect."""
+    _postgresql_only(ctx)
+
+    async def held_a_while() -> None:
+        async with hot.connect(ctx.uow) as connection:
+            await connection.first(text("SELECT pg_sleep(0.1)"), {})
+
+    await asyncio.gather(*(held_a_while() for _ in range(5)))  # five connections in the pool
+    url = ctx.uow.engine.url
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database="postgres"
+    )
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            url.database,
+        )
+    finally:
+        await admin.close()
+    failed = 0
+    for n in range(6):
+        try:
+            await _one_more(ctx, n)
+        except OperationalError:
+            failed += 1
+    assert failed == 1

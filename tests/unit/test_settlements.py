@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from quartermaster.domain.errors import Conflict
 from quartermaster.services import settlements
@@ -36,6 +36,22 @@ async def test_a_booking_is_retried_until_the_database_is_back() -> None:
     assert len(attempts) == 4
 
 
+async def test_a_deadlock_is_retried() -> None:
+    attempts: list[int] = []
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    async def book() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise DBAPIError("UPDATE …", {}, Deadlock("deadlock detected"))
+        return "booked"
+
+    assert await Settlements().start(book, "chatcmpl-5") == "booked"
+    assert len(attempts) == 2
+
+
 async def test_a_refusal_is_not_retried_and_waiting_for_it_does_not_raise(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -50,7 +66,7 @@ async def test_a_refusal_is_not_retried_and_waiting_for_it_does_not_raise(
     assert "could not settle request chatcmpl-2" in caplog.text
 
 
-async def test_retries_stop_once_the_hold_could_no_longer_matter() -> None:
+async def test_a_process_gives_up_on_a_booking_after_its_retry_window() -> None:
     async def book() -> str:
         raise _down()
 

@@ -91,7 +91,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, keepalive_timeout=self._keepalive_s
+                limit=self._max_connections,
+                keepalive_timeout=self._keepalive_s,
+                ssl=httpx.create_ssl_context(),  # the CA bundle httpx itself would trust
             )
             # httpx decodes content-encoding itself, from the headers it is given.
             self._session = aiohttp.ClientSession(

@@ -189,7 +189,7 @@ async def reserve(
         await rate_limits.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)
         expires_at = now + timedelta(seconds=hold_ttl_s)
-        planned = ledger_quick.Planned(user_id, standing.org_id, entry.id, period)
+        planned = ledger_rows.Planned(user_id, standing.org_id, entry.id, period)
         hold = ledger_rows.hold_row(request_id, planned, rates, amount, now, expires_at)
         await _insert_new_hold(session, hold)
         await tx.commit()

@@ -50,7 +50,7 @@ from quartermaster.domain.types import ModelKind, TokenKind
 from quartermaster.services import caps
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_bound import bound, counter_is_bound, params
-from quartermaster.services.ledger_rows import duplicate, hold_row
+from quartermaster.services.ledger_rows import Planned, duplicate, hold_row
 from quartermaster.services.model_access import org_allows
 from quartermaster.store import hot
 from quartermaster.store.models import (
@@ -88,16 +88,6 @@ class Guess:
 
 
 @dataclass(frozen=True)
-class Planned:
-    """Whose hold is about to be written (`ledger_rows.Owner`)."""
-
-    user_id: int
-    org_id: int | None
-    model_id: int
-    period: str
-
-
-@dataclass(frozen=True)
 class Taken:
     """A hold the fast path wrote."""
 
@@ -130,6 +120,8 @@ def _guess_query() -> Select[Any]:
         select(
             Membership.org_id,
             Organization.timezone,
+            Organization.rate_limit_rpm,
+            Organization.rate_limit_tpm,
             m.id.label("model_id"),
             m.kind,
             m.input_rate,
@@ -194,20 +186,8 @@ def _take(kind: TokenKind) -> Update:
     )
 
 
-HOLD_FIELDS = (
-    "request_id",
-    "user_id",
-    "org_id",
-    "model_id",
-    "period",
-    "state",
-    "kind",
-    "amount",
-    "input_rate",
-    "output_rate",
-    "created_at",
-    "expires_at",
-)
+HOLD_FIELDS = [c.name for c in Hold.__table__.c if c.name not in ("id", "resolved_at")]
+"""Every column a new hold has; `hold_row` must give each one (store/hot.py refuses a gap)."""
 
 
 @cache
@@ -216,7 +196,7 @@ def _take_and_hold(kind: TokenKind) -> Insert:
     taking = _take(kind).returning(UsageCounter.user_id).cte("taken")
     table = Hold.__table__
     held = bound(table, HOLD_FIELDS).select_from(taking)
-    return postgresql.insert(table).from_select(list(HOLD_FIELDS), held).returning(table.c.id)
+    return postgresql.insert(table).from_select(HOLD_FIELDS, held).returning(table.c.id)
 
 
 async def reserve(ctx: Context, call: Call) -> Taken | None:
@@ -237,10 +217,14 @@ async def reserve(ctx: Context, call: Call) -> Taken | None:
 
 
 async def _fresh_guess(connection: hot.HotConnection, call: Call) -> Guess | None:
+    """What to try with, or None when the member's org has rate limits (the full path counts
+    them) or the user is not a member (individuals spend from their plan)."""
     found = await connection.first(
         _guess_query(), params({"user_id": call.user_id, "model": call.model})
     )
-    return None if found is None else Guess(**{name: found[name] for name in GUESS_FIELDS})
+    if found is None or found["rate_limit_rpm"] is not None or found["rate_limit_tpm"] is not None:
+        return None
+    return Guess(**{name: found[name] for name in GUESS_FIELDS})
 
 
 GUESS_FIELDS = tuple(Guess.__dataclass_fields__)

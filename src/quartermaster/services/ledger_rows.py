@@ -27,6 +27,16 @@ class Owner(Protocol):
 
 
 @dataclass(frozen=True)
+class Planned:
+    """Whose hold is about to be written (an `Owner`)."""
+
+    user_id: int
+    org_id: int | None
+    model_id: int
+    period: str
+
+
+@dataclass(frozen=True)
 class Usage:
     """A settled charge in platform tokens, with the rates in force at the call.
 

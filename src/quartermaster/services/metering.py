@@ -194,7 +194,7 @@ class ChatStream:
     """The answer piece by piece, settled exactly once: when the final chunk arrives (which then
     carries the usage, counted locally when the upstream reported none), or at `close()` for
     what was generated so far — also when the stream was never iterated at all. `close()`
-    returns once the booking is in the ledger."""
+    returns once the booking has finished (booked, or given up on and logged)."""
 
     def __init__(self, ctx: Context, chat: PreparedChat) -> None:
         self._ctx, self._chat = ctx, chat

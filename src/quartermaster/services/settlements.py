@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -24,21 +25,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRYABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 """A database that cannot be reached; anything else is a bug or a conflict, and is not retried."""
+TRANSIENT_STATES = ("40001", "40P01")
+"""Serialization failure and deadlock: the transaction was rolled back whole, so try again."""
+RETRY_FOR_S = 1200.0
+"""How long one process keeps a booking it could not write. The hold has expired by then (the
+default deadline is 600 s) and its tokens were freed; a booking written later is still charged,
+marked late, but a process cannot hold on to every call of a long outage for ever."""
 FIRST_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 5.0
 DRAIN_TIMEOUT_S = 15.0
 
 
 def _retryable(error: BaseException) -> bool:
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
+    if isinstance(error, DBAPIError):
+        state = str(getattr(error.orig, "sqlstate", "") or "")
+        if error.connection_invalidated or state in TRANSIENT_STATES:
+            return True
     return isinstance(error, RETRYABLE)
 
 
 class Settlements:
     """The process's settlements in flight."""
 
-    def __init__(self, retry_for_s: float = 1200.0) -> None:
+    def __init__(self, retry_for_s: float = RETRY_FOR_S) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retry_for_s = retry_for_s
 
@@ -79,5 +88,6 @@ class Settlements:
                 log.warning(
                     "settling %s failed (%s); retrying in %.2f s", request_id, error, backoff
                 )
-            await asyncio.sleep(backoff)
+            # Jittered, so a recovered database is not met by every waiting booking at once.
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311
             backoff = min(backoff * 2, MAX_BACKOFF_S)

@@ -33,29 +33,34 @@ from quartermaster.store.db import UNAVAILABLE_STATES
 from quartermaster.store.uow import UnitOfWork
 
 UNREACHABLE = (
-    asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,  # a statement on a connection the server just left
     OSError,
     TimeoutError,
 )
+"""Beside the PostgreSQL errors of the SQLSTATE classes in `UNAVAILABLE_STATES`."""
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
     names: tuple[str, ...]
-    defaults: Mapping[str, Any]
+    fixed: Mapping[str, Any]
+    """Values the statement carries itself (literals SQLAlchemy bound); every other name must
+    be given, so a forgotten parameter is an error, never a silent NULL."""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[name] if name in params else self.defaults[name] for name in self.names]
+        return [self.fixed[name] if name in self.fixed else params[name] for name in self.names]
 
 
 @cache
 def _compiled(statement: Executable) -> _Compiled:
-    """PostgreSQL's SQL for `statement` (built once and kept by the caller), in $n order."""
+    """PostgreSQL's SQL for `statement`, in $n order. Cached by the statement object: only for
+    statements built once (module constants, `functools.cache`d builders)."""
     compiled = statement.compile(dialect=pg_asyncpg.dialect())
-    return _Compiled(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+    names = tuple(compiled.positiontup or ())
+    fixed = {name: compiled.params[name] for name in names if not compiled.binds[name].required}
+    return _Compiled(str(compiled), names, fixed)
 
 
 class HotConnection:
@@ -133,6 +138,10 @@ async def connect(uow: UnitOfWork) -> AsyncIterator[HotConnection]:
     except OperationalError as error:
         if error.connection_invalidated:
             _discard(pooled, driver, error)
+            # As SQLAlchemy does on a disconnect: every connection of this one's generation is
+            # replaced at its next checkout, so a restarted server costs one failed call, not
+            # one per pooled connection.
+            uow.engine.sync_engine.pool._invalidate(pooled, error, _checkin=False)
         raise
     finally:
         # The pool may close the connection on its return (overflow, invalidation), which awaits
