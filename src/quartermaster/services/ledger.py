@@ -73,6 +73,29 @@ class HoldReceipt:
     """The rates the hold was quoted at, so the caller knows the charge before it is booked."""
     model_id: int
 
+    @classmethod
+    def of(
+        cls,
+        request_id: str,
+        model: str,
+        owner: ledger_rows.Owner,
+        rates: holds.Rates,
+        amount: int,
+        expires_at: datetime,
+    ) -> HoldReceipt:
+        return cls(
+            request_id,
+            owner.user_id,
+            owner.org_id,
+            model,
+            rates.kind,
+            owner.period,
+            amount,
+            expires_at,
+            rates,
+            owner.model_id,
+        )
+
     def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
         """What `settle` will book for this usage (it charges the hold's rates, exactly these)."""
         return holds.charge(self.rates, prompt_tokens, completion_tokens)
@@ -160,17 +183,8 @@ async def reserve(
     )
     quick = await ledger_quick.reserve(ctx, call)
     if quick is not None:
-        return HoldReceipt(
-            request_id,
-            user_id,
-            quick.org_id,
-            model,
-            quick.rates.kind,
-            quick.period,
-            quick.amount,
-            quick.expires_at,
-            quick.rates,
-            quick.model_id,
+        return HoldReceipt.of(
+            request_id, model, quick.owner, quick.rates, quick.amount, quick.expires_at
         )
     async with ctx.uow.begin() as tx:
         session = tx.session
@@ -193,18 +207,7 @@ async def reserve(
         hold = ledger_rows.hold_row(request_id, planned, rates, amount, now, expires_at)
         await _insert_new_hold(session, hold)
         await tx.commit()
-    return HoldReceipt(
-        request_id,
-        user_id,
-        standing.org_id,
-        model,
-        rates.kind,
-        period,
-        amount,
-        expires_at,
-        rates,
-        entry.id,
-    )
+    return HoldReceipt.of(request_id, model, planned, rates, amount, expires_at)
 
 
 async def settle(

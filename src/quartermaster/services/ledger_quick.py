@@ -91,9 +91,7 @@ class Guess:
 class Taken:
     """A hold the fast path wrote."""
 
-    org_id: int
-    model_id: int
-    period: str
+    owner: Planned
     rates: holds.Rates
     amount: int
     expires_at: datetime
@@ -255,7 +253,7 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
         held = await _held(connection, rates.kind, hold, params(hold | checks))
     except IntegrityError:
         raise duplicate(call.request_id) from None
-    return Taken(guess.org_id, guess.model_id, period, rates, amount, expires_at) if held else None
+    return Taken(planned, rates, amount, expires_at) if held else None
 
 
 async def _held(
