@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -37,14 +38,9 @@ async def make_provider(
     monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-fake")
     made: list[OpenAIHTTPProvider] = []
 
-    def make(fake: FakeUpstream, **settings: float) -> OpenAIHTTPProvider:
-        config = UpstreamConfig(
-            name="fake",
-            base_url="http://upstream.test/v1",
-            api_key_env="FAKE_UPSTREAM_KEY",
-            retry_backoff_s=0,
-            **settings,  # type: ignore[arg-type]
-        )
+    def make(fake: FakeUpstream, **settings: Any) -> OpenAIHTTPProvider:
+        settings = {"base_url": "http://upstream.test/v1", "retry_backoff_s": 0} | settings
+        config = UpstreamConfig(name="fake", api_key_env="FAKE_UPSTREAM_KEY", **settings)
         provider = OpenAIHTTPProvider(config, "fake-model", transport=fake.transport())
         made.append(provider)
         return provider
@@ -70,6 +66,31 @@ async def test_chat_returns_the_answer_and_the_upstream_usage(make_provider: Mak
     assert "stream_options" not in body
     assert fake.requests[0].headers["authorization"] == "Bearer sk-fake"
     assert fake.requests[0].url.path == "/v1/chat/completions"
+
+
+async def test_an_azure_style_upstream_gets_its_path_query_header_and_key(
+    make_provider: MakeProvider,
+) -> None:
+    fake = FakeUpstream()
+    provider = make_provider(
+        fake,
+        base_url="https://example.openai.azure.com/openai/deployments/gpt-4o/",
+        query={"api-version": "2024-10-21"},
+        headers={"X-Team": "blue"},
+        auth_header="api-key",
+    )
+    await provider.chat(REQUEST)
+    await provider.embed(["one"])
+    chat, embed = fake.requests
+    assert str(chat.url) == (
+        "https://example.openai.azure.com/openai/deployments/gpt-4o/chat/completions"
+        "?api-version=2024-10-21"
+    )
+    assert embed.url.path == "/openai/deployments/gpt-4o/embeddings"
+    assert (chat.headers["api-key"], chat.headers["x-team"]) == ("sk-fake", "blue")
+    assert "authorization" not in chat.headers
+    assert chat.headers["content-type"] == "application/json"
+    assert int(chat.headers["content-length"]) == len(chat.content)
 
 
 async def test_chat_without_usage_reports_none(make_provider: MakeProvider) -> None:

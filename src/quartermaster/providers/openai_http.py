@@ -1,6 +1,11 @@
 """A model behind an OpenAI-compatible HTTP upstream: OpenAI, Azure OpenAI, vLLM, Ollama,
 llama.cpp's server, and Anthropic's and Gemini's compatible endpoints.
 
+Requests go straight to the transport (aiohttp in production, `httpx.MockTransport` in tests):
+httpx's client layer — URL merging, cookies, auth and redirect handling, none of which an
+upstream call uses — cost about 0.3 ms of CPU per call. The URLs, headers and timeouts are
+built once per provider instead.
+
 httpx and JSON errors are translated here, in `_translated`, into the `ProviderError` tree.
 Only connection failures are retried: the request never reached the upstream, so it cannot
 have been charged or half-generated. Timeouts are enforced here too (per read, like httpx's read
@@ -17,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from quartermaster import __version__
 from quartermaster.providers.aiohttp_transport import AiohttpTransport
 from quartermaster.providers.base import (
     ChatChunk,
@@ -36,6 +42,13 @@ from quartermaster.providers.errors import (
 from quartermaster.providers.sse import DONE, SSEDecoder
 
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+PATHS = ("chat/completions", "embeddings")
+DEFAULT_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "Accept-Encoding": "gzip, deflate",
+    "Content-Type": "application/json",
+    "User-Agent": f"quartermaster/{__version__}",
+}
 ERROR_TEXT_LIMIT = 500
 
 
@@ -52,13 +65,11 @@ class OpenAIHTTPProvider:
         self._config = config
         self._model = model
         self._api_key = config.api_key()
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url,
-            headers=_headers(config),
-            params=dict(config.query),
-            timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
-            transport=transport or AiohttpTransport(),
-        )
+        self._transport = transport or AiohttpTransport()
+        self._headers = DEFAULT_HEADERS | _headers(config)
+        timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
+        self._extensions = {"timeout": timeout.as_dict()}
+        self._urls = {path: _url(config, path) for path in PATHS}
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         async with self._open("chat/completions", self._chat_body(request, stream=False)) as reply:
@@ -101,7 +112,7 @@ class OpenAIHTTPProvider:
             return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     def _chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -123,7 +134,11 @@ class OpenAIHTTPProvider:
     @asynccontextmanager
     async def _open(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
         """Send with connect retries and a deadline for the answer's head; fail on non-2xx."""
-        request = self._client.build_request("POST", path, json=body)
+        content = json.dumps(body, separators=(",", ":")).encode()
+        headers = self._headers | {"Content-Length": str(len(content))}
+        request = httpx.Request(
+            "POST", self._urls[path], headers=headers, content=content, extensions=self._extensions
+        )
         deadline_s = self._config.connect_timeout_s + self._config.read_timeout_s
         with self._translated():
             async with asyncio.timeout(deadline_s):
@@ -138,10 +153,10 @@ class OpenAIHTTPProvider:
     async def _send_with_retries(self, request: httpx.Request) -> httpx.Response:
         for attempt in range(self._config.connect_retries):
             try:
-                return await self._client.send(request, stream=True)
+                return await self._transport.handle_async_request(request)
             except CONNECT_ERRORS:
                 await asyncio.sleep(self._config.retry_backoff_s * 2**attempt)
-        return await self._client.send(request, stream=True)
+        return await self._transport.handle_async_request(request)
 
     async def _raise_for_status(self, response: httpx.Response) -> None:
         with self._translated():
@@ -205,6 +220,12 @@ class OpenAIHTTPProvider:
             raise ProviderBadResponse(f"transport failed: {exc}", name) from exc
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderBadResponse(f"malformed upstream response: {exc!r}", name) from exc
+
+
+def _url(config: UpstreamConfig, path: str) -> httpx.URL:
+    """`path` under the base URL (its own path kept, as in `…/openai/deployments/x`), with the
+    configured query (Azure's `api-version`)."""
+    return httpx.URL(f"{config.base_url.rstrip('/')}/{path}").copy_merge_params(dict(config.query))
 
 
 def _headers(config: UpstreamConfig) -> dict[str, str]:
