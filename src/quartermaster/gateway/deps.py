@@ -1,4 +1,4 @@
-"""What /v1 routes share: the process's providers, built once.
+"""What /v1 routes share: the process's providers, built once; the chat's caller.
 
 They are built at start-up when the database answers (a provider that cannot be configured then
 stops the start), and otherwise on the first call that needs them, so a gateway started while
@@ -13,7 +13,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from quartermaster.api.deps import bearer_token, context, principal
 from quartermaster.providers.registry import ProviderRegistry
+from quartermaster.services import known_keys
+from quartermaster.services.metering import ChatCaller
 
 
 class LazyProviders:
@@ -40,3 +43,15 @@ async def providers(request: Request) -> ProviderRegistry:
 
 
 Providers = Annotated[ProviderRegistry, Depends(providers)]
+
+
+async def chat_caller(request: Request) -> ChatCaller:
+    """An API key from this process's memory when it checked the key a moment ago (the hold's
+    statement checks it again: services/known_keys.py); a session exactly as on every route."""
+    token = bearer_token(request)
+    if token is None:
+        return await principal(request)
+    return await known_keys.recall(context(request), token)
+
+
+ChatCallerDep = Annotated[ChatCaller, Depends(chat_caller)]

@@ -177,18 +177,30 @@ async def reserve(
     For an embedding (training) model `prompt_tokens` is the counted tokens of the upload and
     `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
     """
-    now = ctx.clock.now()
     call = ledger_quick.Call(
-        user_id, model, prompt_tokens, max_output_tokens, request_id, now, hold_ttl_s
+        user_id, model, prompt_tokens, max_output_tokens, request_id, ctx.clock.now(), hold_ttl_s
     )
+    return await reserve_quickly(ctx, call) or await reserve_fully(ctx, call)
+
+
+async def reserve_quickly(ctx: Context, call: ledger_quick.Call) -> HoldReceipt | None:
+    """The hold in one statement (services/ledger_quick.py), or None: `reserve_fully` decides."""
     quick = await ledger_quick.reserve(ctx, call)
-    if quick is not None:
-        return HoldReceipt.of(
-            request_id, model, quick.owner, quick.rates, quick.amount, quick.expires_at
-        )
+    if quick is None:
+        return None
+    return HoldReceipt.of(
+        call.request_id, call.model, quick.owner, quick.rates, quick.amount, quick.expires_at
+    )
+
+
+async def reserve_fully(ctx: Context, call: ledger_quick.Call) -> HoldReceipt:
+    """Every rule in one transaction, each refusal with its own message (`call.key_hash` must
+    be None: the caller was authenticated)."""
+    assert call.key_hash is None, "authenticate the key before the full path"
+    user_id, now = call.user_id, call.now
     async with ctx.uow.begin() as tx:
         session = tx.session
-        entry = await catalog.enabled_model(session, model)
+        entry = await catalog.enabled_model(session, call.model)
         rates = holds.rates_for(
             ModelKind(entry.kind), entry.input_rate, entry.output_rate, entry.training_rate
         )
@@ -199,15 +211,17 @@ async def reserve(
         cap = await caps.cap_of(session, standing, rates.kind, period)
         if cap is None:
             raise caps.no_pool(rates.kind, period)
-        amount = holds.worst_case(rates, prompt_tokens, max_output_tokens, entry.max_output_tokens)
+        amount = holds.worst_case(
+            rates, call.prompt_tokens, call.max_output_tokens, entry.max_output_tokens
+        )
         await rate_limits.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)
-        expires_at = now + timedelta(seconds=hold_ttl_s)
+        expires_at = now + timedelta(seconds=call.hold_ttl_s)
         planned = ledger_rows.Planned(user_id, standing.org_id, entry.id, period)
-        hold = ledger_rows.hold_row(request_id, planned, rates, amount, now, expires_at)
+        hold = ledger_rows.hold_row(call.request_id, planned, rates, amount, now, expires_at)
         await _insert_new_hold(session, hold)
         await tx.commit()
-    return HoldReceipt.of(request_id, model, planned, rates, amount, expires_at)
+    return HoldReceipt.of(call.request_id, call.model, planned, rates, amount, expires_at)
 
 
 async def settle(

@@ -15,6 +15,10 @@ Anything that still does not go through — every refusal, an individual on a pl
 rate limits, the month's first call (no counter row yet) — answers None, and `ledger.reserve`
 runs the full path, which applies every rule with its own message. So this path can only ever
 take a hold the full path would also take.
+
+A chat whose API key nothing has read for this call (services/known_keys.py) passes the key's
+hash: the statement then also checks the key, and a None sends the caller back to authenticate
+in full before the full path.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Date,
     Insert,
     Select,
@@ -36,6 +41,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
+    or_,
     select,
     update,
 )
@@ -55,6 +61,7 @@ from quartermaster.services.model_access import org_allows
 from quartermaster.store import hot
 from quartermaster.store.models import (
     Allocation,
+    ApiKey,
     Hold,
     Membership,
     ModelCatalogEntry,
@@ -106,6 +113,9 @@ class Call:
     request_id: str
     now: datetime
     hold_ttl_s: int
+    key_hash: str | None = None
+    """The caller's API key when nothing has checked it for this call (services/known_keys.py):
+    the statement then takes the hold only while the key is still valid and the member's."""
 
 
 _guesses: WeakKeyDictionary[UnitOfWork, dict[tuple[int, str], Guess]] = WeakKeyDictionary()
@@ -134,9 +144,23 @@ def _guess_query() -> Select[Any]:
     )
 
 
+def _key_valid() -> ColumnElement[bool]:
+    """The caller's key is the member's, not revoked, not expired (`api_keys.authenticate`)."""
+    return exists().where(
+        ApiKey.key_hash == bindparam("b_key_hash"),
+        ApiKey.user_id == bindparam("b_user_id"),
+        ApiKey.revoked_at.is_(None),
+        or_(
+            ApiKey.expires_at.is_(None),
+            ApiKey.expires_at > bindparam("b_key_checked_at", type_=ApiKey.expires_at.type),
+        ),
+    )
+
+
 @cache
-def _take(kind: TokenKind) -> Update:
-    """The conditional UPDATE of the member's counter, with every check of the guess."""
+def _take(kind: TokenKind, keyed: bool) -> Update:
+    """The conditional UPDATE of the member's counter, with every check of the guess (and of
+    the caller's key, when `keyed`)."""
     m, amount = ModelCatalogEntry, bindparam("b_amount", type_=BigInteger)
     org_id = bindparam("b_org_id", type_=BigInteger)
     allocated = (
@@ -176,6 +200,7 @@ def _take(kind: TokenKind) -> Update:
         model_unchanged,
         org_allows(org_id, bindparam("b_model_id", type_=BigInteger)),
         caps.bought(org_id, kind, bindparam("b_first_day", type_=Date)),
+        *([_key_valid()] if keyed else []),
     )
     return (
         update(UsageCounter)
@@ -189,9 +214,9 @@ HOLD_FIELDS = [c.name for c in Hold.__table__.c if c.name not in ("id", "resolve
 
 
 @cache
-def _take_and_hold(kind: TokenKind) -> Insert:
+def _take_and_hold(kind: TokenKind, keyed: bool) -> Insert:
     """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement."""
-    taking = _take(kind).returning(UsageCounter.user_id).cte("taken")
+    taking = _take(kind, keyed).returning(UsageCounter.user_id).cte("taken")
     table = Hold.__table__
     held = bound(table, HOLD_FIELDS).select_from(taking)
     return postgresql.insert(table).from_select(HOLD_FIELDS, held).returning(table.c.id)
@@ -249,19 +274,26 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
         "max_output_tokens": guess.max_output_tokens,
         "first_day": month_first_day(period),
     }
+    if call.key_hash is not None:
+        checks |= {"key_hash": call.key_hash, "key_checked_at": call.now}
     try:
-        held = await _held(connection, rates.kind, hold, params(hold | checks))
+        held = await _held(connection, call, rates.kind, hold, params(hold | checks))
     except IntegrityError:
         raise duplicate(call.request_id) from None
     return Taken(planned, rates, amount, expires_at) if held else None
 
 
 async def _held(
-    connection: hot.HotConnection, kind: TokenKind, hold: dict[str, Any], bound: dict[str, Any]
+    connection: hot.HotConnection,
+    call: Call,
+    kind: TokenKind,
+    hold: dict[str, Any],
+    bound: dict[str, Any],
 ) -> bool:
+    keyed = call.key_hash is not None
     if connection.is_postgresql:
-        return await connection.first(_take_and_hold(kind), bound) is not None
-    if await connection.execute(_take(kind), bound) != 1:
+        return await connection.first(_take_and_hold(kind, keyed), bound) is not None
+    if await connection.execute(_take(kind, keyed), bound) != 1:
         return False
     await connection.execute(insert(Hold).values(**hold), {})
     return True

@@ -37,8 +37,20 @@ from quartermaster.providers.base import (
 )
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
-from quartermaster.services import catalog, catalog_cache, ledger, model_access, retrieval
+from quartermaster.services import (
+    catalog,
+    catalog_cache,
+    known_keys,
+    ledger,
+    ledger_quick,
+    model_access,
+    retrieval,
+)
 from quartermaster.services.context import Context
+
+ChatCaller = Principal | known_keys.Remembered
+"""Who makes a chat: authenticated, or an API key remembered from a moment ago
+(services/known_keys.py), which only the statement taking the hold checks."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,7 @@ def _output_limit(entry: catalog.ModelSpec, requested: int | None, prompt_tokens
 
 
 async def prepare_chat(
-    ctx: Context, providers: ProviderRegistry, principal: Principal, call: ChatCall
+    ctx: Context, providers: ProviderRegistry, caller: ChatCaller, call: ChatCall
 ) -> PreparedChat:
     """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
     entry = await _entry(ctx, call.model, ModelKind.CHAT)
@@ -134,8 +146,9 @@ async def prepare_chat(
     messages = call.messages
     references: tuple[retrieval.Passage, ...] | None = None
     if call.datasets:  # the passages are part of the prompt: counted, reserved and charged
+        caller = await known_keys.confirm(ctx, caller)  # the datasets are read for them
         references = tuple(
-            await retrieval.for_chat(ctx, providers, principal, call.datasets, messages)
+            await retrieval.for_chat(ctx, providers, caller, call.datasets, messages)
         )
         if references:
             messages = (retrieval.sources_message(references), *messages)
@@ -145,9 +158,10 @@ async def prepare_chat(
     prompt_tokens = tokenizer.count_messages(messages)
     limit = _output_limit(entry, call.max_tokens, prompt_tokens)
     request_id = new_request_id("chatcmpl")
-    receipt = await ledger.reserve(
-        ctx, principal.uid, entry.name, prompt_tokens, limit, request_id, hold_ttl_s=ctx.hold_ttl_s
+    wanted = ledger_quick.Call(
+        caller.uid, entry.name, prompt_tokens, limit, request_id, ctx.clock.now(), ctx.hold_ttl_s
     )
+    receipt = await _reserve(ctx, caller, wanted)
     request = ChatRequest(messages, limit, call.temperature, call.stop)
     return PreparedChat(
         request_id,
@@ -160,6 +174,18 @@ async def prepare_chat(
         receipt,
         references,
     )
+
+
+async def _reserve(ctx: Context, caller: ChatCaller, call: ledger_quick.Call) -> ledger.HoldReceipt:
+    """The hold. A remembered key is checked by the statement that takes it; when that does not
+    take it, the key is authenticated in full (401 if revoked) before the full path decides."""
+    if isinstance(caller, Principal):
+        return await ledger.reserve_quickly(ctx, call) or await ledger.reserve_fully(ctx, call)
+    receipt = await ledger.reserve_quickly(ctx, replace(call, key_hash=caller.key_hash))
+    if receipt is not None:
+        return receipt
+    principal = await known_keys.confirm(ctx, caller)
+    return await ledger.reserve_fully(ctx, replace(call, user_id=principal.uid))
 
 
 def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple[int, Booking]:
