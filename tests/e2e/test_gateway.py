@@ -195,6 +195,7 @@ async def test_embeddings_are_metered_as_training_tokens(
     async with openai_client(gateway, key) as client:
         result = await client.embeddings.create(model=EMBEDDING, input=["one two", "three"])
     assert [d.index for d in result.data] == [0, 1]
+    assert result.usage.model_extra == {"tokens_charged": 2}
     period = ctx.clock.now().strftime("%Y-%m")
     used, reserved = await counter(ctx, user_id, period, "training")
     assert reserved == 0

@@ -18,7 +18,7 @@ from quartermaster.store.models import ApiKey, Hold
 from tests.e2e.gateway_fixtures import fake, gateway, openai_client
 from tests.fakes.clock import FixedClock
 from tests.fakes.upstream import FakeUpstream
-from tests.integration.ledger_fixtures import CHAT, add_member
+from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
 from tests.integration.test_ledger import counter
 
 __all__ = ["fake", "gateway"]
@@ -76,6 +76,20 @@ async def test_a_key_revoked_after_a_call_is_refused_on_the_next(
     assert len(fake.requests) == 1  # nothing went upstream for the revoked key
     assert await _holds(ctx, user_id) == 1  # and nothing was held for it
     assert await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m")) == used
+
+
+async def test_embeddings_with_a_key_revoked_after_a_call_are_refused(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream
+) -> None:
+    user_id, key = await _member_key(ctx)
+    async with openai_client(gateway, key) as client:
+        await client.embeddings.create(model=EMBEDDING, input=["one"])
+        await _revoke(ctx, key)
+        with pytest.raises(openai.AuthenticationError) as refused:
+            await client.embeddings.create(model=EMBEDDING, input=["two"])
+    assert refused.value.code == "invalid_api_key"
+    assert len(fake.requests) == 1
+    assert await _holds(ctx, user_id) == 1
 
 
 async def test_a_key_that_expires_between_two_calls_is_refused_as_expired(

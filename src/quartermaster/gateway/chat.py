@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from quartermaster.api.deps import Ctx
-from quartermaster.gateway.deps import ChatCallerDep, Providers
+from quartermaster.gateway.deps import MeteredCallerDep, Providers
 from quartermaster.gateway.errors import from_provider
 from quartermaster.gateway.schemas import ChatCompletionRequest
 from quartermaster.providers.base import ChatChunk, ChatMessage, TokenUsage
@@ -47,7 +47,7 @@ def _call(body: ChatCompletionRequest) -> metering.ChatCall:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, ctx: Ctx, caller: ChatCallerDep, providers: Providers
+    body: ChatCompletionRequest, ctx: Ctx, caller: MeteredCallerDep, providers: Providers
 ) -> JSONResponse | StreamingResponse:
     """Metered chat. Refusals (quota, status, bad input) come before any token is generated."""
     chat = await metering.prepare_chat(ctx, providers, caller, _call(body))

@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from quartermaster.api.deps import bearer_token, context, principal
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.services import known_keys
-from quartermaster.services.metering import ChatCaller
+from quartermaster.services.metering import MeteredCaller
 
 
 class LazyProviders:
@@ -45,13 +45,13 @@ async def providers(request: Request) -> ProviderRegistry:
 Providers = Annotated[ProviderRegistry, Depends(providers)]
 
 
-async def chat_caller(request: Request) -> ChatCaller:
-    """An API key from this process's memory when it checked the key a moment ago (the hold's
-    statement checks it again: services/known_keys.py); a session exactly as on every route."""
+async def metered_caller(request: Request) -> MeteredCaller:
+    """Chats and embeddings: an API key from memory when this process checked it a moment ago
+    (the hold's statement checks it again: services/known_keys.py); a session as everywhere."""
     token = bearer_token(request)
     if token is None:
         return await principal(request)
     return await known_keys.recall(context(request), token)
 
 
-ChatCallerDep = Annotated[ChatCaller, Depends(chat_caller)]
+MeteredCallerDep = Annotated[MeteredCaller, Depends(metered_caller)]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from typing import Any
 
 import numpy as np
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
-from quartermaster.api.deps import Caller, Ctx
-from quartermaster.gateway.deps import Providers
+from quartermaster.api.deps import Ctx
+from quartermaster.gateway.deps import MeteredCallerDep, Providers
 from quartermaster.gateway.schemas import EmbeddingRequest
 from quartermaster.services import metering
 
@@ -22,17 +24,24 @@ def _encode(vector: list[float], encoding: str) -> list[float] | str:
     return vector
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", response_model=None)
 async def embeddings(
-    body: EmbeddingRequest, ctx: Ctx, caller: Caller, providers: Providers
-) -> dict[str, Any]:
+    body: EmbeddingRequest, ctx: Ctx, caller: MeteredCallerDep, providers: Providers
+) -> JSONResponse:
+    """Metered embeddings; `usage.tokens_charged` is what they cost in platform tokens."""
     answer = await metering.embed(ctx, providers, caller, body.model, body.texts())
-    return {
+    response = {
         "object": "list",
         "model": body.model,
         "data": [
             {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
             for i, v in enumerate(answer.vectors)
         ],
-        "usage": {"prompt_tokens": answer.tokens, "total_tokens": answer.tokens},
+        "usage": {
+            "prompt_tokens": answer.tokens,
+            "total_tokens": answer.tokens,
+            "tokens_charged": answer.tokens_charged,
+        },
     }
+    # As for a chat: the answer goes out first; the request then ends once it is booked.
+    return JSONResponse(response, background=BackgroundTask(asyncio.wait, [answer.booked]))

@@ -1,6 +1,6 @@
-"""API keys this process authenticated a moment ago, so a metered chat need not read its key.
+"""API keys this process authenticated a moment ago, so a metered call need not read its key.
 
-Looking the key up was one of the two database round trips a chat made before its answer. A
+Looking the key up was one of the two database round trips a call made before its answer. A
 key authenticated less than `api_keys.LAST_USED_GRANULARITY` ago (the same minute in which its
 last-used time is not refreshed anyway) is remembered as a `Remembered` caller. Nothing is read
 for it: the statement that takes the chat's hold checks the key itself (not revoked, not
@@ -9,7 +9,8 @@ as before. Whenever that statement does not take the hold, `confirm` authenticat
 full before anything else is done for it — the 401 for a revoked or expired key comes from
 there, with its usual message.
 
-Only the chat route takes a `Remembered` caller; every other route authenticates in full.
+Only the metered routes (chat, embeddings) take a `Remembered` caller; every other route
+authenticates in full.
 """
 
 from __future__ import annotations

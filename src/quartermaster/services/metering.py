@@ -3,10 +3,10 @@ case, call the provider, and settle what was really used — on every exit path.
 
 A call the provider fails before producing anything is released (nothing charged). A stream cut
 short, by the client or by the upstream, is settled for what was generated so far. A finished
-call is booked in a task of its own (services/settlements.py), started before the answer goes
-out: the answer already carries the charge (the hold's rates fix it), and neither the caller's
-latency nor a disconnect after the answer touches the booking. Releases run shielded from
-cancellation, so a disconnect can never leave a hold to the sweeper.
+call (a chat or embeddings) is booked in a task of its own (services/settlements.py), started
+before the answer goes out: the answer already carries the charge (the hold's rates fix it),
+and neither the caller's latency nor a disconnect after the answer touches the booking. Releases
+run shielded from cancellation, so a disconnect can never leave a hold to the sweeper.
 
 Errors: the ledger's (QuotaExceeded, PermissionDenied for banned/unpaid/no pool), InvalidInput for
 requests the model cannot take (param names the field), NotFound for unknown models, and the
@@ -48,8 +48,8 @@ from quartermaster.services import (
 )
 from quartermaster.services.context import Context
 
-ChatCaller = Principal | known_keys.Remembered
-"""Who makes a chat: authenticated, or an API key remembered from a moment ago
+MeteredCaller = Principal | known_keys.Remembered
+"""Who makes a chat or an embedding: authenticated, or an API key remembered from a moment ago
 (services/known_keys.py), which only the statement taking the hold checks."""
 
 
@@ -138,7 +138,7 @@ def _output_limit(entry: catalog.ModelSpec, requested: int | None, prompt_tokens
 
 
 async def prepare_chat(
-    ctx: Context, providers: ProviderRegistry, caller: ChatCaller, call: ChatCall
+    ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, call: ChatCall
 ) -> PreparedChat:
     """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
     entry = await _entry(ctx, call.model, ModelKind.CHAT)
@@ -176,7 +176,9 @@ async def prepare_chat(
     )
 
 
-async def _reserve(ctx: Context, caller: ChatCaller, call: ledger_quick.Call) -> ledger.HoldReceipt:
+async def _reserve(
+    ctx: Context, caller: MeteredCaller, call: ledger_quick.Call
+) -> ledger.HoldReceipt:
     """The hold. A remembered key is checked by the statement that takes it; when that does not
     take it, the key is authenticated in full (401 if revoked) before the full path decides."""
     if isinstance(caller, Principal):
@@ -271,30 +273,31 @@ class EmbedAnswer:
     vectors: list[list[float]]
     tokens: int
     tokens_charged: int
+    booked: Booking
+    """Done once the charge is in the ledger, as for a chat."""
 
 
 async def embed(
-    ctx: Context, providers: ProviderRegistry, principal: Principal, model: str, texts: list[str]
+    ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, model: str, texts: list[str]
 ) -> EmbedAnswer:
-    """Embeddings, metered as training tokens: reserved as counted, settled as reported."""
+    """Embeddings, metered as training tokens: reserved as counted, booked as reported."""
     entry = await _entry(ctx, model, ModelKind.EMBEDDING)
     provider = _provider(providers, entry.name)
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)
     request_id = new_request_id("embd")
-    await ledger.reserve(
-        ctx, principal.uid, entry.name, counted, 0, request_id, hold_ttl_s=ctx.hold_ttl_s
+    wanted = ledger_quick.Call(
+        caller.uid, entry.name, counted, 0, request_id, ctx.clock.now(), ctx.hold_ttl_s
     )
+    receipt = await _reserve(ctx, caller, wanted)
     try:
         result = await provider.embed(texts)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await ledger.release(ctx, request_id)
+        await _release(ctx, request_id)
         raise
     used = result.usage.prompt_tokens if result.usage else counted
-    with anyio.CancelScope(shield=True):
-        settlement = await ledger.settle(ctx, request_id, used, 0)
-    return EmbedAnswer(result.vectors, used, settlement.tokens_charged)
+    charged, booked = _book(ctx, receipt, TokenUsage(used, 0))
+    return EmbedAnswer(result.vectors, used, charged, booked)
 
 
 async def models_for(
