@@ -97,15 +97,15 @@ def create_app(
     app.state.payments = payments.provider_named(settings.payment_provider)
     errors.install(app)
     gateway_errors.install(app)
-    routers = (
+    routers = (  # the gateway's first: routes are matched in order, on every call
+        chat,
+        embeddings,
+        models,
         health,
         auth,
         me,
         users,
         tokenize,
-        chat,
-        embeddings,
-        models,
         orgs,
         org_models,
         org_limits,
