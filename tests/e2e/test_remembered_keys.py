@@ -104,6 +104,19 @@ async def test_a_key_that_expires_between_two_calls_is_refused_as_expired(
     assert await _holds(ctx, user_id) == 1
 
 
+async def test_a_revoked_key_learns_nothing_about_the_catalog(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream
+) -> None:
+    _, key = await _member_key(ctx)
+    await _chat(gateway, key)
+    await _revoke(ctx, key)
+    async with openai_client(gateway, key) as client:
+        for model in ("no-such-model", EMBEDDING):  # a 404, and a 400 for the wrong route
+            with pytest.raises(openai.AuthenticationError) as refused:
+                await client.chat.completions.create(model=model, messages=HELLO)
+            assert refused.value.code == "invalid_api_key"
+
+
 async def test_a_revoked_key_reads_no_dataset(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, insert, update
 
 from quartermaster.domain.errors import PermissionDenied, QuotaExceeded, TooManyRequests
-from quartermaster.services import catalog, ledger
+from quartermaster.services import api_keys, catalog, ledger, ledger_quick
 from quartermaster.services.context import Context
 from quartermaster.store.models import (
     Allocation,
@@ -154,3 +154,21 @@ async def test_unchanged_members_keep_reserving_and_the_counter_adds_up(ctx: Con
         held += (await _reserve(ctx, member)).tokens_held
     with pytest.raises(QuotaExceeded):
         await _reserve(ctx, member)
+
+
+async def test_a_key_is_honoured_only_for_its_own_member(ctx: Context) -> None:
+    """The statement takes a hold for a remembered key only while the key is its member's."""
+    owner, other = await add_member(ctx), await add_member(ctx)
+    async with ctx.uow.begin() as tx:
+        issued = await api_keys.issue(tx.session, owner.user_id, "k", ctx.clock.now())
+        await tx.commit()
+    hashed = api_keys.key_hash(issued.secret)
+
+    def call(member: Member) -> ledger_quick.Call:
+        now = ctx.clock.now()
+        return ledger_quick.Call(member.user_id, CHAT, 10, 20, f"key-{next(_ids)}", now, 60, hashed)
+
+    for member in (owner, other):  # each has a counter row and a remembered guess
+        await _reserve(ctx, member)
+    assert await ledger.reserve_quickly(ctx, call(other)) is None
+    assert await ledger.reserve_quickly(ctx, call(owner)) is not None

@@ -93,6 +93,16 @@ async def test_an_azure_style_upstream_gets_its_path_query_header_and_key(
     assert int(chat.headers["content-length"]) == len(chat.content)
 
 
+async def test_the_operators_headers_replace_the_defaults_whatever_their_case(
+    make_provider: MakeProvider,
+) -> None:
+    fake = FakeUpstream()
+    await make_provider(fake, headers={"user-agent": "acme-gateway/2"}).chat(REQUEST)
+    sent = fake.requests[0].headers
+    assert sent.get_list("user-agent") == ["acme-gateway/2"]
+    assert sent.get_list("content-type") == ["application/json"]
+
+
 async def test_chat_without_usage_reports_none(make_provider: MakeProvider) -> None:
     result = await make_provider(FakeUpstream(report_usage=False)).chat(REQUEST)
     assert result.usage is None

@@ -1,13 +1,15 @@
 """API keys this process authenticated a moment ago, so a metered call need not read its key.
 
 Looking the key up was one of the two database round trips a call made before its answer. A
-key authenticated less than `api_keys.LAST_USED_GRANULARITY` ago (the same minute in which its
-last-used time is not refreshed anyway) is remembered as a `Remembered` caller. Nothing is read
-for it: the statement that takes the chat's hold checks the key itself (not revoked, not
-expired, still its owner's: `ledger_quick`), so a revoked key is refused on the very next call,
-as before. Whenever that statement does not take the hold, `confirm` authenticates the key in
-full before anything else is done for it — the 401 for a revoked or expired key comes from
-there, with its usual message.
+key authenticated less than `api_keys.LAST_USED_GRANULARITY` (a minute) ago is remembered as a
+`Remembered` caller; its last-used time, refreshed at most once a minute before, may now lag by
+up to two. Nothing is read for it: the statement that takes the call's hold checks the key
+itself (not revoked, not expired, still its owner's: `ledger_quick`), so a revoked key is
+refused on the very next call, as before. Whenever that statement does not take the hold,
+`confirm` authenticates the key in full before anything else is done for it; the 401 for a
+revoked or expired key comes from there, with its usual message. So does any refusal before
+the hold (an unknown model, a bad limit: `confirmed_before_refusal`): a revoked key never
+learns anything but its 401.
 
 Only the metered routes (chat, embeddings) take a `Remembered` caller; every other route
 authenticates in full.
@@ -15,10 +17,13 @@ authenticates in full.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
+from quartermaster.domain.errors import DomainError
 from quartermaster.domain.principal import Principal
 from quartermaster.services import api_keys
 from quartermaster.services.context import Context
@@ -72,6 +77,20 @@ async def confirm(ctx: Context, caller: Principal | Remembered) -> Principal:
         return caller
     _memory(ctx).pop(caller.key_hash, None)
     return await _authenticate(ctx, caller.secret, caller.key_hash, ctx.clock.now())
+
+
+@asynccontextmanager
+async def confirmed_before_refusal(
+    ctx: Context, caller: Principal | Remembered
+) -> AsyncIterator[None]:
+    """Checks made before the hold (the model, the request's limits) may refuse a call; a
+    remembered key is authenticated in full before such a refusal goes out, so a revoked key
+    hears 401, never anything about the catalog or the request."""
+    try:
+        yield
+    except DomainError:
+        await confirm(ctx, caller)
+        raise
 
 
 async def _authenticate(ctx: Context, secret: str, hashed: str, now: datetime) -> Principal:

@@ -141,22 +141,13 @@ async def prepare_chat(
     ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, call: ChatCall
 ) -> PreparedChat:
     """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
-    entry = await _entry(ctx, call.model, ModelKind.CHAT)
-    provider = _provider(providers, entry.name)
-    messages = call.messages
-    references: tuple[retrieval.Passage, ...] | None = None
-    if call.datasets:  # the passages are part of the prompt: counted, reserved and charged
-        caller = await known_keys.confirm(ctx, caller)  # the datasets are read for them
-        references = tuple(
-            await retrieval.for_chat(ctx, providers, caller, call.datasets, messages)
-        )
-        if references:
-            messages = (retrieval.sources_message(references), *messages)
-    if call.persona:
-        messages = (ChatMessage("system", call.persona), *messages)
-    tokenizer = tokenizer_for_model(entry.upstream_model)
-    prompt_tokens = tokenizer.count_messages(messages)
-    limit = _output_limit(entry, call.max_tokens, prompt_tokens)
+    async with known_keys.confirmed_before_refusal(ctx, caller):
+        entry = await _entry(ctx, call.model, ModelKind.CHAT)
+        provider = _provider(providers, entry.name)
+        messages, references = await _prompt(ctx, providers, caller, call)
+        tokenizer = tokenizer_for_model(entry.upstream_model)
+        prompt_tokens = tokenizer.count_messages(messages)
+        limit = _output_limit(entry, call.max_tokens, prompt_tokens)
     request_id = new_request_id("chatcmpl")
     wanted = ledger_quick.Call(
         caller.uid, entry.name, prompt_tokens, limit, request_id, ctx.clock.now(), ctx.hold_ttl_s
@@ -176,11 +167,30 @@ async def prepare_chat(
     )
 
 
+async def _prompt(
+    ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, call: ChatCall
+) -> tuple[tuple[ChatMessage, ...], tuple[retrieval.Passage, ...] | None]:
+    """The messages as sent upstream (persona and retrieved passages first), and the passages."""
+    messages = call.messages
+    references: tuple[retrieval.Passage, ...] | None = None
+    if call.datasets:  # the passages are part of the prompt: counted, reserved and charged
+        principal = await known_keys.confirm(ctx, caller)  # the datasets are read for them
+        references = tuple(
+            await retrieval.for_chat(ctx, providers, principal, call.datasets, messages)
+        )
+        if references:
+            messages = (retrieval.sources_message(references), *messages)
+    if call.persona:
+        messages = (ChatMessage("system", call.persona), *messages)
+    return messages, references
+
+
 async def _reserve(
     ctx: Context, caller: MeteredCaller, call: ledger_quick.Call
 ) -> ledger.HoldReceipt:
     """The hold. A remembered key is checked by the statement that takes it; when that does not
-    take it, the key is authenticated in full (401 if revoked) before the full path decides."""
+    take it, the key is authenticated in full (401 if revoked) before the full path decides.
+    (Refusals before the hold confirm the key first too: `known_keys.confirmed_before_refusal`.)"""
     if isinstance(caller, Principal):
         return await ledger.reserve_quickly(ctx, call) or await ledger.reserve_fully(ctx, call)
     receipt = await ledger.reserve_quickly(ctx, replace(call, key_hash=caller.key_hash))
@@ -281,8 +291,9 @@ async def embed(
     ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, model: str, texts: list[str]
 ) -> EmbedAnswer:
     """Embeddings, metered as training tokens: reserved as counted, booked as reported."""
-    entry = await _entry(ctx, model, ModelKind.EMBEDDING)
-    provider = _provider(providers, entry.name)
+    async with known_keys.confirmed_before_refusal(ctx, caller):
+        entry = await _entry(ctx, model, ModelKind.EMBEDDING)
+        provider = _provider(providers, entry.name)
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)
     request_id = new_request_id("embd")
