@@ -104,12 +104,18 @@ async def test_a_key_that_expires_between_two_calls_is_refused_as_expired(
     assert await _holds(ctx, user_id) == 1
 
 
+async def _remembered_then_revoked(app: FastAPI, ctx: Context) -> str:
+    """A key that answered one call (so the gateway remembers it), revoked since."""
+    _, key = await _member_key(ctx)
+    await _chat(app, key)
+    await _revoke(ctx, key)
+    return key
+
+
 async def test_a_revoked_key_learns_nothing_about_the_catalog(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream
 ) -> None:
-    _, key = await _member_key(ctx)
-    await _chat(gateway, key)
-    await _revoke(ctx, key)
+    key = await _remembered_then_revoked(gateway, ctx)
     async with openai_client(gateway, key) as client:
         for model in ("no-such-model", EMBEDDING):  # a 404, and a 400 for the wrong route
             with pytest.raises(openai.AuthenticationError) as refused:
@@ -120,9 +126,7 @@ async def test_a_revoked_key_learns_nothing_about_the_catalog(
 async def test_a_revoked_key_reads_no_dataset(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream
 ) -> None:
-    _, key = await _member_key(ctx)
-    await _chat(gateway, key)
-    await _revoke(ctx, key)
+    key = await _remembered_then_revoked(gateway, ctx)
     # An unknown dataset would be a 404 for a valid key: the key is checked before any is read.
     refused = await _refused(gateway, key, datasets=[123_456])
     assert refused.code == "invalid_api_key"

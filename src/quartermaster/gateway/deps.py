@@ -1,4 +1,4 @@
-"""What /v1 routes share: the process's providers, built once; the chat's caller.
+"""What /v1 routes share: the process's providers, built once; the metered routes' caller.
 
 They are built at start-up when the database answers (a provider that cannot be configured then
 stops the start), and otherwise on the first call that needs them, so a gateway started while
