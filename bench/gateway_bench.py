@@ -3,16 +3,18 @@ Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
        [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
-       [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm]
+       [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm] [--no-floor]
        [--no-install-litellm] [--profile qm.prof]
 
-Everything runs on loopback: the fake upstream, `qm serve` on a throw-away database
-(qm_bench_<pid>, dropped at the end), and LiteLLM from its own venv (bench/.litellm-venv,
-installed from PyPI on first use). Each target is warmed up, then measured at paced loads
-(each of `--rates` requests/s for `--paced-seconds`, for latency), with `--serial` requests one
-at a time back to back (latency without idle wake-ups), and at `--concurrency`
-requests in flight (for requests/s). Prints one JSON line per measurement and per gateway and
-rate (added latency = its p50/p99 minus the direct one at the same rate), then a table on stderr.
+Everything runs on loopback: the fake upstream; the floor (bench/bare_proxy.py, the thinnest
+proxy on the same serving stack, alone and with one write round trip to PostgreSQL per call);
+`qm serve` on a throw-away database (qm_bench_<pid>, dropped at the end); and LiteLLM from its
+own venv (bench/.litellm-venv, installed from PyPI on first use). Each target is warmed up, then
+measured at paced loads (each of `--rates` requests/s for `--paced-seconds`, for latency), with
+`--serial` requests one at a time back to back (latency without idle wake-ups), and at
+`--concurrency` requests in flight (for requests/s). Prints one JSON line per measurement and
+per gateway and rate (added latency = its p50/p99 minus the direct one at the same rate), then a
+table on stderr.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from quartermaster import __version__
 
 HERE = Path(__file__).resolve().parent
 FAKE_UPSTREAM = HERE / "fake_upstream.py"
+BARE_PROXY = HERE / "bare_proxy.py"
+GATEWAYS = ("floor", "floor+write", "quartermaster", "litellm")
 PROFILED_SERVE = HERE / "profiled_serve.py"
 Pids = Callable[[], set[int]]
 Row = dict[str, Any]
@@ -96,6 +100,33 @@ def measure(target: load.Target, plan: Plan, watched: dict[str, Pids]) -> list[R
             used = cpu_used(before[name], cpu_by_pid(pids() | set(before[name])))
             row[f"{name}_cpu_ms_per_request"] = round(1000 * used / max(1, row["requests"]), 2)
         rows.append(emit(row))
+    return rows
+
+
+def bench_floor(
+    args: argparse.Namespace, plan: Plan, workdir: Path, upstream_url: str, upstream: Pids
+) -> list[Row]:
+    """The bare proxy (bench/bare_proxy.py) alone, then with one write round trip per call: what
+    the hops cost any Python gateway on this machine, before any work of its own."""
+    if args.no_floor:
+        return []
+    database = qm_stack.create_database(args.postgres, f"qm_bench_floor_{os.getpid()}")
+    rows = []
+    try:
+        for name, extra in (("floor", []), ("floor+write", ["--database", database.dsn])):
+            port = free_port()
+            command = [sys.executable, str(BARE_PROXY), "--port", str(port)]
+            command += ["--upstream", upstream_url, *extra]
+            ready = f"http://127.0.0.1:{port}/healthz"
+            with running(name, command, ready, workdir / f"{name}.log") as server:
+                base_url = f"http://127.0.0.1:{port}/v1"
+                target = load.Target(name, base_url, "unused", "fake-model", args.stream)
+                watched = {"server": partial(tree, server.pid), "upstream": upstream}
+                if extra:
+                    watched["postgres"] = partial(qm_stack.backend_pids, database)
+                rows += measure(target, plan, watched)
+    finally:
+        qm_stack.drop_database(database)
     return rows
 
 
@@ -173,7 +204,7 @@ def overheads(rows: list[Row]) -> list[Row]:
     phase), and its requests/s and CPU per request at saturation."""
     by = {(row["target"], row["scenario"]): row for row in rows if "scenario" in row}
     found = []
-    for name in ("quartermaster", "litellm"):
+    for name in GATEWAYS:
         peak, direct_peak = by.get((name, "max")), by.get(("direct", "max"))
         if peak is None or direct_peak is None:
             continue
@@ -257,6 +288,7 @@ def run(args: argparse.Namespace, plan: Plan) -> list[Row]:
         upstream: Pids = lambda: {fake.pid}  # noqa: E731
         direct = load.Target("direct", upstream_url, "unused", "fake-model", args.stream)
         rows = measure(direct, plan, {"server": upstream})
+        rows += bench_floor(args, plan, workdir, upstream_url, upstream)
         rows += bench_quartermaster(args, plan, workdir, upstream_url, upstream)
         rows += bench_litellm(args, plan, workdir, upstream_url, upstream)
     return rows + overheads(rows)
@@ -274,6 +306,7 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true", help="streamed chat (SSE) instead")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM run")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare-proxy floor")
     parser.add_argument("--no-install-litellm", action="store_true")
     parser.add_argument("--profile", type=Path, help="run qm serve under cProfile, write here")
     args = parser.parse_args()
