@@ -11,12 +11,14 @@ import time
 import pytest
 
 from quartermaster.domain.errors import QuotaExceeded
-from quartermaster.services import ledger, ledger_check
+from quartermaster.domain.types import TokenKind
+from quartermaster.services import ledger, ledger_check, ledger_counters, ledger_quick
 from quartermaster.services.context import Context
 from quartermaster.store.db import create_engine
+from quartermaster.store.models import UsageCounter
 from quartermaster.store.uow import UnitOfWork
 from tests.fakes.clock import FixedClock
-from tests.integration.ledger_fixtures import CHAT, add_member
+from tests.integration.ledger_fixtures import CHAT, Member, add_member
 from tests.integration.test_ledger import counter
 
 CAP = 3_000
@@ -77,3 +79,54 @@ async def test_concurrent_processes_never_push_a_member_over_the_cap(
         work = [(database_url, member.user_id, f"p{i}", start_at) for i in range(6)]
         results = await asyncio.to_thread(pool.starmap, spend_in_process, work)
     await assert_cap_held(ctx, member.user_id, sum(results))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_months_first_calls_at_once_all_go_through(ctx: Context) -> None:
+    """A member's first calls of a month, all at once, each make or find the counter row; none
+    is refused for a row another one committed meanwhile (the cap is far away)."""
+    members = [await add_member(ctx, inference_cap=1_000_000) for _ in range(4)]
+    calls = [
+        ledger.reserve(ctx, member.user_id, CHAT, PROMPT, OUTPUT, f"first-{index}-{call}")
+        for index, member in enumerate(members)
+        for call in range(16)
+    ]
+    await asyncio.gather(*calls)
+    for member in members:
+        assert await counter(ctx, member.user_id, "2026-11") == (0, 16 * (PROMPT + OUTPUT))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_counter_row_committed_during_the_reserve_is_not_a_refusal(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race behind the test above, made certain: the reserve's UPDATE finds no row, then a
+    concurrent first call commits one before the reserve looks again."""
+    member = await add_member(ctx, inference_cap=1_000)
+    real_fits = ledger_counters._fits
+    raced: list[bool] = []
+
+    async def fits_while_another_call_commits_the_row(*args: object) -> bool:
+        fitted = await real_fits(*args)  # type: ignore[arg-type]
+        if not raced:
+            raced.append(fitted)
+            await _commit_counter_row(ctx, member)
+        return fitted
+
+    monkeypatch.setattr(ledger_counters, "_fits", fits_while_another_call_commits_the_row)
+    await ledger.reserve_fully(ctx, _call(member, "raced"))
+    assert raced == [False]  # the first UPDATE did miss the row
+    assert await counter(ctx, member.user_id, "2026-11") == (0, PROMPT + OUTPUT)
+
+
+async def _commit_counter_row(ctx: Context, member: Member) -> None:
+    async with ctx.uow.begin() as tx:
+        key = {"user_id": member.user_id, "period": "2026-11", "kind": TokenKind.INFERENCE.value}
+        tx.session.add(UsageCounter(**key, used=0, reserved=0))
+        await tx.commit()
+
+
+def _call(member: Member, request_id: str) -> ledger_quick.Call:
+    return ledger_quick.Call(
+        member.user_id, CHAT, PROMPT, OUTPUT, request_id, FixedClock().now(), 600
+    )

@@ -28,26 +28,22 @@ def counter_is(key: CounterKey) -> list[object]:
 async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> None:
     """The reserve itself: one conditional UPDATE, refused (and rolled back) if it does not fit.
 
-    The counter row usually exists (the month's first call made it), so the UPDATE goes first;
-    only when it matched nothing is the row looked up, and created when missing."""
+    The counter row usually exists (the month's first call made it), so the UPDATE goes first.
+    When it matched nothing, the row may be missing, or a concurrent first call may have
+    committed it after this UPDATE began (its snapshot did not see the row): the row is made
+    sure of, and only a second UPDATE that matches nothing is a refusal."""
     if await _fits(session, key, amount, cap):
         return
     user_id, period, kind = key
+    row = {"user_id": user_id, "period": period, "kind": kind.value, "used": 0, "reserved": 0}
+    await insert_missing(session, UsageCounter.__table__, row)
+    if await _fits(session, key, amount, cap):
+        return
     counter = (
         await session.execute(
             select(UsageCounter.used, UsageCounter.reserved).where(*counter_is(key))
         )
-    ).one_or_none()
-    if counter is None:
-        row = {"user_id": user_id, "period": period, "kind": kind.value, "used": 0, "reserved": 0}
-        await insert_missing(session, UsageCounter.__table__, row)
-        if await _fits(session, key, amount, cap):
-            return
-        counter = (
-            await session.execute(
-                select(UsageCounter.used, UsageCounter.reserved).where(*counter_is(key))
-            )
-        ).one()
+    ).one()
     raise holds.refusal(amount, cap, counter.used, counter.reserved, period)
 
 
