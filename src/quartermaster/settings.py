@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port `qm serve` listens on.")
     workers: int = Field(default=1, ge=1, le=64, description="Server processes for `qm serve`.")
     log_level: str = Field(default="info", description="uvicorn log level.")
+    keepalive_s: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long `qm serve` keeps an idle client connection open, in seconds; "
+        "longer than any client or proxy in front keeps one (docs/deploy.md).",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
     db_pgbouncer: bool = Field(
         default=False,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -65,3 +67,42 @@ def test_serve_answers_healthz_in_demo_mode(env: dict[str, str], tmp_path: Path)
     with qm_server(env, tmp_path, port) as output:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     assert f"http://127.0.0.1:{port}/" in output[0]
+
+
+REQUEST = b"GET /healthz HTTP/1.1\r\nHost: qm.test\r\n\r\n"
+
+
+def _answered(connection: socket.socket) -> bool:
+    """Send one request on an open connection and read its whole answer: True if it is a 200,
+    False if the server has closed the connection."""
+    try:
+        connection.sendall(REQUEST)
+        answer = connection.makefile("rb")
+        status = answer.readline()
+        length = 0
+        while (line := answer.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        answer.read(length)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return status.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_keeps_an_idle_connection_as_long_as_configured(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Clients and proxies reuse idle connections; the server must not close one before the
+    configured time (a close during a reuse is a failed call), and closes it after."""
+    port = free_port()
+    env = {**env, "QM_DEMO": "1", "QM_KEEPALIVE_S": "2"}
+    assert run_qm(["init"], env, tmp_path).returncode == 0
+    with qm_server(env, tmp_path, port), socket.create_connection(("127.0.0.1", port)) as kept:
+        kept.settimeout(5)
+        assert _answered(kept)
+        time.sleep(1)
+        assert _answered(kept)  # idle for 1 s of the 2 allowed: still open
+        time.sleep(3)
+        assert not _answered(kept)  # idle past 2 s: closed by the server

@@ -1,5 +1,6 @@
 """Every setting and every command is documented where a user looks for it."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,13 @@ def test_every_setting_is_in_the_configuration_page(name: str) -> None:
 @pytest.mark.parametrize("command", command_paths(typer.main.get_command(app)))
 def test_every_command_is_in_the_cli_page(command: str) -> None:
     assert f"`{command}" in (DOCS / "cli.md").read_text()
+
+
+@pytest.mark.parametrize("conf", ["deploy.md", "../deploy/nginx/quartermaster-cac.conf"])
+def test_nginx_gives_up_idle_connections_before_the_server_does(conf: str) -> None:
+    """nginx reuses idle connections to `qm serve`; one the server closed first fails the call
+    sent on it (a 502). So every nginx example's upstream timeout is below the default."""
+    text = (DOCS / conf).read_text()
+    timeouts = re.findall(r"^\s*keepalive_timeout\s+(\d+)s;", text, re.MULTILINE)
+    assert timeouts, f"{conf}: the upstream block names its keepalive_timeout"
+    assert all(int(t) < Settings.model_fields["keepalive_s"].default for t in timeouts)

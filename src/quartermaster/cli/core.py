@@ -69,6 +69,7 @@ def serve(
         port=port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
+        timeout_keep_alive=settings.keepalive_s,
     )
 
 
