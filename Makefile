@@ -60,8 +60,9 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ledger_bench.py --seconds 5 --processes 4
 
 ## bench-gateway: latency added and requests/s through the gateway vs straight to a fake upstream,
-## with LiteLLM's proxy side by side (not a test; about 3 minutes; PostgreSQL on 127.0.0.1:5432;
-## installs LiteLLM once into bench/.litellm-venv). Results: docs/performance.md
+## with a bare proxy (the floor) and LiteLLM's proxy side by side (not a test; about 5 minutes;
+## PostgreSQL on 127.0.0.1:5432; installs LiteLLM once into bench/.litellm-venv).
+## Results: docs/performance.md
 bench-gateway: $(VENV)/.installed-test
 	$(BIN)/python bench/gateway_bench.py
 
