@@ -114,7 +114,7 @@ async def test_a_counter_row_committed_during_the_reserve_is_not_a_refusal(
         return fitted
 
     monkeypatch.setattr(ledger_counters, "_fits", fits_while_another_call_commits_the_row)
-    await ledger.reserve_fully(ctx, _call(member, "raced"))
+    await ledger.reserve_fully(ctx, _call(ctx, member, "raced"))
     assert raced == [False]  # the first UPDATE did miss the row
     assert await counter(ctx, member.user_id, "2026-11") == (0, PROMPT + OUTPUT)
 
@@ -126,7 +126,6 @@ async def _commit_counter_row(ctx: Context, member: Member) -> None:
         await tx.commit()
 
 
-def _call(member: Member, request_id: str) -> ledger_quick.Call:
-    return ledger_quick.Call(
-        member.user_id, CHAT, PROMPT, OUTPUT, request_id, FixedClock().now(), 600
-    )
+def _call(ctx: Context, member: Member, request_id: str) -> ledger_quick.Call:
+    now = ctx.clock.now()
+    return ledger_quick.Call(member.user_id, CHAT, PROMPT, OUTPUT, request_id, now, 600)
