@@ -72,7 +72,7 @@ class BareProxy:
 
 
 async def _body(receive: Receive) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         message = await receive()
         chunks.append(message.get("body", b""))

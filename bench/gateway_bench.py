@@ -91,7 +91,7 @@ def measure(target: load.Target, plan: Plan, watched: dict[str, Pids]) -> list[R
     """Warm up, then the paced phases and the saturating one, with the CPU each watched process
     group spent per completed request."""
     asyncio.run(load.saturate(target, 4, plan.warmup, plan.time_cap_s))
-    rows = []
+    rows: list[Row] = []
     for scenario, phase in _phases(target, plan).items():
         before = {name: cpu_by_pid(pids()) for name, pids in watched.items()}
         outcome = phase()
@@ -111,7 +111,7 @@ def bench_floor(
     if args.no_floor:
         return []
     database = qm_stack.create_database(args.postgres, f"qm_bench_floor_{os.getpid()}")
-    rows = []
+    rows: list[Row] = []
     try:
         for name, extra in (("floor", []), ("floor+write", ["--database", database.dsn])):
             port = free_port()
