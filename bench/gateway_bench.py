@@ -4,7 +4,7 @@ Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
        [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm] [--no-floor]
-       [--no-install-litellm] [--profile qm.prof]
+       [--no-install-litellm] [--rate-limited] [--profile qm.prof]
 
 Everything runs on loopback: the fake upstream; the floor (bench/bare_proxy.py, the thinnest
 proxy on the same serving stack, alone and with one write round trip to PostgreSQL per call);
@@ -41,12 +41,16 @@ import qm_stack
 from processes import StartFailed, cpu_by_pid, cpu_used, free_port, running, tree
 
 from quartermaster import __version__
+from quartermaster.domain.rate_limits import Limits
 
 HERE = Path(__file__).resolve().parent
 FAKE_UPSTREAM = HERE / "fake_upstream.py"
 BARE_PROXY = HERE / "bare_proxy.py"
 GATEWAYS = ("floor", "floor+write", "quartermaster", "litellm")
 PROFILED_SERVE = HERE / "profiled_serve.py"
+UNREACHED_LIMITS = Limits(requests_per_minute=10**7, tokens_per_minute=10**13)
+"""`--rate-limited`: the highest limits the API takes, which no run reaches; every call is then
+also counted into its minute."""
 Pids = Callable[[], set[int]]
 Row = dict[str, Any]
 
@@ -136,7 +140,9 @@ def bench_quartermaster(
     database = qm_stack.create_database(args.postgres)
     try:
         env = qm_stack.environment(database, upstream_url, workdir)
-        key = qm_stack.initialize(env, workdir)
+        key = qm_stack.initialize(
+            env, workdir, UNREACHED_LIMITS if args.rate_limited else qm_stack.NO_LIMITS
+        )
         port = free_port()
         command = qm_stack.serve_command(port, args.workers)
         if args.profile:
@@ -266,6 +272,7 @@ def meta(args: argparse.Namespace, plan: Plan) -> Row:
             "stream": args.stream,
             "plan": vars(plan),
             "profiled": bool(args.profile),
+            "rate_limited": args.rate_limited,
         }
     }
 
@@ -308,6 +315,9 @@ def main() -> None:
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM run")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-proxy floor")
     parser.add_argument("--no-install-litellm", action="store_true")
+    parser.add_argument(
+        "--rate-limited", action="store_true", help="the bench org has per-member rate limits"
+    )
     parser.add_argument("--profile", type=Path, help="run qm serve under cProfile, write here")
     args = parser.parse_args()
     if args.profile and args.workers != 1:

@@ -23,8 +23,9 @@ import pyotp
 
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind
-from quartermaster.services import allocations, api_keys, catalog, enterprise, mfa
+from quartermaster.services import allocations, api_keys, catalog, enterprise, mfa, rate_limits
 from quartermaster.services.accounts import Registration, register
 from quartermaster.services.context import Context
 from quartermaster.store.db import create_engine
@@ -38,6 +39,7 @@ MIN_ALLOCATION = 1_000
 """The org's minimum inference allocation: low, so that a member's cap can be small."""
 QM = [sys.executable, "-m", "quartermaster"]
 OPERATOR = Principal.command_line()
+NO_LIMITS = Limits()
 T = TypeVar("T")
 
 
@@ -96,10 +98,11 @@ def environment(
     }
 
 
-def initialize(env: dict[str, str], workdir: Path) -> str:
+def initialize(env: dict[str, str], workdir: Path, limits: Limits = NO_LIMITS) -> str:
     """`qm init`, then the models and the member; returns the member's API key."""
     migrate(env, workdir)
-    team = asyncio.run(with_context(env["QM_DATABASE_URL"], provision_team, TeamSpec("Bench Org")))
+    spec = TeamSpec("Bench Org", limits=limits)
+    team = asyncio.run(with_context(env["QM_DATABASE_URL"], provision_team, spec))
     return team.member_keys[0]
 
 
@@ -140,6 +143,8 @@ class TeamSpec:
     inference_cap: int = HUGE_CAP // 2
     training_cap: int = 0
     admin_mfa: bool = False
+    limits: Limits = NO_LIMITS
+    """The org's per-member rate limits."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,8 @@ async def provision_team(ctx: Context, spec: TeamSpec) -> Team:
     caps = allocations.CapsEdit(spec.inference_cap, spec.training_cap, version=1)
     for email in emails:
         await allocations.set_allocation(ctx, OPERATOR, org_id, ids[email], caps)
+    if spec.limits.active:
+        await rate_limits.set_limits(ctx, OPERATOR, org_id, spec.limits)
     if spec.admin_mfa:
         await _enrol_mfa(ctx, ids[admin])
     admin_key = await _key(ctx, ids[admin], mfa=spec.admin_mfa)

@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from quartermaster.services.context import Context
 from quartermaster.store import hot
+from quartermaster.store.db import create_engine
 from quartermaster.store.models import Hold
+from quartermaster.store.uow import UnitOfWork
 
 ONE_MORE = select((bindparam("b_n", type_=Integer) + 1).label("n"))
 
@@ -122,3 +124,36 @@ async def test_after_the_server_drops_every_connection_one_call_fails_not_each(
         except OperationalError:
             failed += 1
     assert failed == 1
+
+
+HOT_ATOMIC_INSERT = text("INSERT INTO hot_atomic VALUES (:k)").bindparams(
+    bindparam("k", type_=Integer)
+)
+
+
+async def _insert_atomically(uow: UnitOfWork, keys: list[int], *, undo: bool = False) -> None:
+    async with hot.connect(uow) as connection, connection.atomic() as atomic:
+        for k in keys:
+            await connection.execute(HOT_ATOMIC_INSERT, {"k": k})
+        if undo:
+            atomic.request()
+
+
+async def test_statements_made_atomic_are_kept_together_or_not_at_all(database_url: str) -> None:
+    """Rolled back on request and on an error; the rolled-back connection goes back to the
+    pool ready for the next call (a single pooled connection serves every block here)."""
+    engine = create_engine(database_url, pool_size=1)
+    uow = UnitOfWork(engine)
+    try:
+        async with uow.begin() as tx:
+            await tx.session.execute(text("CREATE TABLE hot_atomic (k int PRIMARY KEY)"))
+            await tx.commit()
+        await _insert_atomically(uow, [1, 2], undo=True)
+        with pytest.raises(IntegrityError):
+            await _insert_atomically(uow, [3, 3])
+        await _insert_atomically(uow, [4, 5])
+        async with uow.begin(write=False) as tx:
+            kept = (await tx.session.scalars(text("SELECT k FROM hot_atomic ORDER BY k"))).all()
+        assert kept == [4, 5]
+    finally:
+        await engine.dispose()

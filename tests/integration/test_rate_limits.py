@@ -12,9 +12,10 @@ import pytest
 from quartermaster.domain.errors import QuotaExceeded, TooManyRequests
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
-from quartermaster.services import ledger, rate_limits
+from quartermaster.services import caps, ledger, ledger_quick, rate_limits
 from quartermaster.services.context import Context
 from quartermaster.store.db import create_engine
+from quartermaster.store.models import Organization
 from quartermaster.store.uow import UnitOfWork
 from tests.fakes.clock import FixedClock
 from tests.integration.ledger_fixtures import CHAT, add_member
@@ -57,6 +58,42 @@ async def test_a_call_refused_for_quota_does_not_use_up_the_rate(ctx: Context) -
     with pytest.raises(QuotaExceeded):
         await ledger.reserve(ctx, user, CHAT, 100, 100, "too-big")
     await ledger.reserve(ctx, user, CHAT, 10, 10, "fits")
+
+
+def _call(ctx: Context, user_id: int, request_id: str) -> ledger_quick.Call:
+    return ledger_quick.Call(user_id, CHAT, 10, 10, request_id, ctx.clock.now(), 60)
+
+
+async def test_a_limited_members_calls_are_counted_on_the_fast_path(ctx: Context) -> None:
+    """After the month's first call, a limited member's calls take the one-statement path too,
+    and each is counted into the minute there."""
+    user = await _limited(ctx, Limits(requests_per_minute=3))
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # the month's first: the full path
+    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "second")) is not None
+    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "third")) is not None
+    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "fourth")) is None
+    with pytest.raises(TooManyRequests):
+        await ledger.reserve(ctx, user, CHAT, 10, 10, "fourth")
+
+
+async def test_a_call_the_fast_path_does_not_take_is_not_counted(ctx: Context) -> None:
+    """Counting and holding are one transaction: a call refused for quota, or tried with a stale
+    guess of the limits, leaves the minute's count as it was."""
+    user = await _limited(ctx, Limits(requests_per_minute=2), cap=50)
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # 1 of 2 this minute
+    with pytest.raises(QuotaExceeded):
+        await ledger.reserve(ctx, user, CHAT, 100, 100, "too-big")
+    await ledger.reserve(ctx, user, CHAT, 5, 5, "second")  # 2 of 2
+    with pytest.raises(TooManyRequests):
+        await ledger.reserve(ctx, user, CHAT, 1, 1, "third")
+    async with ctx.uow.begin() as tx:  # behind the fast path's back: its guess says 2 a minute
+        org = await tx.session.get(Organization, (await caps.standing_of(tx.session, user)).org_id)
+        assert org is not None
+        org.rate_limit_rpm = 3
+        await tx.commit()
+    await ledger.reserve(ctx, user, CHAT, 1, 1, "fourth")  # 3 of 3: the stale try counted nothing
+    with pytest.raises(TooManyRequests):
+        await ledger.reserve(ctx, user, CHAT, 1, 1, "fifth")
 
 
 def _burst(url: str, user_id: int, prefix: str, start_at: float) -> int:

@@ -5,16 +5,20 @@ month the hold counts in), and the model's rates (how much to hold). They change
 process keeps them per member and model (`Guess`). The statement that takes the hold re-checks
 every one of them against the database, and every rule the full path applies: the membership is
 active, not banned, paid; the model is enabled, allowed by the org's list, still at the guessed
-rates; the org has no rate limits and bought tokens of this kind for the month (`caps.bought`);
-and the worst case fits under the allocation as it is now (read in the statement itself). Then it
-adds to the counter and inserts the hold — one data-modifying statement on PostgreSQL (atomic in
-autocommit), one BEGIN IMMEDIATE transaction on SQLite. A stale guess only means the statement
-takes nothing: the guess is read afresh and tried once more.
+rates; the org's rate limits are still the guessed ones and it bought tokens of this kind for the
+month (`caps.bought`); and the worst case fits under the allocation as it is now (read in the
+statement itself). Then it adds to the counter and inserts the hold — one data-modifying
+statement on PostgreSQL (atomic in autocommit), one BEGIN IMMEDIATE transaction on SQLite. A
+stale guess only means the statement takes nothing: the guess is read afresh and tried once more.
 
-Anything that still does not go through — every refusal, an individual on a plan, an org with
-rate limits, the month's first call (no counter row yet) — answers None, and `ledger.reserve`
-runs the full path, which applies every rule with its own message. So this path can only ever
-take a hold the full path would also take.
+An org with rate limits adds one step: the call is counted into the member's window for the
+minute (`rate_limits.counted`, the full path's own statement) in one transaction with that
+statement, so a call the statement does not take is not counted either.
+
+Anything that still does not go through — every refusal, an individual on a plan, the month's
+first call (no counter row yet) — answers None, and `ledger.reserve` runs the full path, which
+applies every rule with its own message. So this path can only ever take a hold the full path
+would also take.
 
 A chat whose API key nothing has read for this call (services/known_keys.py) passes the key's
 hash: the statement then also checks the key, and a None sends the caller back to authenticate
@@ -35,6 +39,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Insert,
+    Integer,
     Select,
     Update,
     and_,
@@ -52,8 +57,9 @@ from quartermaster.domain import holds
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.pool import month_first_day
+from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, TokenKind
-from quartermaster.services import caps
+from quartermaster.services import caps, rate_limits
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_bound import bound, counter_is_bound, params
 from quartermaster.services.ledger_rows import Planned, duplicate, hold_row
@@ -86,12 +92,18 @@ class Guess:
     output_rate: Decimal
     training_rate: Decimal
     max_output_tokens: int
+    rate_limit_rpm: int | None
+    rate_limit_tpm: int | None
 
     @property
     def rates(self) -> holds.Rates:
         return holds.rates_for(
             ModelKind(self.kind), self.input_rate, self.output_rate, self.training_rate
         )
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.rate_limit_rpm, self.rate_limit_tpm)
 
 
 @dataclass(frozen=True)
@@ -182,8 +194,10 @@ def _take(kind: TokenKind, keyed: bool) -> Update:
     org_unchanged = exists().where(
         Organization.id == org_id,
         Organization.timezone == bindparam("b_timezone"),
-        Organization.rate_limit_rpm.is_(None),
-        Organization.rate_limit_tpm.is_(None),
+        Organization.rate_limit_rpm.is_not_distinct_from(bindparam("b_guess_rpm", type_=Integer)),
+        Organization.rate_limit_tpm.is_not_distinct_from(
+            bindparam("b_guess_tpm", type_=BigInteger)
+        ),
     )
     model_unchanged = exists().where(
         m.id == bindparam("b_model_id"),
@@ -214,9 +228,15 @@ HOLD_FIELDS = [c.name for c in Hold.__table__.c if c.name not in ("id", "resolve
 
 
 @cache
-def _take_and_hold(kind: TokenKind, keyed: bool) -> Insert:
-    """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement."""
-    taking = _take(kind, keyed).returning(UsageCounter.user_id).cte("taken")
+def _take_and_hold(kind: TokenKind, keyed: bool, counted: bool = False) -> Insert:
+    """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement; when
+    `counted`, only after the call is counted into its minute's window, in the same statement
+    (which must then run in a transaction: a window counted for a hold not taken is undone)."""
+    taking = _take(kind, keyed)
+    if counted:
+        counting = rate_limits.counted("postgresql").cte("counted")
+        taking = taking.where(exists(select(counting.c.requests)))
+    taking = taking.returning(UsageCounter.user_id).cte("taken")
     table = Hold.__table__
     held = bound(table, HOLD_FIELDS).select_from(taking)
     return postgresql.insert(table).from_select(HOLD_FIELDS, held).returning(table.c.id)
@@ -240,14 +260,12 @@ async def reserve(ctx: Context, call: Call) -> Taken | None:
 
 
 async def _fresh_guess(connection: hot.HotConnection, call: Call) -> Guess | None:
-    """What to try with, or None when the member's org has rate limits (the full path counts
-    them) or the user is not a member (individuals spend from their plan)."""
+    """What to try with, or None when the user is not a member (individuals spend from their
+    plan) or the model is not enabled."""
     found = await connection.first(
         _guess_query(), params({"user_id": call.user_id, "model": call.model})
     )
-    if found is None or found["rate_limit_rpm"] is not None or found["rate_limit_tpm"] is not None:
-        return None
-    return Guess(**{name: found[name] for name in GUESS_FIELDS})
+    return None if found is None else Guess(**{name: found[name] for name in GUESS_FIELDS})
 
 
 GUESS_FIELDS = tuple(Guess.__dataclass_fields__)
@@ -261,6 +279,8 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
         )
     except InvalidInput:
         return None  # perhaps only by the guess: the full path says so if it is true
+    if not rate_limits.fits_a_window(guess.limits, amount):
+        return None  # the full path refuses it, with the limit in the message
     period = period_of(call.now, guess.timezone)
     expires_at = call.now + timedelta(seconds=call.hold_ttl_s)
     planned = Planned(call.user_id, guess.org_id, guess.model_id, period)
@@ -272,15 +292,43 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
         "guess_output_rate": guess.output_rate,
         "guess_training_rate": guess.training_rate,
         "max_output_tokens": guess.max_output_tokens,
+        "guess_rpm": guess.rate_limit_rpm,
+        "guess_tpm": guess.rate_limit_tpm,
         "first_day": month_first_day(period),
     }
     if call.key_hash is not None:
         checks |= {"key_hash": call.key_hash, "key_checked_at": call.now}
+    bound = params(hold | checks)
     try:
-        held = await _held(connection, call, rates.kind, hold, params(hold | checks))
+        if guess.limits.active:
+            window = rate_limits.window_params(call.user_id, guess.limits, amount, call.now)
+            held = await _counted_and_held(connection, call, rates.kind, hold, bound | window)
+        else:
+            held = await _held(connection, call, rates.kind, hold, bound)
     except IntegrityError:
         raise duplicate(call.request_id) from None
     return Taken(planned, rates, amount, expires_at) if held else None
+
+
+async def _counted_and_held(
+    connection: hot.HotConnection,
+    call: Call,
+    kind: TokenKind,
+    hold: dict[str, Any],
+    bound: dict[str, Any],
+) -> bool:
+    """A member under rate limits: the call counted into the minute and the hold taken, in one
+    transaction, or neither (a window that is full leaves the refusal to the full path)."""
+    async with connection.atomic() as undo:
+        if connection.is_postgresql:
+            statement = _take_and_hold(kind, call.key_hash is not None, counted=True)
+            held = await connection.first(statement, bound) is not None
+        else:
+            counted = await connection.first(rate_limits.counted("sqlite"), bound) is not None
+            held = counted and await _held(connection, call, kind, hold, bound)
+        if not held:
+            undo.request()
+    return held
 
 
 async def _held(

@@ -5,8 +5,10 @@ failed reserve rolls its count back with everything else."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import BigInteger, Insert, Integer, and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +16,7 @@ from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits, check, minute_of, refusal
 from quartermaster.services import audit, authz
 from quartermaster.services.context import Context
+from quartermaster.services.ledger_bound import params
 from quartermaster.store.models import Organization, RateWindow
 
 KEEP = timedelta(minutes=5)
@@ -25,32 +28,60 @@ async def take(
     """Count one call of `tokens` into this minute, or raise TooManyRequests (nothing counted)."""
     if not limits.active:
         return
-    if limits.tokens_per_minute is not None and tokens > limits.tokens_per_minute:
+    if not fits_a_window(limits, tokens):
         raise refusal(limits, tokens, now)
-    table = RateWindow.__table__
-    within = [
-        *(
-            []
-            if limits.requests_per_minute is None
-            else [table.c.requests + 1 <= limits.requests_per_minute]
-        ),
-        *(
-            []
-            if limits.tokens_per_minute is None
-            else [table.c.tokens + tokens <= limits.tokens_per_minute]
-        ),
-    ]
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(
-        user_id=user_id, minute=minute_of(now), requests=1, tokens=tokens
+    counting = counted(session.bind.dialect.name)
+    values = window_params(user_id, limits, tokens, now)
+    if (await session.execute(counting, values)).first() is None:
+        raise refusal(limits, tokens, now)
+
+
+def fits_a_window(limits: Limits, tokens: int) -> bool:
+    """Whether a call of `tokens` could ever fit a minute (`counted` inserts a minute's first
+    call unchecked)."""
+    return limits.tokens_per_minute is None or tokens <= limits.tokens_per_minute
+
+
+def window_params(user_id: int, limits: Limits, tokens: int, now: datetime) -> dict[str, Any]:
+    """The bound parameters of `counted`."""
+    return params(
+        {
+            "user_id": user_id,
+            "minute": minute_of(now),
+            "rpm": limits.requests_per_minute,
+            "tpm": limits.tokens_per_minute,
+            "tokens": tokens,
+        }
     )
-    statement = statement.on_conflict_do_update(
+
+
+@cache
+def counted(dialect: str) -> Insert:
+    """One more call of `b_tokens` in the member's window for `b_minute`: one conditional upsert,
+    so the check and the count are one step for every process. It returns no row when the call
+    would go past `b_rpm` calls or `b_tpm` tokens (NULL: no limit); a minute's first call is
+    inserted unchecked (see `fits_a_window`). Built once per dialect: the reserve's fast path
+    runs it in the transaction that takes the hold (services/ledger_quick.py)."""
+    table = RateWindow.__table__
+    rpm = bindparam("b_rpm", type_=Integer)
+    tpm = bindparam("b_tpm", type_=BigInteger)
+    tokens = bindparam("b_tokens", type_=BigInteger)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(
+        user_id=bindparam("b_user_id", type_=BigInteger),
+        minute=bindparam("b_minute", type_=BigInteger),
+        requests=1,
+        tokens=tokens,
+    )
+    within = and_(
+        or_(rpm.is_(None), table.c.requests + 1 <= rpm),
+        or_(tpm.is_(None), table.c.tokens + tokens <= tpm),
+    )
+    return statement.on_conflict_do_update(
         index_elements=["user_id", "minute"],
         set_={"requests": table.c.requests + 1, "tokens": table.c.tokens + tokens},
-        where=and_(*within),
+        where=within,
     ).returning(table.c.requests)
-    if (await session.execute(statement)).first() is None:
-        raise refusal(limits, tokens, now)
 
 
 async def prune(ctx: Context) -> int:

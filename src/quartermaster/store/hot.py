@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
@@ -95,6 +95,49 @@ class HotConnection:
         with _translated(compiled.sql):
             status = await self._driver.execute(compiled.sql, *compiled.arguments(params))
         return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Undo]:
+        """The statements inside take effect together or not at all: a transaction on
+        PostgreSQL (where each statement otherwise commits alone), a savepoint inside the
+        connection's transaction on SQLite. They are rolled back when the block raises or asks
+        for it (`Undo.request`), and committed otherwise."""
+        ending: _Ending
+        if self._driver is None:
+            assert self._fallback is not None
+            ending = await self._fallback.begin_nested()
+        else:
+            ending = self._driver.transaction()
+            with _translated("BEGIN"):
+                await ending.start()
+        undo = Undo()
+        try:
+            yield undo
+        except Exception:
+            await _end(ending, commit=False)  # else the pool would get it back mid-transaction
+            raise
+        await _end(ending, commit=not undo.requested)
+
+
+class Undo:
+    """Asks `HotConnection.atomic` to roll its statements back instead of committing them."""
+
+    requested = False
+
+    def request(self) -> None:
+        self.requested = True
+
+
+class _Ending(Protocol):
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+async def _end(ending: _Ending, *, commit: bool) -> None:
+    """Commit or roll back; a connection that cannot even do that is discarded (`connect`)."""
+    with _translated("COMMIT" if commit else "ROLLBACK"):
+        await (ending.commit() if commit else ending.rollback())
 
 
 @contextmanager
