@@ -11,9 +11,10 @@ statement itself). Then it adds to the counter and inserts the hold — one data
 statement on PostgreSQL (atomic in autocommit), one BEGIN IMMEDIATE transaction on SQLite. A
 stale guess only means the statement takes nothing: the guess is read afresh and tried once more.
 
-An org with rate limits adds one step: the call is counted into the member's window for the
-minute (`rate_limits.counted`, the full path's own statement) in one transaction with that
-statement, so a call the statement does not take is not counted either.
+An org with rate limits adds one step: the call is first counted into the member's window for
+the minute (`rate_limits.counted`, the full path's own upsert; on PostgreSQL a part of the same
+statement), in a transaction rolled back when no hold is taken, so a call that does not go is
+never counted.
 
 Anything that still does not go through — every refusal, an individual on a plan, the month's
 first call (no counter row yet) — answers None, and `ledger.reserve` runs the full path, which
