@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 from sqlalchemy import Integer, bindparam, func, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from quartermaster.services.context import Context
 from quartermaster.store import hot
@@ -155,5 +155,37 @@ async def test_statements_made_atomic_are_kept_together_or_not_at_all(database_u
         async with uow.begin(write=False) as tx:
             kept = (await tx.session.scalars(text("SELECT k FROM hot_atomic ORDER BY k"))).all()
         assert kept == [4, 5]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_transaction_that_could_not_end_never_reaches_the_next_call(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection whose ROLLBACK failed is still inside its transaction: it is dropped, not
+    pooled, or the next call's statements would run in that transaction and never commit."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the driver path is PostgreSQL's; SQLite runs through SQLAlchemy")
+    engine = create_engine(database_url, pool_size=1)
+    uow = UnitOfWork(engine)
+    ending = hot._end
+
+    async def refused_rollback(transaction: object, *, commit: bool) -> None:
+        if not commit:
+            raise DBAPIError("ROLLBACK", None, RuntimeError("the rollback was refused"))
+        await ending(transaction, commit=commit)  # type: ignore[arg-type]
+
+    try:
+        async with uow.begin() as tx:
+            await tx.session.execute(text("CREATE TABLE hot_atomic (k int PRIMARY KEY)"))
+            await tx.commit()
+        monkeypatch.setattr(hot, "_end", refused_rollback)
+        with pytest.raises(DBAPIError):
+            await _insert_atomically(uow, [6], undo=True)
+        monkeypatch.undo()
+        await _insert_atomically(uow, [7])
+        async with uow.begin(write=False) as tx:
+            kept = (await tx.session.scalars(text("SELECT k FROM hot_atomic ORDER BY k"))).all()
+        assert kept == [7]
     finally:
         await engine.dispose()

@@ -122,7 +122,8 @@ async def test_a_repriced_model_holds_at_the_new_rates(ctx: Context) -> None:
 
 async def test_rate_limits_set_after_a_call_apply_to_the_next(ctx: Context) -> None:
     member = await add_member(ctx)
-    await _reserve(ctx, member)
+    await _reserve(ctx, member)  # the month's first call takes the full path
+    await _reserve(ctx, member)  # the fast path's, which remembers "no rate limits"
     await _change(
         ctx,
         update(Organization).where(Organization.id == member.org_id).values(rate_limit_rpm=1),

@@ -60,8 +60,8 @@ async def test_a_call_refused_for_quota_does_not_use_up_the_rate(ctx: Context) -
     await ledger.reserve(ctx, user, CHAT, 10, 10, "fits")
 
 
-def _call(ctx: Context, user_id: int, request_id: str) -> ledger_quick.Call:
-    return ledger_quick.Call(user_id, CHAT, 10, 10, request_id, ctx.clock.now(), 60)
+def _call(ctx: Context, user_id: int, request_id: str, tokens: int = 10) -> ledger_quick.Call:
+    return ledger_quick.Call(user_id, CHAT, tokens, tokens, request_id, ctx.clock.now(), 60)
 
 
 async def test_a_limited_members_calls_are_counted_on_the_fast_path(ctx: Context) -> None:
@@ -77,23 +77,57 @@ async def test_a_limited_members_calls_are_counted_on_the_fast_path(ctx: Context
 
 
 async def test_a_call_the_fast_path_does_not_take_is_not_counted(ctx: Context) -> None:
-    """Counting and holding are one transaction: a call refused for quota, or tried with a stale
-    guess of the limits, leaves the minute's count as it was."""
-    user = await _limited(ctx, Limits(requests_per_minute=2), cap=50)
-    await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # 1 of 2 this minute
+    """Counting and holding are one transaction: a call refused for quota leaves the minute's
+    count as it was."""
+    user = await _limited(ctx, Limits(requests_per_minute=3), cap=50)
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # the month's first: the full path
+    await ledger.reserve(ctx, user, CHAT, 5, 5, "second")  # 2 of 3, on the fast path
+    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "too-big", 100)) is None
     with pytest.raises(QuotaExceeded):
         await ledger.reserve(ctx, user, CHAT, 100, 100, "too-big")
-    await ledger.reserve(ctx, user, CHAT, 5, 5, "second")  # 2 of 2
+    await ledger.reserve(ctx, user, CHAT, 1, 1, "third")  # 3 of 3
     with pytest.raises(TooManyRequests):
-        await ledger.reserve(ctx, user, CHAT, 1, 1, "third")
-    async with ctx.uow.begin() as tx:  # behind the fast path's back: its guess says 2 a minute
-        org = await tx.session.get(Organization, (await caps.standing_of(tx.session, user)).org_id)
+        await ledger.reserve(ctx, user, CHAT, 1, 1, "fourth")
+
+
+async def _set_behind_the_fast_paths_back(ctx: Context, user_id: int, limits: Limits) -> None:
+    async with ctx.uow.begin() as tx:
+        standing = await caps.standing_of(tx.session, user_id)
+        org = await tx.session.get(Organization, standing.org_id)
         assert org is not None
-        org.rate_limit_rpm = 3
+        org.rate_limit_rpm, org.rate_limit_tpm = (
+            limits.requests_per_minute,
+            limits.tokens_per_minute,
+        )
         await tx.commit()
-    await ledger.reserve(ctx, user, CHAT, 1, 1, "fourth")  # 3 of 3: the stale try counted nothing
+
+
+@pytest.mark.parametrize("lowered", [Limits(requests_per_minute=2), Limits(tokens_per_minute=50)])
+async def test_lowered_limits_apply_to_the_next_call_on_the_fast_path(
+    ctx: Context, lowered: Limits
+) -> None:
+    """The fast path remembers the limits; the statement checks them, so a stale memory never
+    lets a call through at the old limits, nor counts the try it rejects."""
+    user = await _limited(ctx, Limits(requests_per_minute=10, tokens_per_minute=1_000))
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # the month's first: the full path
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "second")  # remembered: 10 calls, 1,000 tokens
+    await _set_behind_the_fast_paths_back(ctx, user, lowered)
+    with pytest.raises(TooManyRequests):  # 3 calls, or 60 tokens, are past the new limits
+        await ledger.reserve(ctx, user, CHAT, 10, 10, "third")
+    await _set_behind_the_fast_paths_back(ctx, user, Limits(requests_per_minute=3))
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "fourth")  # 3 of 3: the refused try counted none
     with pytest.raises(TooManyRequests):
-        await ledger.reserve(ctx, user, CHAT, 1, 1, "fifth")
+        await ledger.reserve(ctx, user, CHAT, 10, 10, "fifth")
+
+
+async def test_raised_limits_apply_to_the_next_call_on_the_fast_path(ctx: Context) -> None:
+    user = await _limited(ctx, Limits(requests_per_minute=2))
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # the month's first: the full path
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "second")  # remembered: 2 a minute, both used
+    await _set_behind_the_fast_paths_back(ctx, user, Limits(requests_per_minute=3))
+    await ledger.reserve(ctx, user, CHAT, 10, 10, "third")
+    with pytest.raises(TooManyRequests):
+        await ledger.reserve(ctx, user, CHAT, 10, 10, "fourth")
 
 
 def _burst(url: str, user_id: int, prefix: str, start_at: float) -> int:

@@ -68,6 +68,9 @@ class HotConnection:
 
     def __init__(self, driver: asyncpg.Connection | None, fallback: AsyncConnection | None):
         self._driver, self._fallback = driver, fallback
+        self.mid_transaction = False
+        """True from a transaction's BEGIN until it has ended: `connect` discards a connection
+        returned in between (SQLAlchemy's reset on return knows nothing of this transaction)."""
 
     @property
     def is_postgresql(self) -> bool:
@@ -107,6 +110,7 @@ class HotConnection:
             assert self._fallback is not None
             ending = await self._fallback.begin_nested()
         else:
+            self.mid_transaction = True
             ending = self._driver.transaction()
             with _translated("BEGIN"):
                 await ending.start()
@@ -114,9 +118,11 @@ class HotConnection:
         try:
             yield undo
         except Exception:
-            await _end(ending, commit=False)  # else the pool would get it back mid-transaction
+            await _end(ending, commit=False)
+            self.mid_transaction = False
             raise
         await _end(ending, commit=not undo.requested)
+        self.mid_transaction = False
 
 
 class Undo:
@@ -173,8 +179,9 @@ async def connect(uow: UnitOfWork) -> AsyncIterator[HotConnection]:
     except Exception as error:  # the driver's own refusal to connect
         raise _unreachable("connect", error) from error
     driver = pooled.driver_connection
+    connection = HotConnection(driver, None)
     try:
-        yield HotConnection(driver, None)
+        yield connection
     except asyncio.CancelledError as error:
         _discard(pooled, driver, error)  # perhaps mid-statement: never hand it to the next call
         raise
@@ -187,6 +194,8 @@ async def connect(uow: UnitOfWork) -> AsyncIterator[HotConnection]:
             uow.engine.sync_engine.pool._invalidate(pooled, error, _checkin=False)
         raise
     finally:
+        if connection.mid_transaction and not driver.is_closed():
+            _discard(pooled, driver, RuntimeError("returned in the middle of a transaction"))
         # The pool may close the connection on its return (overflow, invalidation), which awaits
         # the driver: only inside SQLAlchemy's greenlet does that happen instead of leaking it.
         await greenlet_spawn(pooled.close)
