@@ -4,9 +4,9 @@ SQLAlchemy's execution layer costs about 150 µs of CPU per statement here and a
 through `Connection` about 250 µs more: several times what the statement costs PostgreSQL, and
 the largest share of a metered call's overhead. The few statements every call makes (the API key,
 the reserve, the settlement) are still written once with SQLAlchemy Core; on PostgreSQL they are
-compiled once to SQL and run on the pooled asyncpg connection directly, each in autocommit, with
-asyncpg's prepared-statement cache. On SQLite they run through SQLAlchemy as usual, in one
-BEGIN IMMEDIATE transaction per `connect()`.
+compiled once to SQL and run on the pooled asyncpg connection directly, each in autocommit (or a
+few together in `HotConnection.atomic()`), with asyncpg's prepared-statement cache. On SQLite
+they run through SQLAlchemy as usual, in one BEGIN IMMEDIATE transaction per `connect()`.
 
 Errors keep the meaning they have everywhere else: a server that cannot be reached is an
 `OperationalError` (the API answers 503, failing closed) and its connection leaves the pool; a
