@@ -26,8 +26,10 @@ async def _one_more(ctx: Context, n: int) -> int:
     return int(row["n"])
 
 
-def _postgresql_only(ctx: Context) -> None:
-    if ctx.uow.engine.dialect.name != "postgresql":
+def _postgresql_only(database: Context | str) -> None:
+    """Skips on SQLite; `database` is the test's context or its database URL."""
+    url = database if isinstance(database, str) else str(database.uow.engine.url)
+    if not url.startswith("postgresql"):
         pytest.skip("the driver path is PostgreSQL's; SQLite runs through SQLAlchemy")
 
 
@@ -164,8 +166,7 @@ async def test_a_transaction_that_could_not_end_never_reaches_the_next_call(
 ) -> None:
     """A connection whose ROLLBACK failed is still inside its transaction: it is dropped, not
     pooled, or the next call's statements would run in that transaction and never commit."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the driver path is PostgreSQL's; SQLite runs through SQLAlchemy")
+    _postgresql_only(database_url)
     engine = create_engine(database_url, pool_size=1)
     uow = UnitOfWork(engine)
     ending = hot._end
