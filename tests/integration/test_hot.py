@@ -4,6 +4,7 @@ connection that broke or was left mid-statement never reaches the next call."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -133,6 +134,19 @@ HOT_ATOMIC_INSERT = text("INSERT INTO hot_atomic VALUES (:k)").bindparams(
 )
 
 
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[UnitOfWork]:
+    """A pool of a single connection, so that every block of a test gets the same one, and an
+    empty table `hot_atomic (k)`."""
+    engine = create_engine(database_url, pool_size=1)
+    uow = UnitOfWork(engine)
+    async with uow.begin() as tx:
+        await tx.session.execute(text("CREATE TABLE hot_atomic (k int PRIMARY KEY)"))
+        await tx.commit()
+    yield uow
+    await engine.dispose()
+
+
 async def _insert_atomically(uow: UnitOfWork, keys: list[int], *, undo: bool = False) -> None:
     async with hot.connect(uow) as connection, connection.atomic() as atomic:
         for k in keys:
@@ -141,34 +155,29 @@ async def _insert_atomically(uow: UnitOfWork, keys: list[int], *, undo: bool = F
             atomic.request()
 
 
-async def test_statements_made_atomic_are_kept_together_or_not_at_all(database_url: str) -> None:
+async def _kept(uow: UnitOfWork) -> list[int]:
+    async with uow.begin(write=False) as tx:
+        return list(await tx.session.scalars(text("SELECT k FROM hot_atomic ORDER BY k")))
+
+
+async def test_statements_made_atomic_are_kept_together_or_not_at_all(
+    one_connection: UnitOfWork,
+) -> None:
     """Rolled back on request and on an error; the rolled-back connection goes back to the
-    pool ready for the next call (a single pooled connection serves every block here)."""
-    engine = create_engine(database_url, pool_size=1)
-    uow = UnitOfWork(engine)
-    try:
-        async with uow.begin() as tx:
-            await tx.session.execute(text("CREATE TABLE hot_atomic (k int PRIMARY KEY)"))
-            await tx.commit()
-        await _insert_atomically(uow, [1, 2], undo=True)
-        with pytest.raises(IntegrityError):
-            await _insert_atomically(uow, [3, 3])
-        await _insert_atomically(uow, [4, 5])
-        async with uow.begin(write=False) as tx:
-            kept = (await tx.session.scalars(text("SELECT k FROM hot_atomic ORDER BY k"))).all()
-        assert kept == [4, 5]
-    finally:
-        await engine.dispose()
+    pool ready for the next call."""
+    await _insert_atomically(one_connection, [1, 2], undo=True)
+    with pytest.raises(IntegrityError):
+        await _insert_atomically(one_connection, [3, 3])
+    await _insert_atomically(one_connection, [4, 5])
+    assert await _kept(one_connection) == [4, 5]
 
 
 async def test_a_transaction_that_could_not_end_never_reaches_the_next_call(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, one_connection: UnitOfWork, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A connection whose ROLLBACK failed is still inside its transaction: it is dropped, not
     pooled, or the next call's statements would run in that transaction and never commit."""
     _postgresql_only(database_url)
-    engine = create_engine(database_url, pool_size=1)
-    uow = UnitOfWork(engine)
     ending = hot._end
 
     async def refused_rollback(transaction: object, *, commit: bool) -> None:
@@ -176,17 +185,9 @@ async def test_a_transaction_that_could_not_end_never_reaches_the_next_call(
             raise DBAPIError("ROLLBACK", None, RuntimeError("the rollback was refused"))
         await ending(transaction, commit=commit)  # type: ignore[arg-type]
 
-    try:
-        async with uow.begin() as tx:
-            await tx.session.execute(text("CREATE TABLE hot_atomic (k int PRIMARY KEY)"))
-            await tx.commit()
-        monkeypatch.setattr(hot, "_end", refused_rollback)
-        with pytest.raises(DBAPIError):
-            await _insert_atomically(uow, [6], undo=True)
-        monkeypatch.undo()
-        await _insert_atomically(uow, [7])
-        async with uow.begin(write=False) as tx:
-            kept = (await tx.session.scalars(text("SELECT k FROM hot_atomic ORDER BY k"))).all()
-        assert kept == [7]
-    finally:
-        await engine.dispose()
+    monkeypatch.setattr(hot, "_end", refused_rollback)
+    with pytest.raises(DBAPIError):
+        await _insert_atomically(one_connection, [6], undo=True)
+    monkeypatch.undo()
+    await _insert_atomically(one_connection, [7])
+    assert await _kept(one_connection) == [7]
