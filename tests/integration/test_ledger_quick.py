@@ -1,11 +1,13 @@
 """The reserve's fast path remembers, per process, a member's org and a model's rates; nothing an
-admin or operator changes may slip past it. Each test reserves once (so the guess is kept),
-changes one thing behind the gateway's back, and reserves again."""
+admin or operator changes may slip past it. Each test first makes two calls (the month's first
+takes the full path, the second the fast one, which the process then remembers), changes one
+thing behind the gateway's back, and reserves again."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -24,7 +26,15 @@ from quartermaster.store.models import (
     Purchase,
 )
 from tests.fakes.clock import FixedClock
-from tests.integration.ledger_fixtures import CHAT, PRICED, Member, add_member, enable_priced_model
+from tests.integration.ledger_fixtures import (
+    CHAT,
+    PRICED,
+    Member,
+    add_member,
+    enable_priced_model,
+    quick_call,
+    remembered,
+)
 
 _ids = itertools.count()
 
@@ -76,7 +86,7 @@ async def test_a_change_that_refuses_the_member_holds_from_the_next_call(
     ctx: Context, change: str
 ) -> None:
     member = await add_member(ctx, inference_cap=1_000)
-    await _reserve(ctx, member)
+    await remembered(ctx, member.user_id)
     statement, error, code = REFUSALS[change]
     await _change(ctx, statement(member))
     with pytest.raises(error) as refused:
@@ -86,7 +96,7 @@ async def test_a_change_that_refuses_the_member_holds_from_the_next_call(
 
 async def test_a_member_who_left_the_org_draws_on_their_own_plan_next(ctx: Context) -> None:
     member = await add_member(ctx)
-    assert (await _reserve(ctx, member)).org_id == member.org_id
+    assert (await remembered(ctx, member.user_id)).org_id == member.org_id
     await _change(
         ctx,
         update(Membership).where(Membership.id == member.membership_id).values(active_user_id=None),
@@ -97,7 +107,7 @@ async def test_a_member_who_left_the_org_draws_on_their_own_plan_next(ctx: Conte
 async def test_a_model_taken_off_the_orgs_list_is_refused_at_once(ctx: Context) -> None:
     member = await add_member(ctx)
     await enable_priced_model(ctx)
-    await _reserve(ctx, member)
+    await remembered(ctx, member.user_id)
     async with ctx.uow.begin(write=False) as tx:
         priced = await catalog.enabled_model(tx.session, PRICED)
     await _change(ctx, insert(OrgModel).values(org_id=member.org_id, model_id=priced.id))
@@ -108,7 +118,7 @@ async def test_a_model_taken_off_the_orgs_list_is_refused_at_once(ctx: Context) 
 
 async def test_a_repriced_model_holds_at_the_new_rates(ctx: Context) -> None:
     member = await add_member(ctx, inference_cap=100_000)
-    first = await _reserve(ctx, member)
+    first = await remembered(ctx, member.user_id)
     await _change(
         ctx,
         update(ModelCatalogEntry)
@@ -122,8 +132,7 @@ async def test_a_repriced_model_holds_at_the_new_rates(ctx: Context) -> None:
 
 async def test_rate_limits_set_after_a_call_apply_to_the_next(ctx: Context) -> None:
     member = await add_member(ctx)
-    await _reserve(ctx, member)  # the month's first call takes the full path
-    await _reserve(ctx, member)  # the fast path's, which remembers "no rate limits"
+    await remembered(ctx, member.user_id)  # "no rate limits"
     await _change(
         ctx,
         update(Organization).where(Organization.id == member.org_id).values(rate_limit_rpm=1),
@@ -136,7 +145,7 @@ async def test_rate_limits_set_after_a_call_apply_to_the_next(ctx: Context) -> N
 @pytest.mark.parametrize("clock", [FixedClock(datetime(2026, 11, 30, 20, 0, tzinfo=UTC))])
 async def test_a_new_time_zone_moves_the_next_hold_into_its_month(ctx: Context) -> None:
     member = await add_member(ctx, months=(date(2026, 1, 1), date(2028, 1, 1)))
-    assert (await _reserve(ctx, member)).period == "2026-11"
+    assert (await remembered(ctx, member.user_id)).period == "2026-11"
     await _change(
         ctx,
         update(Organization)
@@ -166,10 +175,9 @@ async def test_a_key_is_honoured_only_for_its_own_member(ctx: Context) -> None:
     hashed = api_keys.key_hash(issued.secret)
 
     def call(member: Member) -> ledger_quick.Call:
-        now = ctx.clock.now()
-        return ledger_quick.Call(member.user_id, CHAT, 10, 20, f"key-{next(_ids)}", now, 60, hashed)
+        return replace(quick_call(ctx, member.user_id), key_hash=hashed)
 
-    for member in (owner, other):  # each has a counter row and a remembered guess
-        await _reserve(ctx, member)
+    for member in (owner, other):
+        await remembered(ctx, member.user_id)
     assert await ledger.reserve_quickly(ctx, call(other)) is None
     assert await ledger.reserve_quickly(ctx, call(owner)) is not None

@@ -1,4 +1,4 @@
-"""The reserve's fast path for an enterprise member: one statement, most of the time.
+"""The reserve's fast path: one statement, most of the time.
 
 A reserve must know a few things before it can write: the member's org and its time zone (which
 month the hold counts in), and the model's rates (how much to hold). They change rarely, so each
@@ -16,8 +16,12 @@ the minute (`rate_limits.counted`, the full path's own upsert; on PostgreSQL a p
 statement), in a transaction rolled back when no hold is taken, so a call that does not go is
 never counted.
 
-Anything that still does not go through — every refusal, an individual on a plan, the month's
-first call (no counter row yet) — answers None, and `ledger.reserve` runs the full path, which
+An individual on a plan (outside any org) takes the same statement with the plan's cap in place
+of the allocation: the process remembers only which plan and its model list, and the statement
+computes the month's cap from the rows (services/ledger_quick_plan.py).
+
+Anything that still does not go through — every refusal, the month's first call (no counter row
+yet) — answers None, and `ledger.reserve` runs the full path, which
 applies every rule with its own message. So this path can only ever take a hold the full path
 would also take.
 
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
@@ -60,7 +64,7 @@ from quartermaster.domain.periods import period_of
 from quartermaster.domain.pool import month_first_day
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, TokenKind
-from quartermaster.services import caps, rate_limits
+from quartermaster.services import caps, ledger_quick_plan, rate_limits
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_bound import bound, counter_is_bound, params
 from quartermaster.services.ledger_rows import Planned, duplicate, hold_row
@@ -85,7 +89,8 @@ MAX_GUESSES = 50_000
 class Guess:
     """What a reserve needs to know before its statement; the statement checks all of it."""
 
-    org_id: int
+    org_id: int | None
+    """None: an individual, spending from `plan` in UTC months."""
     timezone: str
     model_id: int
     kind: str
@@ -95,6 +100,7 @@ class Guess:
     max_output_tokens: int
     rate_limit_rpm: int | None
     rate_limit_tpm: int | None
+    plan: ledger_quick_plan.PlanGuess | None = None
 
     @property
     def rates(self) -> holds.Rates:
@@ -170,12 +176,13 @@ def _key_valid() -> ColumnElement[bool]:
     )
 
 
-@cache
-def _take(kind: TokenKind, keyed: bool) -> Update:
-    """The conditional UPDATE of the member's counter, with every check of the guess (and of
-    the caller's key, when `keyed`)."""
-    m, amount = ModelCatalogEntry, bindparam("b_amount", type_=BigInteger)
-    org_id = bindparam("b_org_id", type_=BigInteger)
+def _members_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
+    """A member's worst case fits under their allocation, and the org is as guessed: same time
+    zone and rate limits, the model on its list, tokens of this kind bought for the month."""
+    amount, org_id = (
+        bindparam("b_amount", type_=BigInteger),
+        bindparam("b_org_id", type_=BigInteger),
+    )
     allocated = (
         Allocation.max_inference_tokens
         if kind is TokenKind.INFERENCE
@@ -200,7 +207,27 @@ def _take(kind: TokenKind, keyed: bool) -> Update:
             bindparam("b_guess_tpm", type_=BigInteger)
         ),
     )
-    model_unchanged = exists().where(
+    return [
+        UsageCounter.used + UsageCounter.reserved + amount <= cap,
+        org_unchanged,
+        org_allows(org_id, bindparam("b_model_id", type_=BigInteger)),
+        caps.bought(org_id, kind, bindparam("b_first_day", type_=Date)),
+    ]
+
+
+def _individuals_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
+    """An individual's worst case fits under their plan's cap for the month, on the guessed
+    plan, and they have joined no org (services/ledger_quick_plan.py)."""
+    amount = bindparam("b_amount", type_=BigInteger)
+    return [
+        UsageCounter.used + UsageCounter.reserved + amount <= ledger_quick_plan.cap(kind),
+        ~ledger_quick_plan.is_member(),
+    ]
+
+
+def _model_unchanged() -> ColumnElement[bool]:
+    m = ModelCatalogEntry
+    return exists().where(
         m.id == bindparam("b_model_id"),
         m.enabled.is_(True),
         m.kind == bindparam("b_model_kind"),
@@ -209,14 +236,18 @@ def _take(kind: TokenKind, keyed: bool) -> Update:
         m.training_rate == bindparam("b_guess_training_rate", type_=m.training_rate.type),
         m.max_output_tokens == bindparam("b_max_output_tokens"),
     )
+
+
+@cache
+def _take(kind: TokenKind, keyed: bool, individual: bool) -> Update:
+    """The conditional UPDATE of the counter, with every check of the guess (and of the
+    caller's key, when `keyed`)."""
     fits = and_(
-        UsageCounter.used + UsageCounter.reserved + amount <= cap,
-        org_unchanged,
-        model_unchanged,
-        org_allows(org_id, bindparam("b_model_id", type_=BigInteger)),
-        caps.bought(org_id, kind, bindparam("b_first_day", type_=Date)),
+        *(_individuals_cap(kind) if individual else _members_cap(kind)),
+        _model_unchanged(),
         *([_key_valid()] if keyed else []),
     )
+    amount = bindparam("b_amount", type_=BigInteger)
     return (
         update(UsageCounter)
         .where(*counter_is_bound(), fits)
@@ -228,12 +259,21 @@ HOLD_FIELDS = [c.name for c in Hold.__table__.c if c.name not in ("id", "resolve
 """Every column a new hold has; `hold_row` must give each one (store/hot.py refuses a gap)."""
 
 
+class Shape(NamedTuple):
+    """Which statement a call takes: its kind of tokens, whether it checks the caller's key,
+    and whether the cap is an individual's plan rather than a member's allocation."""
+
+    kind: TokenKind
+    keyed: bool
+    individual: bool
+
+
 @cache
-def _take_and_hold(kind: TokenKind, keyed: bool, counted: bool = False) -> Insert:
+def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
     """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement; when
     `counted`, only after the call is counted into its minute's window, in the same statement
     (which must then run in a transaction: a window counted for a hold not taken is undone)."""
-    taking = _take(kind, keyed)
+    taking = _take(*shape)
     if counted:
         counting = rate_limits.counted("postgresql").cte("counted")
         taking = taking.where(exists(select(counting.c.requests)))
@@ -260,16 +300,60 @@ async def reserve(ctx: Context, call: Call) -> Taken | None:
     return taken
 
 
+MODEL_FIELDS = ("model_id", "kind", "input_rate", "output_rate", "training_rate")
+MEMBER_FIELDS = (
+    "org_id",
+    "timezone",
+    *MODEL_FIELDS,
+    "max_output_tokens",
+    "rate_limit_rpm",
+    "rate_limit_tpm",
+)
+
+
 async def _fresh_guess(connection: hot.HotConnection, call: Call) -> Guess | None:
-    """What to try with, or None when the user is not a member (individuals spend from their
-    plan) or the model is not enabled."""
-    found = await connection.first(
-        _guess_query(), params({"user_id": call.user_id, "model": call.model})
+    """What to try with: the member's org, else the individual's plan; None when the user is
+    on neither, the model is not enabled, or the plan does not name it."""
+    bound = params({"user_id": call.user_id, "model": call.model})
+    found = await connection.first(_guess_query(), bound)
+    if found is not None:
+        return Guess(**{name: found[name] for name in MEMBER_FIELDS})
+    found = await connection.first(ledger_quick_plan.guess_query(), bound)
+    if found is None:
+        return None
+    plan = ledger_quick_plan.PlanGuess(
+        found["plan_id"], found["models_text"], found["price_monthly"], found["price_yearly"]
     )
-    return None if found is None else Guess(**{name: found[name] for name in GUESS_FIELDS})
+    if not plan.allows(call.model):
+        return None  # the full path refuses it, naming the plan's list
+    model = {name: found[name] for name in (*MODEL_FIELDS, "max_output_tokens")}
+    return Guess(None, "UTC", **model, rate_limit_rpm=None, rate_limit_tpm=None, plan=plan)
 
 
-GUESS_FIELDS = tuple(Guess.__dataclass_fields__)
+def _checks(guess: Guess, period: str) -> dict[str, Any]:
+    """The guess as the statement's parameters, for it to check against the rows."""
+    checks = {
+        "model_kind": guess.kind,
+        "guess_input_rate": guess.input_rate,
+        "guess_output_rate": guess.output_rate,
+        "guess_training_rate": guess.training_rate,
+        "max_output_tokens": guess.max_output_tokens,
+    }
+    if guess.plan is not None:
+        plan = guess.plan
+        return checks | {
+            "plan_id": plan.plan_id,
+            "plan_models": plan.models_text,
+            "plan_price_monthly": plan.price_monthly,
+            "plan_price_yearly": plan.price_yearly,
+            "plan_free": plan.free,
+        }
+    return checks | {
+        "timezone": guess.timezone,
+        "guess_rpm": guess.rate_limit_rpm,
+        "guess_tpm": guess.rate_limit_tpm,
+        "first_day": month_first_day(period),
+    }
 
 
 async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken | None:
@@ -286,63 +370,44 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
     expires_at = call.now + timedelta(seconds=call.hold_ttl_s)
     planned = Planned(call.user_id, guess.org_id, guess.model_id, period)
     hold = hold_row(call.request_id, planned, rates, amount, call.now, expires_at)
-    checks = {
-        "timezone": guess.timezone,
-        "model_kind": guess.kind,
-        "guess_input_rate": guess.input_rate,
-        "guess_output_rate": guess.output_rate,
-        "guess_training_rate": guess.training_rate,
-        "max_output_tokens": guess.max_output_tokens,
-        "guess_rpm": guess.rate_limit_rpm,
-        "guess_tpm": guess.rate_limit_tpm,
-        "first_day": month_first_day(period),
-    }
+    checks = _checks(guess, period)
     if call.key_hash is not None:
         checks |= {"key_hash": call.key_hash, "key_checked_at": call.now}
     bound = params(hold | checks)
+    shape = Shape(rates.kind, call.key_hash is not None, guess.plan is not None)
     try:
         if guess.limits.active:
             window = rate_limits.window_params(call.user_id, guess.limits, amount, call.now)
-            held = await _counted_and_held(connection, call, rates.kind, hold, bound | window)
+            held = await _counted_and_held(connection, shape, hold, bound | window)
         else:
-            held = await _held(connection, call, rates.kind, hold, bound)
+            held = await _held(connection, shape, hold, bound)
     except IntegrityError:
         raise duplicate(call.request_id) from None
     return Taken(planned, rates, amount, expires_at) if held else None
 
 
 async def _counted_and_held(
-    connection: hot.HotConnection,
-    call: Call,
-    kind: TokenKind,
-    hold: dict[str, Any],
-    bound: dict[str, Any],
+    connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
 ) -> bool:
     """A member under rate limits: the call counted into the minute and the hold taken, in one
     transaction, or neither (a window that is full leaves the refusal to the full path)."""
     async with connection.atomic() as undo:
         if connection.is_postgresql:
-            statement = _take_and_hold(kind, call.key_hash is not None, counted=True)
-            held = await connection.first(statement, bound) is not None
+            held = await connection.first(_take_and_hold(shape, counted=True), bound) is not None
         else:
             counted = await connection.first(rate_limits.counted("sqlite"), bound) is not None
-            held = counted and await _held(connection, call, kind, hold, bound)
+            held = counted and await _held(connection, shape, hold, bound)
         if not held:
             undo.request()
     return held
 
 
 async def _held(
-    connection: hot.HotConnection,
-    call: Call,
-    kind: TokenKind,
-    hold: dict[str, Any],
-    bound: dict[str, Any],
+    connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
 ) -> bool:
-    keyed = call.key_hash is not None
     if connection.is_postgresql:
-        return await connection.first(_take_and_hold(kind, keyed), bound) is not None
-    if await connection.execute(_take(kind, keyed), bound) != 1:
+        return await connection.first(_take_and_hold(shape), bound) is not None
+    if await connection.execute(_take(*shape), bound) != 1:
         return False
     await connection.execute(insert(Hold).values(**hold), {})
     return True
