@@ -4,7 +4,7 @@ Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
        [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm] [--no-floor]
-       [--no-install-litellm] [--rate-limited] [--profile qm.prof]
+       [--no-install-litellm] [--rate-limited | --individual] [--profile qm.prof]
 
 Everything runs on loopback: the fake upstream; the floor (bench/bare_proxy.py, the thinnest
 proxy on the same serving stack, alone and with one write round trip to PostgreSQL per call);
@@ -140,9 +140,11 @@ def bench_quartermaster(
     database = qm_stack.create_database(args.postgres)
     try:
         env = qm_stack.environment(database, upstream_url, workdir)
-        key = qm_stack.initialize(
-            env, workdir, UNREACHED_LIMITS if args.rate_limited else qm_stack.NO_LIMITS
-        )
+        if args.individual:
+            key = qm_stack.initialize_individual(env, workdir)
+        else:
+            limits = UNREACHED_LIMITS if args.rate_limited else qm_stack.NO_LIMITS
+            key = qm_stack.initialize(env, workdir, limits)
         port = free_port()
         command = qm_stack.serve_command(port, args.workers)
         if args.profile:
@@ -273,6 +275,7 @@ def meta(args: argparse.Namespace, plan: Plan) -> Row:
             "plan": vars(plan),
             "profiled": bool(args.profile),
             "rate_limited": args.rate_limited,
+            "individual": args.individual,
         }
     }
 
@@ -318,10 +321,17 @@ def main() -> None:
     parser.add_argument(
         "--rate-limited", action="store_true", help="the bench org has per-member rate limits"
     )
+    parser.add_argument(
+        "--individual",
+        action="store_true",
+        help="the bench user is outside any org, on the free plan with a month's refill",
+    )
     parser.add_argument("--profile", type=Path, help="run qm serve under cProfile, write here")
     args = parser.parse_args()
     if args.profile and args.workers != 1:
         parser.error("--profile needs --workers 1")
+    if args.rate_limited and args.individual:
+        parser.error("--rate-limited is for an org's member; --individual has no org")
     plan = Plan(
         tuple(args.rates),
         args.paced_seconds,

@@ -24,10 +24,19 @@ import pyotp
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
-from quartermaster.domain.types import ModelKind
-from quartermaster.services import allocations, api_keys, catalog, enterprise, mfa, rate_limits
+from quartermaster.domain.types import ModelKind, TokenKind
+from quartermaster.services import (
+    allocations,
+    api_keys,
+    catalog,
+    enterprise,
+    mfa,
+    rate_limits,
+    subscriptions,
+)
 from quartermaster.services.accounts import Registration, register
 from quartermaster.services.context import Context
+from quartermaster.services.payments import RecordedPayment
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 
@@ -104,6 +113,26 @@ def initialize(env: dict[str, str], workdir: Path, limits: Limits = NO_LIMITS) -
     spec = TeamSpec("Bench Org", limits=limits)
     team = asyncio.run(with_context(env["QM_DATABASE_URL"], provision_team, spec))
     return team.member_keys[0]
+
+
+INDIVIDUAL_REFILL = 10**11
+"""`initialize_individual`: a month's refill no benchmark reaches (a pure bookkeeping entry)."""
+
+
+def initialize_individual(env: dict[str, str], workdir: Path) -> str:
+    """`qm init`, the models, and a user outside any org on the default (free) plan with a
+    refill for the month; returns their API key."""
+    migrate(env, workdir)
+    return asyncio.run(with_context(env["QM_DATABASE_URL"], _individual))
+
+
+async def _individual(ctx: Context) -> str:
+    user_id = await _person(ctx, f"individual-{secrets.token_hex(4)}@quartermaster.example")
+    refill = RecordedPayment(f"bench-{secrets.token_hex(4)}")
+    await subscriptions.refill(
+        ctx, OPERATOR, TokenKind.INFERENCE, INDIVIDUAL_REFILL, refill, user_id=user_id
+    )
+    return await _key(ctx, user_id)
 
 
 def migrate(env: dict[str, str], workdir: Path) -> None:
