@@ -150,6 +150,21 @@ async def test_a_silent_upstream_is_a_read_timeout() -> None:
             await http.post(url, json={})
 
 
+async def test_a_closed_transport_refuses_calls_instead_of_reopening() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(_head("200 OK", "content-length: 2") + b"{}")
+        await writer.drain()
+
+    transport = AiohttpTransport()
+    async with httpx.AsyncClient(transport=transport, timeout=5) as http, _serving(answer) as url:
+        assert (await http.post(url, json={})).status_code == 200
+        await transport.aclose()
+        with pytest.raises(httpx.ConnectError, match="shutting down"):
+            await http.post(url, json={})
+        assert transport._session is None  # nothing left open for the process to leak
+
+
 def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.corp.example")

@@ -80,16 +80,19 @@ class _Body(httpx.AsyncByteStream):
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session (its connection pool), opened on first use inside the event loop."""
+    """One aiohttp session (its connection pool), opened on first use inside the event loop and
+    closed for good by `aclose` (at shutdown): a call after that is refused as never sent,
+    rather than opening a session nothing would close."""
 
     def __init__(
         self, *, max_connections: int = MAX_CONNECTIONS, keepalive_s: float = KEEPALIVE_S
     ) -> None:
         self._max_connections, self._keepalive_s = max_connections, keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
                 keepalive_timeout=self._keepalive_s,
@@ -102,6 +105,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise httpx.ConnectError("the gateway is shutting down", request=request)
         timeouts = request.extensions.get("timeout", {})
         timeout = aiohttp.ClientTimeout(
             total=None,
@@ -133,6 +138,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
