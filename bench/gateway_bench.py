@@ -2,7 +2,8 @@
 Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
-       [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--workers 1] [--stream]
+       [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--slices 5]
+       [--workers 1] [--stream]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm] [--no-floor]
        [--no-install-litellm] [--rate-limited | --individual] [--profile qm.prof]
 
@@ -12,9 +13,10 @@ proxy on the same serving stack, alone and with one write round trip to PostgreS
 own venv (bench/.litellm-venv, installed from PyPI on first use). Each target is warmed up, then
 measured at paced loads (each of `--rates` requests/s for `--paced-seconds`, for latency), with
 `--serial` requests one at a time back to back (latency without idle wake-ups), and at
-`--concurrency` requests in flight (for requests/s). Prints one JSON line per measurement and
-per gateway and rate (added latency = its p50/p99 minus the direct one at the same rate), then a
-table on stderr.
+`--concurrency` requests in flight (for requests/s). Each latency phase runs in `--slices` parts,
+alternating straight to the upstream and through the gateway, so that both are measured in the
+same seconds. Prints one JSON line per measurement and per gateway and rate (added latency = its
+p50/p99 minus that of the direct slices beside it), then a table on stderr.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Plan:
     time_cap_s: float
     serial: int = 500
     warmup: int = 100
+    slices: int = 5
 
 
 def emit(row: Row) -> Row:
@@ -71,40 +74,88 @@ def emit(row: Row) -> Row:
     return row
 
 
-def _phases(target: load.Target, plan: Plan) -> dict[str, Callable[[], load.Outcome]]:
-    """Each paced rate, one request at a time back to back, then saturation: name → a run of
-    it. The serial phase is latency with the processes awake: on an idle virtual machine every
-    hop between processes also pays for waking one up, which the paced phases include."""
-    phases: dict[str, Callable[[], load.Outcome]] = {}
+Phase = Callable[[load.Target, int], load.Outcome]
+
+
+def _phases(plan: Plan) -> dict[str, tuple[Phase, int]]:
+    """Each paced rate, one request at a time back to back, then saturation: name → how to run
+    it against a target, and for how many requests. The serial phase is latency with the
+    processes awake: on an idle virtual machine every hop between processes also pays for
+    waking one up, which the paced phases include."""
+    phases: dict[str, tuple[Phase, int]] = {}
     for rate in plan.rates:
-        count = round(rate * plan.paced_seconds)
-        phases[f"paced@{rate:g}"] = partial(_run, load.paced, target, rate, count, plan.time_cap_s)
+        paced = partial(_run, load.paced, rate=rate, time_cap_s=plan.time_cap_s)
+        phases[f"paced@{rate:g}"] = (paced, round(rate * plan.paced_seconds))
     if plan.serial:
-        phases["serial"] = partial(_run, load.saturate, target, 1, plan.serial, plan.time_cap_s)
-    phases["max"] = partial(
-        _run, load.saturate, target, plan.concurrency, plan.requests, plan.time_cap_s
+        serial = partial(_run, load.saturate, concurrency=1, time_cap_s=plan.time_cap_s)
+        phases["serial"] = (serial, plan.serial)
+    saturated = partial(
+        _run, load.saturate, concurrency=plan.concurrency, time_cap_s=plan.time_cap_s
     )
+    phases["max"] = (saturated, plan.requests)
     return phases
 
 
-def _run(phase: Callable[..., Coroutine[Any, Any, load.Outcome]], *args: Any) -> load.Outcome:
-    return asyncio.run(phase(*args))
+def _run(
+    phase: Callable[..., Coroutine[Any, Any, load.Outcome]],
+    target: load.Target,
+    requests: int,
+    **options: Any,
+) -> load.Outcome:
+    return asyncio.run(phase(target, requests=requests, **options))
 
 
-def measure(target: load.Target, plan: Plan, watched: dict[str, Pids]) -> list[Row]:
-    """Warm up, then the paced phases and the saturating one, with the CPU each watched process
-    group spent per completed request."""
+def _alternated(
+    phase: Phase, target: load.Target, baseline: load.Target, requests: int, slices: int
+) -> tuple[load.Outcome, load.Outcome]:
+    """The phase cut into `slices` parts, each run straight to the upstream and then through
+    the target: both see the machine as it is in the same seconds. This VM's speed drifts by
+    half within an hour, which a baseline measured minutes earlier would count as overhead."""
+    through, straight = load.Outcome(), load.Outcome()
+    for part in range(slices):
+        count = requests // slices + (1 if part < requests % slices else 0)
+        straight.add(phase(baseline, count))
+        through.add(phase(target, count))
+    return through, straight
+
+
+def measure(
+    target: load.Target,
+    plan: Plan,
+    watched: dict[str, Pids],
+    baseline: load.Target | None = None,
+    scenarios: tuple[str, ...] | None = None,
+) -> list[Row]:
+    """Warm up, then the latency phases (alternating with `baseline` when given, whose rows
+    then say `"beside": target`) and the saturating one, with the CPU each watched process
+    group spent per request it served (the upstream also serves the baseline's)."""
     asyncio.run(load.saturate(target, 4, plan.warmup, plan.time_cap_s))
     rows: list[Row] = []
-    for scenario, phase in _phases(target, plan).items():
+    for scenario, (phase, requests) in _phases(plan).items():
+        if scenarios is not None and scenario not in scenarios:
+            continue
         before = {name: cpu_by_pid(pids()) for name, pids in watched.items()}
-        outcome = phase()
+        straight = None
+        if baseline is None or scenario == "max":
+            outcome = phase(target, requests)
+        else:
+            outcome, straight = _alternated(phase, target, baseline, requests, plan.slices)
         row = {"target": target.name, "scenario": scenario, **outcome.summary()}
+        beside = 0 if straight is None else len(straight.latencies_s)
         for name, pids in watched.items():
             used = cpu_used(before[name], cpu_by_pid(pids() | set(before[name])))
-            row[f"{name}_cpu_ms_per_request"] = round(1000 * used / max(1, row["requests"]), 2)
+            served = row["requests"] + (beside if name == "upstream" else 0)
+            row[f"{name}_cpu_ms_per_request"] = round(1000 * used / max(1, served), 2)
         rows.append(emit(row))
+        if straight is not None:
+            base = {"target": baseline.name, "beside": target.name, "scenario": scenario}
+            rows.append(emit(base | straight.summary()))
     return rows
+
+
+def direct_target(upstream_url: str, stream: bool) -> load.Target:
+    """Straight to the fake upstream: the baseline of every added latency."""
+    return load.Target("direct", upstream_url, "unused", "fake-model", stream)
 
 
 def bench_floor(
@@ -128,7 +179,7 @@ def bench_floor(
                 watched = {"server": partial(tree, server.pid), "upstream": upstream}
                 if extra:
                     watched["postgres"] = partial(qm_stack.backend_pids, database)
-                rows += measure(target, plan, watched)
+                rows += measure(target, plan, watched, direct_target(upstream_url, args.stream))
     finally:
         qm_stack.drop_database(database)
     return rows
@@ -159,7 +210,7 @@ def bench_quartermaster(
                 "postgres": lambda: qm_stack.backend_pids(database),
                 "upstream": upstream,
             }
-            rows = measure(target, plan, watched)
+            rows = measure(target, plan, watched, direct_target(upstream_url, args.stream))
     finally:
         qm_stack.drop_database(database)
     if args.profile:
@@ -185,7 +236,8 @@ def bench_litellm(
             base_url = f"http://127.0.0.1:{port}/v1"
             key = litellm_proxy.MASTER_KEY
             target = load.Target("litellm", base_url, key, qm_stack.MODEL, args.stream)
-            return measure(target, plan, {"server": lambda: tree(server.pid), "upstream": upstream})
+            watched = {"server": lambda: tree(server.pid), "upstream": upstream}
+            return measure(target, plan, watched, direct_target(upstream_url, args.stream))
     except (litellm_proxy.Unavailable, StartFailed) as exc:
         return [emit({"target": "litellm", "unavailable": str(exc)})]
 
@@ -208,18 +260,19 @@ def _added(row: Row, direct: Row) -> dict[str, float] | None:
 
 
 def overheads(rows: list[Row]) -> list[Row]:
-    """Per gateway: latency added at each paced rate and serially (vs direct in the same
-    phase), and its requests/s and CPU per request at saturation."""
-    by = {(row["target"], row["scenario"]): row for row in rows if "scenario" in row}
+    """Per gateway: latency added at each paced rate and serially (vs the direct run beside it,
+    slice by slice), and its requests/s and CPU per request at saturation."""
+    measured = [row for row in rows if "scenario" in row]
+    by = {(row["target"], row.get("beside"), row["scenario"]): row for row in measured}
     found = []
     for name in GATEWAYS:
-        peak, direct_peak = by.get((name, "max")), by.get(("direct", "max"))
+        peak, direct_peak = by.get((name, None, "max")), by.get(("direct", None, "max"))
         if peak is None or direct_peak is None:
             continue
         added = {
-            scenario: _added(row, by[("direct", scenario)])
-            for (target, scenario), row in by.items()
-            if target == name and scenario != "max" and ("direct", scenario) in by
+            scenario: _added(row, by[("direct", name, scenario)])
+            for (target, _, scenario), row in by.items()
+            if target == name and ("direct", name, scenario) in by
         }
         overhead = {
             "target": name,
@@ -241,6 +294,8 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         if "scenario" in row:
             cells = [row.get(name) for name in (*columns, *cpu)]
+            if "beside" in row:  # the slices straight to the upstream, between the gateway's
+                cells[0] = f"direct/{row['beside']}"
             lines.append(" | ".join(f"{'-' if c is None else c!s:>17}" for c in cells))
         elif "unavailable" in row:
             lines.append(f"{row['target']:>17} | unavailable: {row['unavailable']}")
@@ -296,8 +351,8 @@ def run(args: argparse.Namespace, plan: Plan) -> list[Row]:
         fake = stack.enter_context(running("fake upstream", command, ready, workdir / "fake.log"))
         upstream_url = f"http://127.0.0.1:{port}/v1"
         upstream: Pids = lambda: {fake.pid}  # noqa: E731
-        direct = load.Target("direct", upstream_url, "unused", "fake-model", args.stream)
-        rows = measure(direct, plan, {"server": upstream})
+        direct = direct_target(upstream_url, args.stream)
+        rows = measure(direct, plan, {"server": upstream}, scenarios=("max",))
         rows += bench_floor(args, plan, workdir, upstream_url, upstream)
         rows += bench_quartermaster(args, plan, workdir, upstream_url, upstream)
         rows += bench_litellm(args, plan, workdir, upstream_url, upstream)
@@ -312,6 +367,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="in flight at saturation")
     parser.add_argument("--serial", type=int, default=500, help="requests one at a time (0: skip)")
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per phase, at most")
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=5,
+        help="latency phases alternate this many slices straight to the upstream and through",
+    )
     parser.add_argument("--workers", type=int, default=1, help="server processes per gateway")
     parser.add_argument("--stream", action="store_true", help="streamed chat (SSE) instead")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -339,6 +400,7 @@ def main() -> None:
         args.concurrency,
         args.time_cap,
         args.serial,
+        slices=args.slices,
     )
     emit(meta(args, plan))
     print(table(run(args, plan)), file=sys.stderr)

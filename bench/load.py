@@ -50,6 +50,12 @@ class Outcome:
     errors: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
 
+    def add(self, other: Outcome) -> None:
+        """Pool another run of the same phase into this one."""
+        self.latencies_s += other.latencies_s
+        self.errors.update(other.errors)
+        self.elapsed_s += other.elapsed_s
+
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_s)
         done = len(ordered)
