@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from quartermaster.domain.errors import PaymentRequired, PermissionDenied, QuotaExceeded
+from quartermaster.domain.plans import PlanTerms
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import Role, Term, TokenKind
-from quartermaster.services import ledger, membership, subscriptions, token_window
+from quartermaster.services import ledger, membership, plans, subscriptions, token_window
 from quartermaster.services.context import Context
 from quartermaster.services.payments import ManualPayments, OfflinePayments
-from quartermaster.store.models import AuditEvent
+from quartermaster.store.models import AuditEvent, Plan
 from tests.factories import add_org, add_user
 from tests.fakes.clock import FixedClock
 from tests.integration.ledger_fixtures import CHAT
@@ -122,3 +123,22 @@ async def test_joining_an_enterprise_replaces_the_plan_and_leaving_restores_it(
     assert member.value.code == "enterprise_member"
     await membership.remove_member(ctx, OPERATOR, org.org_id, user)
     assert await cap_now(ctx, user) == 10_000_000
+
+
+async def test_seeding_several_default_plans_makes_only_the_first_the_default(
+    ctx: Context,
+) -> None:
+    """A new user's plan is the default one: there is never more than one to pick from."""
+    extra = [
+        PlanTerms(name, 1_000, 0, Decimal(0), Decimal(0), is_default=True)
+        for name in ("starter-a", "starter-b")
+    ]
+    await plans.seed(ctx, extra)
+    defaults = [p.name for p in await plans.list_plans(ctx) if p.is_default]
+    assert defaults == ["free"]  # already there: neither new plan takes its place
+    async with ctx.uow.begin() as tx:
+        await tx.session.execute(update(Plan).values(is_default=False))
+        await tx.session.execute(delete(Plan).where(Plan.name.in_(["starter-a", "starter-b"])))
+        await tx.commit()
+    await plans.seed(ctx, extra)
+    assert [p.name for p in await plans.list_plans(ctx) if p.is_default] == ["starter-a"]

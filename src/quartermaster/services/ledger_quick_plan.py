@@ -70,7 +70,8 @@ def _current_plan_id() -> ColumnElement[int]:
     default = aliased(Plan)
     subscribed = select(Subscription.plan_id).where(Subscription.user_id == bindparam("b_user_id"))
     fallback = select(default.id).where(default.is_default.is_(True), default.active.is_(True))
-    return func.coalesce(subscribed.scalar_subquery(), fallback.limit(1).scalar_subquery())
+    first = fallback.order_by(default.id).limit(1)  # as `plans.current` reads it
+    return func.coalesce(subscribed.scalar_subquery(), first.scalar_subquery())
 
 
 def _models_text() -> ColumnElement[str]:

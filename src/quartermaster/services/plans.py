@@ -77,11 +77,13 @@ async def seed(ctx: Context, plans: list[PlanTerms]) -> list[str]:
     now = ctx.clock.now()
     async with ctx.uow.begin() as tx:
         existing = set(await tx.session.scalars(select(Plan.name)))
-        has_default = await tx.session.scalar(select(Plan.id).where(Plan.is_default.is_(True)))
+        found = await tx.session.scalar(select(Plan.id).where(Plan.is_default.is_(True)))
+        has_default = found is not None
         added = [p for p in plans if p.name not in existing]
         for terms in added:
             values = _row_values(terms)
-            values["is_default"] = terms.is_default and has_default is None
+            values["is_default"] = terms.is_default and not has_default
+            has_default = has_default or terms.is_default  # one default: the first listed
             tx.session.add(Plan(**values, currency="USD", created_at=now))
             entry = audit.AuditEntry("plan.seed", target_type="plan", target_id=terms.name)
             await audit.record(tx.session, entry, now)
@@ -148,7 +150,7 @@ async def current(session: AsyncSession, user_id: int) -> tuple[Plan, str] | Non
     if row is not None:
         return row[0], row[1]
     default = await session.scalar(
-        select(Plan).where(Plan.is_default.is_(True), Plan.active.is_(True))
+        select(Plan).where(Plan.is_default.is_(True), Plan.active.is_(True)).order_by(Plan.id)
     )
     return None if default is None else (default, "monthly")
 
