@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, select
 
-from quartermaster.store.models import UsageCounter
+from quartermaster.store.models import ModelCatalogEntry, UsageCounter
 
 
 def bound(table: Table, names: list[str] | tuple[str, ...]) -> Select[Any]:
@@ -18,6 +18,20 @@ def bound(table: Table, names: list[str] | tuple[str, ...]) -> Select[Any]:
 def params(values: dict[str, Any]) -> dict[str, Any]:
     """Bound names carry a prefix: SQLAlchemy reserves a column's own name in INSERT/UPDATE."""
     return {f"b_{name}": value for name, value in values.items()}
+
+
+def model_columns() -> list[ColumnElement[Any]]:
+    """The model's facts a reserve's guess keeps; both guesses (a member's, an individual's)
+    read them under these names."""
+    m = ModelCatalogEntry
+    return [
+        m.id.label("model_id"),
+        m.kind,
+        m.input_rate,
+        m.output_rate,
+        m.training_rate,
+        m.max_output_tokens,
+    ]
 
 
 def counter_is_bound() -> list[ColumnElement[bool]]:

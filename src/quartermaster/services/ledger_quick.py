@@ -66,7 +66,7 @@ from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, TokenKind
 from quartermaster.services import caps, ledger_quick_plan, rate_limits
 from quartermaster.services.context import Context
-from quartermaster.services.ledger_bound import bound, counter_is_bound, params
+from quartermaster.services.ledger_bound import bound, counter_is_bound, model_columns, params
 from quartermaster.services.ledger_rows import Planned, duplicate, hold_row
 from quartermaster.services.model_access import org_allows
 from quartermaster.store import hot
@@ -149,12 +149,7 @@ def _guess_query() -> Select[Any]:
             Organization.timezone,
             Organization.rate_limit_rpm,
             Organization.rate_limit_tpm,
-            m.id.label("model_id"),
-            m.kind,
-            m.input_rate,
-            m.output_rate,
-            m.training_rate,
-            m.max_output_tokens,
+            *model_columns(),
         )
         .select_from(m)
         .join(Membership, Membership.active_user_id == bindparam("b_user_id"))
@@ -300,15 +295,8 @@ async def reserve(ctx: Context, call: Call) -> Taken | None:
     return taken
 
 
-MODEL_FIELDS = ("model_id", "kind", "input_rate", "output_rate", "training_rate")
-MEMBER_FIELDS = (
-    "org_id",
-    "timezone",
-    *MODEL_FIELDS,
-    "max_output_tokens",
-    "rate_limit_rpm",
-    "rate_limit_tpm",
-)
+MODEL_FIELDS = tuple(column.name for column in model_columns())
+MEMBER_FIELDS = ("org_id", "timezone", *MODEL_FIELDS, "rate_limit_rpm", "rate_limit_tpm")
 
 
 async def _fresh_guess(connection: hot.HotConnection, call: Call) -> Guess | None:
@@ -326,7 +314,7 @@ async def _fresh_guess(connection: hot.HotConnection, call: Call) -> Guess | Non
     )
     if not plan.allows(call.model):
         return None  # the full path refuses it, naming the plan's list
-    model = {name: found[name] for name in (*MODEL_FIELDS, "max_output_tokens")}
+    model = {name: found[name] for name in MODEL_FIELDS}
     return Guess(None, "UTC", **model, rate_limit_rpm=None, rate_limit_tpm=None, plan=plan)
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from quartermaster.domain.types import TokenKind
+from quartermaster.services.ledger_bound import model_columns
 from quartermaster.store.models import (
     Membership,
     ModelCatalogEntry,
@@ -88,19 +89,9 @@ def guess_query() -> Select[Any]:
     """The individual's plan, when they are on one and the model is enabled (bound `b_user_id`,
     `b_model`); the model's columns are named as in the member's guess."""
     m = ModelCatalogEntry
+    plan = (Plan.id.label("plan_id"), _models_text().label("models_text"))
     return (
-        select(
-            Plan.id.label("plan_id"),
-            _models_text().label("models_text"),
-            Plan.price_monthly,
-            Plan.price_yearly,
-            m.id.label("model_id"),
-            m.kind,
-            m.input_rate,
-            m.output_rate,
-            m.training_rate,
-            m.max_output_tokens,
-        )
+        select(*plan, Plan.price_monthly, Plan.price_yearly, *model_columns())
         .select_from(m)
         .join(Plan, Plan.id == _current_plan_id())
         .where(m.name == bindparam("b_model"), m.enabled.is_(True), ~is_member())
