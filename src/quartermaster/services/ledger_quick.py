@@ -17,13 +17,12 @@ statement), in a transaction rolled back when no hold is taken, so a call that d
 never counted.
 
 An individual on a plan (outside any org) takes the same statement with the plan's cap in place
-of the allocation: the process remembers only which plan and its model list, and the statement
-computes the month's cap from the rows (services/ledger_quick_plan.py).
+of the allocation: the process remembers only which plan, its model list and its prices, and the
+statement computes the month's cap from the rows (services/ledger_quick_plan.py).
 
 Anything that still does not go through — every refusal, the month's first call (no counter row
-yet) — answers None, and `ledger.reserve` runs the full path, which
-applies every rule with its own message. So this path can only ever take a hold the full path
-would also take.
+yet) — answers None, and `ledger.reserve` runs the full path, which applies every rule with its
+own message. So this path can only ever take a hold the full path would also take.
 
 A chat whose API key nothing has read for this call (services/known_keys.py) passes the key's
 hash: the statement then also checks the key, and a None sends the caller back to authenticate
@@ -174,10 +173,8 @@ def _key_valid() -> ColumnElement[bool]:
 def _members_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
     """A member's worst case fits under their allocation, and the org is as guessed: same time
     zone and rate limits, the model on its list, tokens of this kind bought for the month."""
-    amount, org_id = (
-        bindparam("b_amount", type_=BigInteger),
-        bindparam("b_org_id", type_=BigInteger),
-    )
+    amount = bindparam("b_amount", type_=BigInteger)
+    org_id = bindparam("b_org_id", type_=BigInteger)
     allocated = (
         Allocation.max_inference_tokens
         if kind is TokenKind.INFERENCE
@@ -302,11 +299,11 @@ MEMBER_FIELDS = ("org_id", "timezone", *MODEL_FIELDS, "rate_limit_rpm", "rate_li
 async def _fresh_guess(connection: hot.HotConnection, call: Call) -> Guess | None:
     """What to try with: the member's org, else the individual's plan; None when the user is
     on neither, the model is not enabled, or the plan does not name it."""
-    bound = params({"user_id": call.user_id, "model": call.model})
-    found = await connection.first(_guess_query(), bound)
+    whose = params({"user_id": call.user_id, "model": call.model})
+    found = await connection.first(_guess_query(), whose)
     if found is not None:
         return Guess(**{name: found[name] for name in MEMBER_FIELDS})
-    found = await connection.first(ledger_quick_plan.guess_query(), bound)
+    found = await connection.first(ledger_quick_plan.guess_query(), whose)
     if found is None:
         return None
     plan = ledger_quick_plan.PlanGuess(
