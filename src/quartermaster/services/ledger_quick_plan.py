@@ -4,11 +4,11 @@ Outside any enterprise a user's cap for a month is their plan's monthly tokens p
 refills (services/subscriptions.py), and a paid plan counts only for months it was paid for.
 The hold's statement computes exactly that from the rows as they are now: the plan the user is
 on (their subscription, else the default plan, as `plans.current` reads it), its tokens, the
-refills, and a payment covering the month unless the plan is free. Only the plan's model list is
-remembered (`PlanGuess`), because whether it names a model is a question of JSON, which each
-database asks differently, and its prices, because SQLite keeps money as text: the statement
-checks that the list (as text) and the prices are still the ones the process read, and that the
-user has joined no org since (their allocation then applies).
+refills, and a payment covering the month unless the plan is free. The process remembers only
+which plan it was (`PlanGuess`), its model list, because whether a list names a model is a
+question of JSON that each database asks differently, and its prices, because SQLite keeps money
+as text: the statement checks that the plan, its list (as text) and its prices are still the ones
+the process read, and that the user has joined no org since (their allocation then applies).
 """
 
 from __future__ import annotations
