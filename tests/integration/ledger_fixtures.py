@@ -98,19 +98,16 @@ async def enable_priced_model(ctx: Context) -> None:
     await catalog.update_model(ctx, Principal.command_line(), PRICED, enabled=True)
 
 
-_calls = itertools.count()
-
-
 def quick_call(ctx: Context, user_id: int, prompt_tokens: int = 10) -> ledger_quick.Call:
     """A chat of `CHAT` (rates 1: holds `prompt_tokens` + 20) for the fast path alone."""
     now = ctx.clock.now()
-    return ledger_quick.Call(user_id, CHAT, prompt_tokens, 20, f"quick-{next(_calls)}", now, 60)
+    return ledger_quick.Call(user_id, CHAT, prompt_tokens, 20, f"quick-{next(_serial)}", now, 60)
 
 
 async def remembered(ctx: Context, user_id: int) -> ledger.HoldReceipt:
     """Two calls: the month's first, which takes the full path (there is no counter yet), then
     one the fast path takes, so that this process now remembers what it guessed."""
-    await ledger.reserve(ctx, user_id, CHAT, 10, 20, f"quick-{next(_calls)}")
+    await ledger.reserve(ctx, user_id, CHAT, 10, 20, f"quick-{next(_serial)}")
     fast = await ledger.reserve_quickly(ctx, quick_call(ctx, user_id))
     assert fast is not None, "the fast path took the second call"
     return fast
