@@ -3,8 +3,10 @@ keep-alive, answering `POST /v1/chat/completions` at once (whole, or streamed as
 body asks for `"stream": true`) with usage, and `GET /healthz` for readiness.
 
 It does as little as possible so that the upstream adds almost nothing to what is measured.
+With `--delay-ms`, each chat answer waits that long first, as a model thinking would: what the
+gateway adds can then overlap with the upstream's time, as it does in real use.
 
-Usage: python bench/fake_upstream.py --port 9100
+Usage: python bench/fake_upstream.py --port 9100 [--delay-ms 20]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import asyncio
 import json
 import time
+from functools import partial
 
 MODEL = "fake-model"
 REPLY = "Hello from the fake upstream."
@@ -82,10 +85,14 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
     return method, path, body
 
 
-async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float
+) -> None:
     try:
         while True:
             method, path, body = await read_request(reader)
+            if delay_s and method == "POST":
+                await asyncio.sleep(delay_s)
             writer.write(respond(method, path, body))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
@@ -94,8 +101,9 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         writer.close()
 
 
-async def serve(host: str, port: int) -> None:
-    server = await asyncio.start_server(_serve_connection, host, port, backlog=1024)
+async def serve(host: str, port: int, delay_s: float) -> None:
+    serving = partial(_serve_connection, delay_s=delay_s)
+    server = await asyncio.start_server(serving, host, port, backlog=1024)
     async with server:
         await server.serve_forever()
 
@@ -104,12 +112,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="before each chat answer")
     args = parser.parse_args()
     try:
         from uvloop import run
     except ImportError:
         from asyncio import run
-    run(serve(args.host, args.port))
+    run(serve(args.host, args.port, args.delay_ms / 1000))
 
 
 if __name__ == "__main__":

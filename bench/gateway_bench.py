@@ -3,7 +3,7 @@ Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
        [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--slices 5]
-       [--workers 1] [--stream]
+       [--workers 1] [--stream] [--upstream-delay-ms 0]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm] [--no-floor]
        [--no-install-litellm] [--rate-limited | --individual] [--profile qm.prof]
 
@@ -327,6 +327,7 @@ def meta(args: argparse.Namespace, plan: Plan) -> Row:
             "litellm_mode": None if args.no_litellm else litellm_proxy.MODE,
             "workers": args.workers,
             "stream": args.stream,
+            "upstream_delay_ms": args.upstream_delay_ms,
             "plan": vars(plan),
             "profiled": bool(args.profile),
             "rate_limited": args.rate_limited,
@@ -347,6 +348,7 @@ def run(args: argparse.Namespace, plan: Plan) -> list[Row]:
         workdir = Path(directory)
         port = free_port()
         command = [sys.executable, str(FAKE_UPSTREAM), "--port", str(port)]
+        command += ["--delay-ms", str(args.upstream_delay_ms)]
         ready = f"http://127.0.0.1:{port}/healthz"
         fake = stack.enter_context(running("fake upstream", command, ready, workdir / "fake.log"))
         upstream_url = f"http://127.0.0.1:{port}/v1"
@@ -375,6 +377,9 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes per gateway")
     parser.add_argument("--stream", action="store_true", help="streamed chat (SSE) instead")
+    parser.add_argument(
+        "--upstream-delay-ms", type=float, default=0.0, help="the fake model's time per answer"
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM run")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-proxy floor")
