@@ -94,6 +94,18 @@ def _overflowed(exc: BaseException) -> bool:
     return False
 
 
+def database_unavailable(exc: BaseException) -> ErrorResponse:
+    """503, failing closed: also the error event that ends a stream (gateway/chat.py)."""
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return ErrorResponse(
+        503,
+        "the database is unreachable; nothing was charged or changed, retry shortly",
+        "service_unavailable",
+        code="database_unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that make every failure use the shared shape (pages get HTML)."""
 
@@ -121,14 +133,7 @@ def install(app: FastAPI) -> None:
         )
 
     async def database_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return ErrorResponse(
-            503,
-            "the database is unreachable; nothing was charged or changed, retry shortly",
-            "service_unavailable",
-            code="database_unavailable",
-            headers={"Retry-After": "5"},
-        )
+        return database_unavailable(exc)
 
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

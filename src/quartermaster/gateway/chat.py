@@ -9,9 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.exc import OperationalError
 from starlette.background import BackgroundTask
 
 from quartermaster.api.deps import Ctx
+from quartermaster.api.errors import database_unavailable
 from quartermaster.gateway.deps import MeteredCallerDep, Providers
 from quartermaster.gateway.errors import from_provider
 from quartermaster.gateway.schemas import ChatCompletionRequest
@@ -76,7 +78,7 @@ async def chat_completions(
         "usage": _usage(answer.usage, answer.tokens_charged),
     }
     # The answer goes out first; the request then ends once its charge is booked.
-    waited = BackgroundTask(asyncio.wait, [answer.booked])
+    waited = BackgroundTask(asyncio.wait, [answer.booked.written])
     return JSONResponse(_with_references(chat, response), background=waited)
 
 
@@ -107,7 +109,8 @@ def _chunk(chat: metering.PreparedChat, chunk: ChatChunk, first: bool) -> dict[s
 async def _events(
     chat: metering.PreparedChat, stream: metering.ChatStream, include_usage: bool
 ) -> AsyncIterator[str]:
-    """SSE lines; an upstream failure mid-stream ends the stream with an error event."""
+    """SSE lines; an upstream failure mid-stream, or a hold the database cannot confirm before
+    the first chunk, ends the stream with an error event."""
     first = True
     try:
         async for chunk in stream:
@@ -123,5 +126,8 @@ async def _events(
                 yield _sse(usage)
     except ProviderError as exc:
         yield _sse(json.loads(from_provider(exc).body))
+        return
+    except OperationalError as exc:  # the hold could not be confirmed on disk: nothing was sent
+        yield _sse(json.loads(database_unavailable(exc).body))
         return
     yield "data: [DONE]\n\n"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -44,6 +44,7 @@ from quartermaster.services import (
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_counters import charge, take, unreserve
 from quartermaster.services.ledger_rows import Usage, charged, event_row, rollup_row
+from quartermaster.store import wal_flush
 from quartermaster.store.models import (
     Hold,
     UsageCounter,
@@ -72,6 +73,8 @@ class HoldReceipt:
     rates: holds.Rates
     """The rates the hold was quoted at, so the caller knows the charge before it is booked."""
     model_id: int
+    on_disk: asyncio.Future[None] | None = field(default=None, compare=False)
+    """Done once the hold is on disk; None when it was when taken (store/wal_flush.py)."""
 
     @classmethod
     def of(
@@ -95,6 +98,12 @@ class HoldReceipt:
             rates,
             owner.model_id,
         )
+
+    async def durable(self) -> None:
+        """Returns once the hold is on disk: wait for it before delivering anything. Raises
+        OperationalError (503) when the database cannot confirm it."""
+        if self.on_disk is not None:
+            await asyncio.shield(self.on_disk)
 
     def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
         """What `settle` will book for this usage (it charges the hold's rates, exactly these)."""
@@ -188,9 +197,12 @@ async def reserve_quickly(ctx: Context, call: ledger_quick.Call) -> HoldReceipt 
     quick = await ledger_quick.reserve(ctx, call)
     if quick is None:
         return None
-    return HoldReceipt.of(
+    receipt = HoldReceipt.of(
         call.request_id, call.model, quick.owner, quick.rates, quick.amount, quick.expires_at
     )
+    if quick.on_disk_later:
+        return replace(receipt, on_disk=wal_flush.barrier_for(ctx.uow).covering())
+    return receipt
 
 
 async def reserve_fully(ctx: Context, call: ledger_quick.Call) -> HoldReceipt:
@@ -262,7 +274,8 @@ async def settle_hold(
 ) -> Settlement:
     """`settle` for a hold this process took: the receipt already says everything the booking
     needs, so on PostgreSQL it is one statement; anything but a pending hold (a replay, a hold
-    the sweeper expired) goes through `settle`, which knows those cases."""
+    the sweeper expired) goes through `settle`, which knows those cases. The charge is visible
+    when this returns; it is booked once `flushed` has returned too."""
     usage = charged(
         receipt.request_id,
         receipt,
@@ -274,6 +287,13 @@ async def settle_hold(
     if await ledger_quick_settle.settle(ctx, usage, ctx.clock.now()):
         return Settlement.of(usage, usage.kind.value, receipt.tokens_held)
     return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
+
+
+async def flushed(ctx: Context) -> None:
+    """Returns once every commit this process made so far is on disk (store/wal_flush.py):
+    the fast path's holds and settlements do not wait for it themselves."""
+    if ctx.uow.engine.dialect.name == "postgresql":
+        await wal_flush.barrier_for(ctx.uow).covering()
 
 
 async def release(ctx: Context, request_id: str) -> None:

@@ -10,6 +10,8 @@ month (`caps.bought`); and the worst case fits under the allocation as it is now
 statement itself). Then it adds to the counter and inserts the hold — one data-modifying
 statement on PostgreSQL (atomic in autocommit), one BEGIN IMMEDIATE transaction on SQLite. A
 stale guess only means the statement takes nothing: the guess is read afresh and tried once more.
+On PostgreSQL that statement commits without waiting for the disk; the call's answer waits for
+it instead, behind a barrier shared with the calls beside it (store/wal_flush.py).
 
 An org with rate limits adds one step: the call is first counted into the member's window for
 the minute (`rate_limits.counted`, the full path's own upsert; on PostgreSQL a part of the same
@@ -68,7 +70,7 @@ from quartermaster.services.context import Context
 from quartermaster.services.ledger_bound import bound, counter_is_bound, model_columns, params
 from quartermaster.services.ledger_rows import Planned, duplicate, hold_row
 from quartermaster.services.model_access import org_allows
-from quartermaster.store import hot
+from quartermaster.store import hot, wal_flush
 from quartermaster.store.models import (
     Allocation,
     ApiKey,
@@ -120,6 +122,9 @@ class Taken:
     rates: holds.Rates
     amount: int
     expires_at: datetime
+    on_disk_later: bool
+    """Committed without waiting for the disk (PostgreSQL): deliver nothing until a barrier
+    has flushed it (store/wal_flush.py)."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +270,7 @@ def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
     """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement; when
     `counted`, only after the call is counted into its minute's window, in the same statement
     (which must then run in a transaction: a window counted for a hold not taken is undone)."""
-    taking = _take(*shape)
+    taking = _take(*shape).where(wal_flush.ASYNC_COMMIT)
     if counted:
         counting = rate_limits.counted("postgresql").cte("counted")
         taking = taking.where(exists(select(counting.c.requests)))
@@ -368,7 +373,7 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
             held = await _held(connection, shape, hold, bound)
     except IntegrityError:
         raise duplicate(call.request_id) from None
-    return Taken(planned, rates, amount, expires_at) if held else None
+    return Taken(planned, rates, amount, expires_at, connection.is_postgresql) if held else None
 
 
 async def _counted_and_held(

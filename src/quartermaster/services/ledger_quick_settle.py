@@ -5,6 +5,12 @@ rates, the amount held), so claiming the pending hold, adding the usage event, m
 counter from reserved to used and adding to the monthly roll-up are one data-modifying
 statement, each part gated on the claim: atomic in autocommit, and nothing at all when the hold
 is no longer pending (`ledger.settle` then handles the replay or the late settlement).
+
+Like the hold's, the statement commits without waiting for the disk, so the member's counter is
+free for their next call at once instead of after the flush. A booking is done only once the
+barrier behind it has put it on disk (`ledger.flushed`); if that fails, the booking is retried
+as for any unreachable database: a settlement the server kept is then found and replayed, one it
+lost is written again.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from quartermaster.domain.types import HoldState
 from quartermaster.services.context import Context
 from quartermaster.services.ledger_bound import bound, counter_is_bound, params
 from quartermaster.services.ledger_rows import Usage, event_row, rollup_row
-from quartermaster.store import hot
+from quartermaster.store import hot, wal_flush
 from quartermaster.store.models import Hold, UsageCounter, UsageEvent, UsageMonthly
 
 
@@ -55,9 +61,8 @@ def _settle() -> Select[Any]:
         index_elements=["rollup_key"],
         set_={name: table.c[name] + rolled.excluded[name] for name in ("tokens", "requests")},
     )
-    return select(claimed.c.id).add_cte(
-        event.cte("event"), counted.cte("counted"), rolled.cte("rolled")
-    )
+    booked = select(claimed.c.id).where(wal_flush.ASYNC_COMMIT)
+    return booked.add_cte(event.cte("event"), counted.cte("counted"), rolled.cte("rolled"))
 
 
 EVENT_FIELDS = [c.name for c in UsageEvent.__table__.c if c.name != "id"]
@@ -65,8 +70,9 @@ ROLLUP_FIELDS = [c.name for c in UsageMonthly.__table__.c if c.name != "id"]
 
 
 async def settle(ctx: Context, usage: Usage, now: datetime) -> bool:
-    """Book `usage` against its pending hold in one statement (PostgreSQL). False — nothing
-    written — when the hold is not pending or the database is not PostgreSQL."""
+    """Book `usage` against its pending hold in one statement (PostgreSQL), perhaps not yet on
+    disk. False — nothing written — when the hold is not pending or the database is not
+    PostgreSQL."""
     if ctx.uow.engine.dialect.name != "postgresql":
         return False
     keys, increments, extra = rollup_row(usage)

@@ -6,7 +6,8 @@ short, by the client or by the upstream, is settled for what was generated so fa
 call (a chat or embeddings) is booked in a task of its own (services/settlements.py), started
 before the answer goes out: the answer already carries the charge (the hold's rates fix it),
 and neither the caller's latency nor a disconnect after the answer touches the booking. Releases
-run shielded from cancellation, so a disconnect can never leave a hold to the sweeper.
+run shielded from cancellation, so a disconnect can never leave a hold to the sweeper. Nothing
+is delivered, whole or as a first chunk, before the hold is on disk (`HoldReceipt.durable`).
 
 Errors: the ledger's (QuotaExceeded, PermissionDenied for banned/unpaid/no pool), InvalidInput for
 requests the model cannot take (param names the field), NotFound for unknown models, and the
@@ -80,8 +81,15 @@ class PreparedChat:
     """The passages added to the prompt; None when the call named no datasets."""
 
 
-Booking = asyncio.Task[ledger.Settlement | None]
-"""A settlement in flight; awaiting it never raises (services/settlements.py)."""
+@dataclass(frozen=True)
+class Booking:
+    """A settlement in flight; awaiting either part never raises (services/settlements.py)."""
+
+    written: asyncio.Future[None]
+    """Done once the charge is in the ledger for every reader (or the booking gave up): what a
+    response waits for after it is sent, so the next call of a test or script sees the charge."""
+    done: asyncio.Task[ledger.Settlement | None]
+    """Done once the charge is on disk too; the process waits for these at shutdown."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,6 @@ class ChatAnswer:
     usage: TokenUsage
     tokens_charged: int
     booked: Booking
-    """Done once the charge is in the ledger; a response waits for it after it is sent."""
 
 
 def new_request_id(prefix: str) -> str:
@@ -203,11 +210,24 @@ async def _reserve(
 def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple[int, Booking]:
     """The charge for `usage`, and its booking started in the background."""
     charged = receipt.charge(usage.prompt_tokens, usage.completion_tokens)
+    written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def settle() -> ledger.Settlement:
-        return await ledger.settle_hold(ctx, receipt, usage.prompt_tokens, usage.completion_tokens)
+        settlement = await ledger.settle_hold(
+            ctx, receipt, usage.prompt_tokens, usage.completion_tokens
+        )
+        _resolve(written)
+        await ledger.flushed(ctx)  # if it fails, the retry finds the settlement or writes it again
+        return settlement
 
-    return charged, ctx.settlements.start(settle, receipt.request_id)
+    done = ctx.settlements.start(settle, receipt.request_id)
+    done.add_done_callback(lambda _: _resolve(written))
+    return charged, Booking(written, done)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def _release(ctx: Context, request_id: str) -> None:
@@ -220,6 +240,7 @@ async def complete(ctx: Context, chat: PreparedChat) -> ChatAnswer:
     """The whole answer at once; its booking is under way when it is returned."""
     try:
         result = await chat.provider.chat(chat.request)
+        await chat.receipt.durable()
     except BaseException:
         await _release(ctx, chat.request_id)
         raise
@@ -232,7 +253,7 @@ class ChatStream:
     """The answer piece by piece, settled exactly once: when the final chunk arrives (which then
     carries the usage, counted locally when the upstream reported none), or at `close()` for
     what was generated so far — also when the stream was never iterated at all. `close()`
-    returns once the booking has finished (booked, or given up on and logged)."""
+    returns once the charge is written (or the booking gave up, and logged it)."""
 
     def __init__(self, ctx: Context, chat: PreparedChat) -> None:
         self._ctx, self._chat = ctx, chat
@@ -246,6 +267,8 @@ class ChatStream:
         chat = self._chat
         try:
             async for chunk in chat.provider.stream_chat(chat.request):
+                if not self._pieces:
+                    await chat.receipt.durable()
                 self._pieces.append(chunk.delta)
                 if chunk.is_final:
                     text = "".join(self._pieces)
@@ -275,7 +298,7 @@ class ChatStream:
     async def close(self) -> None:
         await self._resolve()
         if self._booked is not None:
-            await asyncio.shield(self._booked)
+            await asyncio.shield(self._booked.written)
 
 
 @dataclass(frozen=True)
@@ -284,7 +307,6 @@ class EmbedAnswer:
     tokens: int
     tokens_charged: int
     booked: Booking
-    """Done once the charge is in the ledger, as for a chat."""
 
 
 async def embed(
@@ -303,6 +325,7 @@ async def embed(
     receipt = await _reserve(ctx, caller, wanted)
     try:
         result = await provider.embed(texts)
+        await receipt.durable()
     except BaseException:
         await _release(ctx, request_id)
         raise
