@@ -1,17 +1,30 @@
-"""On PostgreSQL: a hold's statement commits without waiting for the disk, for its own
-transaction only, and the barrier puts it on disk."""
+"""On PostgreSQL: the fast path's hold and settlement commit without waiting for the disk, for
+their own transaction only, tagged with their server; the barrier puts them on disk."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from sqlalchemy import Integer, column, table, text, update
 
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.store import hot, wal_flush
+from quartermaster.store.models import Organization
+from tests.integration.ledger_fixtures import add_member, remembered
 from tests.integration.test_hot import _postgresql_only
+from tests.integration.test_ledger_quick import _change
 
 PROBE = table("flush_probe", column("id", Integer), column("n", Integer))
-TOUCH = update(PROBE).where(PROBE.c.id == 1, wal_flush.ASYNC_COMMIT).values(n=PROBE.c.n + 1)
+TOUCHED = (
+    update(PROBE)
+    .where(PROBE.c.id == 1, wal_flush.ASYNC_COMMIT)
+    .values(n=PROBE.c.n + 1)
+    .returning(text("current_setting('synchronous_commit') AS committing"))
+)
 LSN = text("SELECT pg_current_wal_insert_lsn() AS written, pg_current_wal_flush_lsn() AS flushed")
+SETTING = text("SELECT current_setting('synchronous_commit') AS now")
 
 
 async def _probe_table(ctx: Context) -> None:
@@ -20,27 +33,63 @@ async def _probe_table(ctx: Context) -> None:
         await connection.execute(text("INSERT INTO flush_probe VALUES (1, 0)"))
 
 
+async def _server_started(ctx: Context) -> datetime:
+    async with hot.connect(ctx.uow) as connection:
+        row = await connection.first(text("SELECT pg_postmaster_start_time() AS t"), {})
+    assert row is not None
+    return row["t"]
+
+
+async def test_a_statement_with_the_condition_commits_without_waiting_and_only_itself(
+    ctx: Context,
+) -> None:
+    """Settlements and every other write on the same pooled connection still wait for the
+    disk: the setting is the statement's transaction's, not the session's."""
+    _postgresql_only(ctx)
+    await _probe_table(ctx)
+    async with hot.connect(ctx.uow) as connection:
+        touched = await connection.first(TOUCHED, {})
+        after = await connection.first(SETTING, {})
+    assert touched is not None
+    assert touched["committing"] == "off"
+    assert after is not None
+    assert after["now"] == "on"
+
+
 async def test_the_barrier_puts_a_commit_that_did_not_wait_on_disk(ctx: Context) -> None:
     _postgresql_only(ctx)
     await _probe_table(ctx)
     async with hot.connect(ctx.uow) as connection:
-        assert await connection.execute(TOUCH, {}) == 1
+        await connection.first(TOUCHED, {})
         after_commit = await connection.first(LSN, {})
     assert after_commit is not None
-    await wal_flush.barrier_for(ctx.uow).covering()
+    await wal_flush.barrier_for(ctx.uow).covering(await _server_started(ctx))
     async with hot.connect(ctx.uow) as connection:
         now = await connection.first(LSN, {})
     assert now is not None
     assert now["flushed"] >= after_commit["written"]
 
 
-async def test_only_the_statements_own_transaction_skips_the_wait(ctx: Context) -> None:
-    """Settlements and every other write on the same pooled connection still wait for the
-    disk: the setting is the transaction's, not the session's."""
+@pytest.mark.parametrize("rate_limited", [False, True])
+async def test_a_fast_hold_and_its_settlement_are_tagged_with_their_server(
+    ctx: Context, rate_limited: bool
+) -> None:
+    """Both of the hold's statements (with and without the minute's count), and the
+    settlement's, ask for the barrier with the server they ran on; the session's setting is
+    left as it was."""
     _postgresql_only(ctx)
-    await _probe_table(ctx)
+    member = await add_member(ctx)
+    if rate_limited:
+        limited = update(Organization).where(Organization.id == member.org_id)
+        await _change(ctx, limited.values(rate_limit_rpm=1000))
+    receipt = await remembered(ctx, member.user_id)
+    started = await _server_started(ctx)
+    assert receipt.on_disk is not None
+    await receipt.durable()
+    settlement = await ledger.settle_hold(ctx, receipt, 10, 5)
+    assert settlement.unflushed_on == started
+    await ledger.flushed(ctx, settlement)
     async with hot.connect(ctx.uow) as connection:
-        await connection.execute(TOUCH, {})
-        setting = await connection.first(text("SELECT current_setting('synchronous_commit')"), {})
+        setting = await connection.first(SETTING, {})
     assert setting is not None
-    assert setting[0] == "on"
+    assert setting["now"] == "on"

@@ -1,13 +1,18 @@
 """The write-ahead-log barrier's grouping: a commit is covered only by a barrier started after
-it, and one barrier covers every commit that waited for it."""
+it on the same server, and one barrier covers every commit that waited for it."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from quartermaster.store.wal_flush import FlushBarrier
+
+SERVER = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+"""The start time of the server every flush here runs on, unless a test restarts it."""
 
 
 class GatedFlushes:
@@ -16,14 +21,16 @@ class GatedFlushes:
     def __init__(self) -> None:
         self.gates: list[asyncio.Event] = []
         self.errors: list[Exception | None] = []
+        self.server = SERVER
 
-    async def __call__(self) -> None:
+    async def __call__(self) -> datetime:
         gate = asyncio.Event()
         self.gates.append(gate)
         await gate.wait()
         error = self.errors.pop(0) if self.errors else None
         if error is not None:
             raise error
+        return self.server
 
 
 async def _settle() -> None:
@@ -34,9 +41,9 @@ async def _settle() -> None:
 async def test_a_commit_made_while_a_barrier_runs_waits_for_the_next_one() -> None:
     flushes = GatedFlushes()
     barrier = FlushBarrier(flushes)
-    first = barrier.covering()
+    first = barrier.covering(SERVER)
     await _settle()
-    later = [barrier.covering(), barrier.covering(), barrier.covering()]
+    later = [barrier.covering(SERVER), barrier.covering(SERVER), barrier.covering(SERVER)]
     flushes.gates[0].set()
     await first
     await _settle()
@@ -52,9 +59,9 @@ async def test_a_failed_barrier_fails_only_its_own_commits() -> None:
     flushes = GatedFlushes()
     flushes.errors = [ConnectionError("the database went away"), None]
     barrier = FlushBarrier(flushes)
-    failing = barrier.covering()
+    failing = barrier.covering(SERVER)
     await _settle()
-    following = barrier.covering()
+    following = barrier.covering(SERVER)
     flushes.gates[0].set()
     with pytest.raises(ConnectionError, match="went away"):
         await failing
@@ -66,11 +73,24 @@ async def test_a_failed_barrier_fails_only_its_own_commits() -> None:
 async def test_a_caller_that_stops_waiting_does_not_stop_the_barrier_for_the_others() -> None:
     flushes = GatedFlushes()
     barrier = FlushBarrier(flushes)
-    leaving, staying = barrier.covering(), barrier.covering()
-    gave_up = asyncio.create_task(asyncio.wait_for(asyncio.shield(leaving), 0.01))
-    with pytest.raises(TimeoutError):
-        await gave_up
+    leaving, staying = barrier.covering(SERVER), barrier.covering(SERVER)
+    await _settle()
+    leaving.cancel()
     flushes.gates[0].set()
     await staying
-    assert leaving.done()
-    assert not leaving.cancelled()
+    assert len(flushes.gates) == 1
+
+
+async def test_a_barrier_on_a_restarted_server_vouches_for_nothing_before_it() -> None:
+    """A commit that did not wait for the disk may have died with the server it was made on;
+    a barrier on the server that replaced it cannot say it is on disk."""
+    flushes = GatedFlushes()
+    barrier = FlushBarrier(flushes)
+    before_restart = barrier.covering(SERVER)
+    flushes.server = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    after_restart = barrier.covering(flushes.server)
+    await _settle()
+    flushes.gates[0].set()
+    await after_restart
+    with pytest.raises(OperationalError, match="restarted or changed"):
+        await before_restart

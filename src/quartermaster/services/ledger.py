@@ -137,6 +137,9 @@ class Settlement:
     output_rate: Decimal
     late: bool
     """Settled after its hold had expired: charged in full, because the tokens were produced."""
+    unflushed_on: datetime | None = field(default=None, compare=False)
+    """Committed without waiting for the disk on the PostgreSQL server that started then
+    (store/wal_flush.py); `flushed` waits for it. None: on disk when returned."""
 
     @classmethod
     def of(cls, booked: _Booked, kind: str, held: int) -> Settlement:
@@ -200,9 +203,9 @@ async def reserve_quickly(ctx: Context, call: ledger_quick.Call) -> HoldReceipt 
     receipt = HoldReceipt.of(
         call.request_id, call.model, quick.owner, quick.rates, quick.amount, quick.expires_at
     )
-    if quick.on_disk_later:
-        return replace(receipt, on_disk=wal_flush.barrier_for(ctx.uow).covering())
-    return receipt
+    if quick.unflushed_on is None:
+        return receipt
+    return replace(receipt, on_disk=wal_flush.barrier_for(ctx.uow).covering(quick.unflushed_on))
 
 
 async def reserve_fully(ctx: Context, call: ledger_quick.Call) -> HoldReceipt:
@@ -275,7 +278,7 @@ async def settle_hold(
     """`settle` for a hold this process took: the receipt already says everything the booking
     needs, so on PostgreSQL it is one statement; anything but a pending hold (a replay, a hold
     the sweeper expired) goes through `settle`, which knows those cases. The charge is visible
-    when this returns; it is booked once `flushed` has returned too."""
+    when this returns; it is booked once `flushed` has returned for it too."""
     usage = charged(
         receipt.request_id,
         receipt,
@@ -284,16 +287,18 @@ async def settle_hold(
         prompt_tokens,
         completion_tokens,
     )
-    if await ledger_quick_settle.settle(ctx, usage, ctx.clock.now()):
-        return Settlement.of(usage, usage.kind.value, receipt.tokens_held)
+    unflushed_on = await ledger_quick_settle.settle(ctx, usage, ctx.clock.now())
+    if unflushed_on is not None:
+        settlement = Settlement.of(usage, usage.kind.value, receipt.tokens_held)
+        return replace(settlement, unflushed_on=unflushed_on)
     return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
 
 
-async def flushed(ctx: Context) -> None:
-    """Returns once every commit this process made so far is on disk (store/wal_flush.py):
-    the fast path's holds and settlements do not wait for it themselves."""
-    if ctx.uow.engine.dialect.name == "postgresql":
-        await wal_flush.barrier_for(ctx.uow).covering()
+async def flushed(ctx: Context, settlement: Settlement) -> None:
+    """Returns once the settlement is on disk (store/wal_flush.py): the fast path's does not
+    wait for it itself. Raises OperationalError when that cannot be confirmed."""
+    if settlement.unflushed_on is not None:
+        await wal_flush.barrier_for(ctx.uow).covering(settlement.unflushed_on)
 
 
 async def release(ctx: Context, request_id: str) -> None:

@@ -122,9 +122,9 @@ class Taken:
     rates: holds.Rates
     amount: int
     expires_at: datetime
-    on_disk_later: bool
-    """Committed without waiting for the disk (PostgreSQL): deliver nothing until a barrier
-    has flushed it (store/wal_flush.py)."""
+    unflushed_on: datetime | None
+    """Committed without waiting for the disk, on the PostgreSQL server that started then:
+    deliver nothing until a barrier there has flushed it (store/wal_flush.py). None: on disk."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,8 @@ def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
     taking = taking.returning(UsageCounter.user_id).cte("taken")
     table = Hold.__table__
     held = bound(table, HOLD_FIELDS).select_from(taking)
-    return postgresql.insert(table).from_select(HOLD_FIELDS, held).returning(table.c.id)
+    taken = postgresql.insert(table).from_select(HOLD_FIELDS, held)
+    return taken.returning(table.c.id, wal_flush.SERVER_STARTED)
 
 
 async def reserve(ctx: Context, call: Call) -> Taken | None:
@@ -373,31 +374,42 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
             held = await _held(connection, shape, hold, bound)
     except IntegrityError:
         raise duplicate(call.request_id) from None
-    return Taken(planned, rates, amount, expires_at, connection.is_postgresql) if held else None
+    return None if held is None else Taken(planned, rates, amount, expires_at, held.unflushed_on)
+
+
+class Held(NamedTuple):
+    unflushed_on: datetime | None
+    """As `Taken.unflushed_on`."""
+
+
+ON_DISK = Held(None)
+"""SQLite: the hold commits, waiting for the disk, when its connection is returned."""
 
 
 async def _counted_and_held(
     connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
-) -> bool:
+) -> Held | None:
     """A member under rate limits: the call counted into the minute and the hold taken, in one
     transaction, or neither (a window that is full leaves the refusal to the full path)."""
     async with connection.atomic() as undo:
         if connection.is_postgresql:
-            held = await connection.first(_take_and_hold(shape, counted=True), bound) is not None
+            row = await connection.first(_take_and_hold(shape, counted=True), bound)
+            held = None if row is None else Held(row["server_started"])
         else:
             counted = await connection.first(rate_limits.counted("sqlite"), bound) is not None
-            held = counted and await _held(connection, shape, hold, bound)
-        if not held:
+            held = await _held(connection, shape, hold, bound) if counted else None
+        if held is None:
             undo.request()
     return held
 
 
 async def _held(
     connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
-) -> bool:
+) -> Held | None:
     if connection.is_postgresql:
-        return await connection.first(_take_and_hold(shape), bound) is not None
+        row = await connection.first(_take_and_hold(shape), bound)
+        return None if row is None else Held(row["server_started"])
     if await connection.execute(_take(*shape), bound) != 1:
-        return False
+        return None
     await connection.execute(insert(Hold).values(**hold), {})
-    return True
+    return ON_DISK

@@ -61,7 +61,7 @@ def _settle() -> Select[Any]:
         index_elements=["rollup_key"],
         set_={name: table.c[name] + rolled.excluded[name] for name in ("tokens", "requests")},
     )
-    booked = select(claimed.c.id).where(wal_flush.ASYNC_COMMIT)
+    booked = select(claimed.c.id, wal_flush.SERVER_STARTED).where(wal_flush.ASYNC_COMMIT)
     return booked.add_cte(event.cte("event"), counted.cte("counted"), rolled.cte("rolled"))
 
 
@@ -69,13 +69,14 @@ EVENT_FIELDS = [c.name for c in UsageEvent.__table__.c if c.name != "id"]
 ROLLUP_FIELDS = [c.name for c in UsageMonthly.__table__.c if c.name != "id"]
 
 
-async def settle(ctx: Context, usage: Usage, now: datetime) -> bool:
-    """Book `usage` against its pending hold in one statement (PostgreSQL), perhaps not yet on
-    disk. False — nothing written — when the hold is not pending or the database is not
-    PostgreSQL."""
+async def settle(ctx: Context, usage: Usage, now: datetime) -> datetime | None:
+    """Book `usage` against its pending hold in one statement (PostgreSQL), not yet on disk:
+    the start time of the server that has it, for the barrier. None — nothing written — when
+    the hold is not pending or the database is not PostgreSQL."""
     if ctx.uow.engine.dialect.name != "postgresql":
-        return False
+        return None
     keys, increments, extra = rollup_row(usage)
     values = event_row(usage, now) | keys | increments | extra
     async with hot.connect(ctx.uow) as connection:
-        return await connection.first(_settle(), params(values)) is not None
+        row = await connection.first(_settle(), params(values))
+    return None if row is None else row["server_started"]

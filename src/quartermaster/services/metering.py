@@ -217,7 +217,7 @@ def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple
             ctx, receipt, usage.prompt_tokens, usage.completion_tokens
         )
         _resolve(written)
-        await ledger.flushed(ctx)  # if it fails, the retry finds the settlement or writes it again
+        await ledger.flushed(ctx, settlement)  # failing, the retry finds it or writes it again
         return settlement
 
     done = ctx.settlements.start(settle, receipt.request_id)

@@ -14,6 +14,11 @@ One barrier runs at a time per process. Commits that arrive while it runs may ha
 after its record, so they wait for the next one, which starts when it ends and covers them all
 (group commit): under load that is one barrier per flush, not one per call.
 
+A barrier only vouches for commits made on the server it ran on: each commit is tagged with
+its server's start time (`SERVER_STARTED`, which a restart or a failover to a standby changes),
+and a barrier that ran on another server fails the commits it cannot vouch for, since a crash
+there may have lost them.
+
 If the barrier fails, its calls fail closed (503) with nothing delivered. A hold the server did
 keep is then released or swept like any other; one it lost in a crash was never charged.
 """
@@ -22,11 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, literal, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from quartermaster.store import hot
 from quartermaster.store.uow import UnitOfWork
@@ -36,9 +44,16 @@ log = logging.getLogger(__name__)
 ASYNC_COMMIT = func.set_config("synchronous_commit", "off", True).isnot(None)
 """A condition that is always true and, once evaluated, makes the statement's own transaction
 commit without waiting for the disk (`true`: local to that transaction, never the session's)."""
-BARRIER = select(func.pg_logical_emit_message(True, literal("quartermaster"), literal("flush")))
+SERVER_STARTED = func.pg_postmaster_start_time().label("server_started")
+"""Which server a statement ran on, for the barrier to check: return it with every commit that
+did not wait for the disk."""
+BARRIER = select(
+    func.pg_logical_emit_message(True, literal("quartermaster"), literal("flush")), SERVER_STARTED
+)
 
-Flush = Callable[[], Awaitable[None]]
+Flush = Callable[[], Awaitable[datetime]]
+"""One barrier; returns the start time of the server it ran on."""
+Waiter = tuple[asyncio.Future[None], datetime]
 
 
 class FlushBarrier:
@@ -46,14 +61,15 @@ class FlushBarrier:
 
     def __init__(self, flush: Flush) -> None:
         self._flush = flush
-        self._waiting: list[asyncio.Future[None]] = []
+        self._waiting: list[Waiter] = []
         self._runner: asyncio.Task[None] | None = None
 
-    def covering(self) -> asyncio.Future[None]:
-        """Done when the next barrier to start has committed; failed with its error if not."""
+    def covering(self, server_started: datetime) -> asyncio.Future[None]:
+        """Done when the next barrier to start has committed on the server that started at
+        `server_started`; failed with its error (or a server's change) if not."""
         waiter = asyncio.get_running_loop().create_future()
         waiter.add_done_callback(_retrieved)
-        self._waiting.append(waiter)
+        self._waiting.append((waiter, server_started))
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
         return waiter
@@ -65,25 +81,35 @@ class FlushBarrier:
                 await _flushed_for(batch, self._flush)
         finally:
             self._runner = None
-            for waiter in self._waiting:  # only when the runner itself was cancelled
+            for waiter, _ in self._waiting:  # only when the runner itself was cancelled
                 waiter.cancel()
+            self._waiting = []
 
 
-async def _flushed_for(batch: list[asyncio.Future[None]], flush: Flush) -> None:
+async def _flushed_for(batch: list[Waiter], flush: Flush) -> None:
     try:
-        await flush()
+        flushed_on = await flush()
     except asyncio.CancelledError:
-        for waiter in batch:
+        for waiter, _ in batch:
             waiter.cancel()
         raise
     except Exception as error:
-        for waiter in batch:
-            if not waiter.done():
-                waiter.set_exception(error)
-    else:
-        for waiter in batch:
-            if not waiter.done():
-                waiter.set_result(None)
+        for waiter, _ in batch:
+            _fail(waiter, error)
+        return
+    for waiter, server_started in batch:
+        if server_started != flushed_on:
+            _fail(waiter, OperationalError("barrier", None, ConnectionError(SERVER_CHANGED)))
+        elif not waiter.done():
+            waiter.set_result(None)
+
+
+SERVER_CHANGED = "the database server restarted or changed before it was flushed"
+
+
+def _fail(waiter: asyncio.Future[None], error: BaseException) -> None:
+    if not waiter.done():
+        waiter.set_exception(error)
 
 
 def _retrieved(waiter: asyncio.Future[None]) -> None:
@@ -96,24 +122,29 @@ _barriers: WeakKeyDictionary[UnitOfWork, FlushBarrier] = WeakKeyDictionary()
 
 
 def barrier_for(uow: UnitOfWork) -> FlushBarrier:
-    """The process's barrier for this database."""
+    """The process's barrier for this database (kept no longer than the unit of work)."""
     barrier = _barriers.get(uow)
     if barrier is None:
-
-        async def flush() -> None:
-            await _flush(uow)
-
-        barrier = _barriers[uow] = FlushBarrier(flush)
+        barrier = _barriers[uow] = FlushBarrier(partial(_flush_weakly, weakref.ref(uow)))
     return barrier
 
 
-async def _flush(uow: UnitOfWork) -> None:
+async def _flush_weakly(uow: weakref.ref[UnitOfWork]) -> datetime:
+    alive = uow()
+    if alive is None:
+        raise OperationalError("barrier", None, ConnectionError("the database was closed"))
+    return await _flush(alive)
+
+
+async def _flush(uow: UnitOfWork) -> datetime:
     """One barrier; any failure is the ledger being unavailable, so the calls fail closed."""
     try:
         async with hot.connect(uow) as connection:
-            await connection.first(BARRIER, {})
+            row = await connection.first(BARRIER, {})
     except OperationalError:
         raise
-    except DBAPIError as error:  # refused, not unreachable: say why, once per barrier
-        log.error("the write-ahead-log barrier was refused: %s", error.orig)
+    except SQLAlchemyError as error:  # refused, or no connection free in time: say why
+        log.error("the write-ahead-log barrier failed: %s", getattr(error, "orig", error))
         raise OperationalError("barrier", None, error, connection_invalidated=False) from error
+    assert row is not None, "a SELECT without FROM returns one row"
+    return row["server_started"]
