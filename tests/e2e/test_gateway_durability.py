@@ -5,13 +5,15 @@ cannot be confirmed fails the call closed, with nothing delivered or charged."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 import openai
 import pytest
 from fastapi import FastAPI
-from openai.types.chat import ChatCompletionChunk
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from sqlalchemy.exc import OperationalError
 
 from quartermaster.services import ledger_check
@@ -29,10 +31,32 @@ HELLO = [{"role": "user", "content": "Say hello"}]
 KINDS = ("inference", "training")
 
 
-async def _warmed_up(ctx: Context, client: openai.AsyncOpenAI) -> None:
-    """A month's first call takes the full path, which waits for the disk itself."""
-    await client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=5)
-    await client.embeddings.create(model=EMBEDDING, input="hello")
+@dataclass(frozen=True)
+class Caller:
+    ctx: Context
+    client: openai.AsyncOpenAI
+    user_id: int
+    period: str
+
+    async def chat(self) -> ChatCompletion:
+        return await self.client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=5)
+
+    async def counters(self) -> list[tuple[int, int]]:
+        """(used, reserved) for the month, inference then training."""
+        return [await counter(self.ctx, self.user_id, self.period, kind) for kind in KINDS]
+
+
+@asynccontextmanager
+async def _warmed_up(gateway: FastAPI, ctx: Context) -> AsyncIterator[Caller]:
+    """A member whose month's first calls (which take the full path, waiting for the disk
+    themselves) are behind them: their next ones take the fast path."""
+    _postgresql_only(ctx)
+    member = await add_member(ctx, inference_cap=100_000, training_cap=100_000)
+    async with openai_client(gateway, await key_for(ctx, member.user_id)) as client:
+        caller = Caller(ctx, client, member.user_id, ctx.clock.now().strftime("%Y-%m"))
+        await caller.chat()
+        await client.embeddings.create(model=EMBEDDING, input="hello")
+        yield caller
 
 
 async def _read(stream: openai.AsyncStream[ChatCompletionChunk], into: list[str]) -> None:
@@ -42,64 +66,6 @@ async def _read(stream: openai.AsyncStream[ChatCompletionChunk], into: list[str]
 
 async def _unconfirmed(_: UnitOfWork) -> datetime:
     raise OperationalError("barrier", None, ConnectionError("the server went away"))
-
-
-async def test_the_answer_waits_for_its_hold_to_be_on_disk(
-    gateway: FastAPI, ctx: Context, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _postgresql_only(ctx)
-    member = await add_member(ctx, inference_cap=100_000)
-    gate = asyncio.Event()
-    real_flush = wal_flush._flush
-
-    async def held_flush(uow: UnitOfWork) -> datetime:
-        await gate.wait()
-        return await real_flush(uow)
-
-    async with openai_client(gateway, await key_for(ctx, member.user_id)) as client:
-        await _warmed_up(ctx, client)
-        sent_before = len(fake.requests)
-        monkeypatch.setattr(wal_flush, "_flush", held_flush)
-        call = asyncio.create_task(
-            client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=5)
-        )
-        for _ in range(400):
-            if len(fake.requests) > sent_before:
-                break
-            await asyncio.sleep(0.005)
-        assert len(fake.requests) == sent_before + 1  # sent upstream before the hold's flush
-        await asyncio.sleep(0.05)
-        assert not call.done()
-        gate.set()
-        answer = await call
-    assert answer.choices[0].message.content == fake.reply
-
-
-async def test_a_hold_that_cannot_be_confirmed_fails_closed(
-    gateway: FastAPI, ctx: Context, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _postgresql_only(ctx)
-    member = await add_member(ctx, inference_cap=100_000, training_cap=100_000)
-    period = ctx.clock.now().strftime("%Y-%m")
-    async with openai_client(gateway, await key_for(ctx, member.user_id)) as client:
-        await _warmed_up(ctx, client)
-        charged_before = [await counter(ctx, member.user_id, period, kind) for kind in KINDS]
-        monkeypatch.setattr(wal_flush, "_flush", _unconfirmed)
-        with pytest.raises(openai.APIStatusError) as refused:
-            await client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=5)
-        with pytest.raises(openai.APIStatusError) as refused_embedding:
-            await client.embeddings.create(model=EMBEDDING, input="hello")
-        stream = await client.chat.completions.create(
-            model=CHAT, messages=HELLO, max_tokens=5, stream=True
-        )
-        delivered: list[str] = []
-        with pytest.raises(openai.APIError, match="database is unreachable"):
-            await _read(stream, delivered)
-    for error in (refused.value, refused_embedding.value):
-        assert (error.status_code, error.code) == (503, "database_unavailable")
-    assert delivered == []
-    charged = [await counter(ctx, member.user_id, period, kind) for kind in KINDS]
-    assert charged == charged_before  # the holds were released
 
 
 class Flushes:
@@ -120,54 +86,85 @@ class Flushes:
         return await self.real(uow)
 
 
-async def test_the_charge_shows_before_its_settlement_is_on_disk(
+async def test_the_answer_waits_for_its_hold_to_be_on_disk(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _warmed_up(gateway, ctx) as caller:
+        sent_before = len(fake.requests)
+        flushes = Flushes(wal_flush._flush)
+        flushes.held = 1  # the hold's barrier
+        monkeypatch.setattr(wal_flush, "_flush", flushes)
+        call = asyncio.create_task(caller.chat())
+        for _ in range(400):
+            if len(fake.requests) > sent_before:
+                break
+            await asyncio.sleep(0.005)
+        assert len(fake.requests) == sent_before + 1  # sent upstream before the hold's flush
+        await asyncio.sleep(0.05)
+        assert not call.done()
+        flushes.release.set()
+        answer = await call
+    assert answer.choices[0].message.content == fake.reply
+
+
+async def test_a_hold_that_cannot_be_confirmed_fails_closed(
+    gateway: FastAPI, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _warmed_up(gateway, ctx) as caller:
+        charged_before = await caller.counters()
+        monkeypatch.setattr(wal_flush, "_flush", _unconfirmed)
+        with pytest.raises(openai.APIStatusError) as refused:
+            await caller.chat()
+        with pytest.raises(openai.APIStatusError) as refused_embedding:
+            await caller.client.embeddings.create(model=EMBEDDING, input="hello")
+        stream = await caller.client.chat.completions.create(
+            model=CHAT, messages=HELLO, max_tokens=5, stream=True
+        )
+        delivered: list[str] = []
+        with pytest.raises(openai.APIError, match="database is unreachable"):
+            await _read(stream, delivered)
+        for error in (refused.value, refused_embedding.value):
+            assert (error.status_code, error.code) == (503, "database_unavailable")
+        assert delivered == []
+        assert await caller.counters() == charged_before  # the holds were released
+
+
+async def test_the_charge_shows_before_its_settlement_is_on_disk(
+    gateway: FastAPI, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The answer's request ends once the charge is written, not flushed: a client's next
     call on the same connection does not wait for the disk."""
-    _postgresql_only(ctx)
-    member = await add_member(ctx, inference_cap=100_000, training_cap=100_000)
-    period = ctx.clock.now().strftime("%Y-%m")
-    async with openai_client(gateway, await key_for(ctx, member.user_id)) as client:
-        await _warmed_up(ctx, client)
-        used_before, _ = await counter(ctx, member.user_id, period)
+    settlements = gateway.state.ctx.settlements
+    async with _warmed_up(gateway, ctx) as caller:
+        (used_before, _), _ = await caller.counters()
         flushes = Flushes(wal_flush._flush)
         flushes.held = 2  # the hold's barrier goes through; the settlement's waits
         monkeypatch.setattr(wal_flush, "_flush", flushes)
-        answer = await asyncio.wait_for(
-            client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=5), 5
-        )
-        assert await counter(ctx, member.user_id, period) == (
-            used_before + answer.usage.model_extra["tokens_charged"],  # type: ignore[union-attr]
-            0,
-        )
-        assert gateway.state.ctx.settlements.pending == 1  # still waiting for the disk
+        answer = await asyncio.wait_for(caller.chat(), 5)
+        charged = answer.usage.model_extra["tokens_charged"]  # type: ignore[union-attr]
+        assert (await caller.counters())[0] == (used_before + charged, 0)
+        assert settlements.pending == 1  # still waiting for the disk
         flushes.release.set()
-        await gateway.state.ctx.settlements.drain()
-    assert gateway.state.ctx.settlements.pending == 0
+        await settlements.drain()
+    assert settlements.pending == 0
 
 
 async def test_a_settlement_that_cannot_be_confirmed_is_retried_and_charged_once(
     gateway: FastAPI,
     ctx: Context,
-    fake: FakeUpstream,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The retry finds the settlement the server kept, and replays it."""
-    _postgresql_only(ctx)
-    member = await add_member(ctx, inference_cap=100_000, training_cap=100_000)
-    period = ctx.clock.now().strftime("%Y-%m")
-    async with openai_client(gateway, await key_for(ctx, member.user_id)) as client:
-        await _warmed_up(ctx, client)
-        used_before, _ = await counter(ctx, member.user_id, period)
+    async with _warmed_up(gateway, ctx) as caller:
+        (used_before, _), _ = await caller.counters()
         flushes = Flushes(wal_flush._flush)
         flushes.failing = 2  # the hold's barrier goes through; the settlement's fails once
         monkeypatch.setattr(wal_flush, "_flush", flushes)
-        answer = await client.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=5)
+        answer = await caller.chat()
         await gateway.state.ctx.settlements.drain()
+        charged = answer.usage.model_extra["tokens_charged"]  # type: ignore[union-attr]
+        assert (await caller.counters())[0] == (used_before + charged, 0)
     assert "retrying" in caplog.text
     assert flushes.count == 2  # a replay reads what is there, and writes nothing to flush
-    charge = answer.usage.model_extra["tokens_charged"]  # type: ignore[union-attr]
-    assert await counter(ctx, member.user_id, period) == (used_before + charge, 0)
     assert await ledger_check.check(ctx) == []
