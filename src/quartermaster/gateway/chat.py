@@ -77,7 +77,7 @@ async def chat_completions(
         ],
         "usage": _usage(answer.usage, answer.tokens_charged),
     }
-    # The answer goes out first; the request then ends once its charge is booked.
+    # The answer goes out first; the request then ends once its charge is written.
     waited = BackgroundTask(asyncio.wait, [answer.booked.written])
     return JSONResponse(_with_references(chat, response), background=waited)
 

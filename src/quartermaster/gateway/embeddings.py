@@ -43,5 +43,5 @@ async def embeddings(
             "tokens_charged": answer.tokens_charged,
         },
     }
-    # As for a chat: the answer goes out first; the request then ends once it is booked.
+    # As for a chat: the answer goes out first; the request then ends once it is written.
     return JSONResponse(response, background=BackgroundTask(asyncio.wait, [answer.booked.written]))

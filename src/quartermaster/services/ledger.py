@@ -74,7 +74,7 @@ class HoldReceipt:
     """The rates the hold was quoted at, so the caller knows the charge before it is booked."""
     model_id: int
     on_disk: asyncio.Future[None] | None = field(default=None, compare=False)
-    """Done once the hold is on disk; None when it was when taken (store/wal_flush.py)."""
+    """Done once the hold is on disk; None when it was on disk when taken (store/wal_flush.py)."""
 
     @classmethod
     def of(
