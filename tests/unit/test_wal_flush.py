@@ -94,3 +94,26 @@ async def test_a_barrier_on_a_restarted_server_vouches_for_nothing_before_it() -
     await after_restart
     with pytest.raises(OperationalError, match="restarted or changed"):
         await before_restart
+
+
+async def test_a_commit_nobody_waits_on_shares_the_next_calls_barrier() -> None:
+    flushes = GatedFlushes()
+    barrier = FlushBarrier(flushes, unhurried_s=60)
+    booking = barrier.covering(SERVER, hurried=False)
+    await _settle()
+    assert flushes.gates == []  # no barrier for it alone yet
+    hold = barrier.covering(SERVER)
+    await _settle()
+    flushes.gates[0].set()
+    await asyncio.gather(booking, hold)
+    assert len(flushes.gates) == 1
+
+
+async def test_a_commit_nobody_waits_on_gets_a_barrier_of_its_own_in_the_end() -> None:
+    flushes = GatedFlushes()
+    barrier = FlushBarrier(flushes, unhurried_s=0.01)
+    booking = barrier.covering(SERVER, hurried=False)
+    await asyncio.sleep(0.05)
+    assert len(flushes.gates) == 1
+    flushes.gates[0].set()
+    await booking

@@ -296,9 +296,11 @@ async def settle_hold(
 
 async def flushed(ctx: Context, settlement: Settlement) -> None:
     """Returns once the settlement is on disk (store/wal_flush.py): the fast path's does not
-    wait for it itself. Raises OperationalError when that cannot be confirmed."""
+    wait for it itself. Unhurried: a booking shares the next call's barrier when it can.
+    Raises OperationalError when that cannot be confirmed."""
     if settlement.unflushed_on is not None:
-        await wal_flush.barrier_for(ctx.uow).covering(settlement.unflushed_on)
+        barrier = wal_flush.barrier_for(ctx.uow)
+        await barrier.covering(settlement.unflushed_on, hurried=False)
 
 
 async def release(ctx: Context, request_id: str) -> None:

@@ -12,7 +12,9 @@ order, so that commit is on disk only once every commit before it is, the hold's
 
 One barrier runs at a time per process. Commits that arrive while it runs may have been written
 after its record, so they wait for the next one, which starts when it ends and covers them all
-(group commit): under load that is one barrier per flush, not one per call.
+(group commit): under load that is one barrier per flush, not one per call. A commit nobody is
+waiting on (a booking, after its answer went out) does not start a barrier of its own at once:
+it waits up to `UNHURRIED_S` for the next call's hold to start one, which then covers both.
 
 A barrier only vouches for commits made on the server it ran on: each commit is tagged with
 its server's start time (`SERVER_STARTED`, which a restart or a failover to a standby changes),
@@ -54,25 +56,40 @@ BARRIER = select(
 Flush = Callable[[], Awaitable[datetime]]
 """One barrier; returns the start time of the server it ran on."""
 Waiter = tuple[asyncio.Future[None], datetime]
+UNHURRIED_S = 0.1
+"""How long a commit nobody waits on may wait for another's barrier before it starts one."""
 
 
 class FlushBarrier:
     """Hands out futures that are done once every commit made before the request is on disk."""
 
-    def __init__(self, flush: Flush) -> None:
+    def __init__(self, flush: Flush, unhurried_s: float = UNHURRIED_S) -> None:
         self._flush = flush
+        self._unhurried_s = unhurried_s
         self._waiting: list[Waiter] = []
         self._runner: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None
 
-    def covering(self, server_started: datetime) -> asyncio.Future[None]:
+    def covering(self, server_started: datetime, *, hurried: bool = True) -> asyncio.Future[None]:
         """Done when the next barrier to start has committed on the server that started at
-        `server_started`; failed with its error (or a server's change) if not."""
-        waiter = asyncio.get_running_loop().create_future()
+        `server_started`; failed with its error (or a server's change) if not. Not `hurried`:
+        that barrier may start up to `unhurried_s` later, unless another commit needs it."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         waiter.add_done_callback(_retrieved)
         self._waiting.append((waiter, server_started))
+        if hurried:
+            self._start()
+        elif self._runner is None and self._later is None:
+            self._later = loop.call_later(self._unhurried_s, self._start)
+        return waiter
+
+    def _start(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
-        return waiter
 
     async def _run(self) -> None:
         try:
