@@ -66,6 +66,7 @@ def create_app(
         security=security,
         prices=settings.prices(),
         hold_ttl_s=settings.hold_ttl_s,
+        flush_behind=settings.db_flush_behind,
     )
 
     @asynccontextmanager

@@ -3,6 +3,7 @@ their own transaction only, tagged with their server; the barrier puts them on d
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -40,18 +41,20 @@ async def _server_started(ctx: Context) -> datetime:
     return row["t"]
 
 
+@pytest.mark.parametrize(("flush_behind", "committing"), [(True, "off"), (False, "on")])
 async def test_a_statement_with_the_condition_commits_without_waiting_and_only_itself(
-    ctx: Context,
+    ctx: Context, flush_behind: bool, committing: str
 ) -> None:
     """Settlements and every other write on the same pooled connection still wait for the
-    disk: the setting is the statement's transaction's, not the session's."""
+    disk: the setting is the statement's transaction's, not the session's. Turned off, the
+    statement keeps the session's own setting."""
     _postgresql_only(ctx)
     await _probe_table(ctx)
     async with hot.connect(ctx.uow) as connection:
-        touched = await connection.first(TOUCHED, {})
+        touched = await connection.first(TOUCHED, {"b_flush_behind": flush_behind})
         after = await connection.first(SETTING, {})
     assert touched is not None
-    assert touched["committing"] == "off"
+    assert touched["committing"] == committing
     assert after is not None
     assert after["now"] == "on"
 
@@ -60,7 +63,7 @@ async def test_the_barrier_puts_a_commit_that_did_not_wait_on_disk(ctx: Context)
     _postgresql_only(ctx)
     await _probe_table(ctx)
     async with hot.connect(ctx.uow) as connection:
-        await connection.first(TOUCHED, {})
+        await connection.first(TOUCHED, {"b_flush_behind": True})
         after_commit = await connection.first(LSN, {})
     assert after_commit is not None
     await wal_flush.barrier_for(ctx.uow).covering(await _server_started(ctx))
@@ -93,3 +96,15 @@ async def test_a_fast_hold_and_its_settlement_are_tagged_with_their_server(
         setting = await connection.first(SETTING, {})
     assert setting is not None
     assert setting["now"] == "on"
+
+
+async def test_turned_off_every_fast_commit_waits_for_the_disk_itself(ctx: Context) -> None:
+    """`QM_DB_FLUSH_BEHIND=false`: no barrier is asked for, so none is needed (a server that
+    refuses `pg_logical_emit_message` can still serve)."""
+    _postgresql_only(ctx)
+    waiting = replace(ctx, flush_behind=False)
+    member = await add_member(waiting)
+    receipt = await remembered(waiting, member.user_id)
+    settlement = await ledger.settle_hold(waiting, receipt, 10, 5)
+    assert receipt.on_disk is None
+    assert settlement.unflushed_on is None

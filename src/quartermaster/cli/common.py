@@ -42,7 +42,10 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
         engine = create_engine(config.resolved_database_url, pgbouncer=config.db_pgbouncer)
         try:
             context = Context(
-                UnitOfWork(engine), prices=config.prices(), hold_ttl_s=config.hold_ttl_s
+                UnitOfWork(engine),
+                prices=config.prices(),
+                hold_ttl_s=config.hold_ttl_s,
+                flush_behind=config.db_flush_behind,
             )
             return await work(context)
         finally:

@@ -287,10 +287,10 @@ async def settle_hold(
         prompt_tokens,
         completion_tokens,
     )
-    unflushed_on = await ledger_quick_settle.settle(ctx, usage, ctx.clock.now())
-    if unflushed_on is not None:
+    commit = await ledger_quick_settle.settle(ctx, usage, ctx.clock.now())
+    if commit is not None:
         settlement = Settlement.of(usage, usage.kind.value, receipt.tokens_held)
-        return replace(settlement, unflushed_on=unflushed_on)
+        return replace(settlement, unflushed_on=commit.unflushed_on)
     return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
 
 

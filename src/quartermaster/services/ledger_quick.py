@@ -287,10 +287,10 @@ async def reserve(ctx: Context, call: Call) -> Taken | None:
     key = (call.user_id, call.model)
     async with hot.connect(ctx.uow) as connection:
         guess = guesses.pop(key, None)
-        taken = None if guess is None else await _try(connection, guess, call)
+        taken = None if guess is None else await _try(connection, guess, call, ctx.flush_behind)
         if taken is None:
             guess = await _fresh_guess(connection, call)
-            taken = None if guess is None else await _try(connection, guess, call)
+            taken = None if guess is None else await _try(connection, guess, call, ctx.flush_behind)
     if taken is not None and guess is not None:
         if len(guesses) >= MAX_GUESSES:
             guesses.clear()
@@ -347,7 +347,9 @@ def _checks(guess: Guess, period: str) -> dict[str, Any]:
     }
 
 
-async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken | None:
+async def _try(
+    connection: hot.HotConnection, guess: Guess, call: Call, flush_behind: bool
+) -> Taken | None:
     rates = guess.rates
     try:
         amount = holds.worst_case(
@@ -364,7 +366,7 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
     checks = _checks(guess, period)
     if call.key_hash is not None:
         checks |= {"key_hash": call.key_hash, "key_checked_at": call.now}
-    bound = params(hold | checks)
+    bound = params(hold | checks | {"flush_behind": flush_behind})
     shape = Shape(rates.kind, call.key_hash is not None, guess.plan is not None)
     try:
         if guess.limits.active:
@@ -377,24 +379,15 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
     return None if held is None else Taken(planned, rates, amount, expires_at, held.unflushed_on)
 
 
-class Held(NamedTuple):
-    unflushed_on: datetime | None
-    """As `Taken.unflushed_on`."""
-
-
-ON_DISK = Held(None)
-"""SQLite: the hold commits, waiting for the disk, when its connection is returned."""
-
-
 async def _counted_and_held(
     connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
-) -> Held | None:
+) -> wal_flush.Commit | None:
     """A member under rate limits: the call counted into the minute and the hold taken, in one
     transaction, or neither (a window that is full leaves the refusal to the full path)."""
     async with connection.atomic() as undo:
         if connection.is_postgresql:
             row = await connection.first(_take_and_hold(shape, counted=True), bound)
-            held = None if row is None else Held(row["server_started"])
+            held = None if row is None else wal_flush.committed(row)
         else:
             counted = await connection.first(rate_limits.counted("sqlite"), bound) is not None
             held = await _held(connection, shape, hold, bound) if counted else None
@@ -405,11 +398,11 @@ async def _counted_and_held(
 
 async def _held(
     connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
-) -> Held | None:
+) -> wal_flush.Commit | None:
     if connection.is_postgresql:
         row = await connection.first(_take_and_hold(shape), bound)
-        return None if row is None else Held(row["server_started"])
+        return None if row is None else wal_flush.committed(row)
     if await connection.execute(_take(*shape), bound) != 1:
         return None
     await connection.execute(insert(Hold).values(**hold), {})
-    return ON_DISK
+    return wal_flush.ON_DISK  # committed, waiting for the disk, when the connection is returned

@@ -6,8 +6,9 @@ counter from reserved to used and adding to the monthly roll-up are one data-mod
 statement, each part gated on the claim: atomic in autocommit, and nothing at all when the hold
 is no longer pending (`ledger.settle` then handles the replay or the late settlement).
 
-Like the hold's, the statement commits without waiting for the disk, so the member's counter is
-free for their next call at once instead of after the flush. A booking is done only once the
+Like the hold's, the statement commits without waiting for the disk (unless the operator turned
+that off: `QM_DB_FLUSH_BEHIND`), so the member's counter is free for their next call at once
+instead of after the flush. A booking is done only once the
 barrier behind it has put it on disk (`ledger.flushed`); if that fails, the booking is retried
 as for any unreachable database: a settlement the server kept is then found and replayed, one it
 lost is written again.
@@ -69,14 +70,15 @@ EVENT_FIELDS = [c.name for c in UsageEvent.__table__.c if c.name != "id"]
 ROLLUP_FIELDS = [c.name for c in UsageMonthly.__table__.c if c.name != "id"]
 
 
-async def settle(ctx: Context, usage: Usage, now: datetime) -> datetime | None:
-    """Book `usage` against its pending hold in one statement (PostgreSQL), not yet on disk:
-    the start time of the server that has it, for the barrier. None — nothing written — when
-    the hold is not pending or the database is not PostgreSQL."""
+async def settle(ctx: Context, usage: Usage, now: datetime) -> wal_flush.Commit | None:
+    """Book `usage` against its pending hold in one statement (PostgreSQL), perhaps not yet on
+    disk (`Context.flush_behind`). None — nothing written — when the hold is not pending or
+    the database is not PostgreSQL."""
     if ctx.uow.engine.dialect.name != "postgresql":
         return None
     keys, increments, extra = rollup_row(usage)
     values = event_row(usage, now) | keys | increments | extra
+    values["flush_behind"] = ctx.flush_behind
     async with hot.connect(ctx.uow) as connection:
         row = await connection.first(_settle(), params(values))
-    return None if row is None else row["server_started"]
+    return None if row is None else wal_flush.committed(row)

@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from functools import partial
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Boolean, bindparam, case, func, literal, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from quartermaster.store import hot
@@ -43,15 +44,41 @@ from quartermaster.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-ASYNC_COMMIT = func.set_config("synchronous_commit", "off", True).isnot(None)
+FLUSH_BEHIND = bindparam("b_flush_behind", type_=Boolean)
+"""The statement's parameter: whether its commit skips the wait (`Context.flush_behind`)."""
+ASYNC_COMMIT = func.set_config(
+    "synchronous_commit",
+    case((FLUSH_BEHIND, literal("off")), else_=func.current_setting("synchronous_commit")),
+    True,
+).isnot(None)
 """A condition that is always true and, once evaluated, makes the statement's own transaction
-commit without waiting for the disk (`true`: local to that transaction, never the session's)."""
-SERVER_STARTED = func.pg_postmaster_start_time().label("server_started")
-"""Which server a statement ran on, for the barrier to check: return it with every commit that
-did not wait for the disk."""
-BARRIER = select(
-    func.pg_logical_emit_message(True, literal("quartermaster"), literal("flush")), SERVER_STARTED
+commit without waiting for the disk when `FLUSH_BEHIND` (`true`: local to that transaction,
+never the session's); otherwise it keeps the setting the session has."""
+SERVER_STARTED = case((FLUSH_BEHIND, func.pg_postmaster_start_time()), else_=None).label(
+    "server_started"
 )
+"""Which server a statement ran on, for the barrier to check, when its commit did not wait for
+the disk; NULL when it did. Return it with the statement's row (`committed`)."""
+BARRIER = select(
+    func.pg_logical_emit_message(True, literal("quartermaster"), literal("flush")),
+    func.pg_postmaster_start_time().label("server_started"),
+)
+
+
+class Commit(NamedTuple):
+    """A fast-path statement's commit."""
+
+    unflushed_on: datetime | None
+    """The start time of the server that has it, perhaps not yet on disk; None: on disk."""
+
+
+ON_DISK = Commit(None)
+
+
+def committed(row: Mapping[str, Any]) -> Commit:
+    """The commit of a statement that returned `SERVER_STARTED`."""
+    return Commit(row["server_started"])
+
 
 Flush = Callable[[], Awaitable[datetime]]
 """One barrier; returns the start time of the server it ran on."""
