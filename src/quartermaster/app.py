@@ -36,6 +36,7 @@ from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.services import catalog, ledger, payments, usage_fold
 from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.settings import Settings, load_settings
+from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 from quartermaster.web import install as web
@@ -84,6 +85,7 @@ def create_app(
                 with suppress(asyncio.CancelledError):
                     await task
             await ctx.settlements.drain()
+            await wal_flush.drain(ctx.uow)  # barriers a drained call no longer waited for
             await lazy.close()
             await engine.dispose()
 

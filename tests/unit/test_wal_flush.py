@@ -117,3 +117,17 @@ async def test_a_commit_nobody_waits_on_gets_a_barrier_of_its_own_in_the_end() -
     assert len(flushes.gates) == 1
     flushes.gates[0].set()
     await booking
+
+
+async def test_draining_runs_what_waits_and_returns_once_it_is_done() -> None:
+    """Shutdown: a barrier still to come runs now, and the engine is closed only after it."""
+    flushes = GatedFlushes()
+    barrier = FlushBarrier(flushes, unhurried_s=60)
+    booking = barrier.covering(SERVER, hurried=False)
+    draining = asyncio.create_task(barrier.drain())
+    await _settle()
+    assert len(flushes.gates) == 1
+    assert not draining.done()
+    flushes.gates[0].set()
+    await draining
+    assert booking.done()

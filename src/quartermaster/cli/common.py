@@ -14,6 +14,7 @@ from rich.console import Console
 from quartermaster.domain.errors import DomainError
 from quartermaster.services.context import Context
 from quartermaster.settings import ConfigurationError, Settings, load_settings
+from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 
@@ -47,7 +48,10 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
                 hold_ttl_s=config.hold_ttl_s,
                 flush_behind=config.db_flush_behind,
             )
-            return await work(context)
+            try:
+                return await work(context)
+            finally:
+                await wal_flush.drain(context.uow)
         finally:
             await engine.dispose()
 

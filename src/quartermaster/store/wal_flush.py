@@ -111,6 +111,13 @@ class FlushBarrier:
             self._later = loop.call_later(self._unhurried_s, self._start)
         return waiter
 
+    async def drain(self) -> None:
+        """Run what is waiting now and wait for it (shutdown: before the engine is closed)."""
+        if self._waiting:
+            self._start()
+        if self._runner is not None:
+            await asyncio.wait({self._runner})
+
     def _start(self) -> None:
         if self._later is not None:
             self._later.cancel()
@@ -163,6 +170,13 @@ def _retrieved(waiter: asyncio.Future[None]) -> None:
 
 
 _barriers: WeakKeyDictionary[UnitOfWork, FlushBarrier] = WeakKeyDictionary()
+
+
+async def drain(uow: UnitOfWork) -> None:
+    """Finish this process's barriers for the database, if it has any (shutdown)."""
+    barrier = _barriers.get(uow)
+    if barrier is not None:
+        await barrier.drain()
 
 
 def barrier_for(uow: UnitOfWork) -> FlushBarrier:
