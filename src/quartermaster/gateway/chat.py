@@ -78,7 +78,7 @@ async def chat_completions(
         "usage": _usage(answer.usage, answer.tokens_charged),
     }
     # The answer goes out first; the request then ends once its charge is written.
-    waited = BackgroundTask(asyncio.wait, [answer.booked.written])
+    waited = BackgroundTask(asyncio.wait, [answer.booked])
     return JSONResponse(_with_references(chat, response), background=waited)
 
 

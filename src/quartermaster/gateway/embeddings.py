@@ -44,4 +44,4 @@ async def embeddings(
         },
     }
     # As for a chat: the answer goes out first; the request then ends once it is written.
-    return JSONResponse(response, background=BackgroundTask(asyncio.wait, [answer.booked.written]))
+    return JSONResponse(response, background=BackgroundTask(asyncio.wait, [answer.booked]))

@@ -81,15 +81,11 @@ class PreparedChat:
     """The passages added to the prompt; None when the call named no datasets."""
 
 
-@dataclass(frozen=True)
-class Booking:
-    """A settlement in flight; awaiting either part never raises (services/settlements.py)."""
-
-    written: asyncio.Future[None]
-    """Done once the charge is in the ledger for every reader (or the booking gave up): what a
-    response waits for after it is sent, so the next call of a test or script sees the charge."""
-    done: asyncio.Task[ledger.Settlement | None]
-    """Done once the charge is on disk too; the process waits for these at shutdown."""
+Booking = asyncio.Future[None]
+"""A settlement in flight, done once the charge is in the ledger for every reader (or the
+booking gave up; it never raises): what a response waits for after it is sent, so the next call
+of a test or script sees the charge. The booking itself ends once the charge is on disk too,
+tracked by the process (services/settlements.py), which waits for it at shutdown."""
 
 
 @dataclass(frozen=True)
@@ -220,9 +216,9 @@ def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple
         await ledger.flushed(ctx, settlement)  # failing, the retry finds it or writes it again
         return settlement
 
-    done = ctx.settlements.start(settle, receipt.request_id)
-    done.add_done_callback(lambda _: _resolve(written))
-    return charged, Booking(written, done)
+    booking = ctx.settlements.start(settle, receipt.request_id)
+    booking.add_done_callback(lambda _: _resolve(written))
+    return charged, written
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -298,7 +294,7 @@ class ChatStream:
     async def close(self) -> None:
         await self._resolve()
         if self._booked is not None:
-            await asyncio.shield(self._booked.written)
+            await asyncio.shield(self._booked)
 
 
 @dataclass(frozen=True)
