@@ -139,7 +139,8 @@ class Settlement:
     """Settled after its hold had expired: charged in full, because the tokens were produced."""
     unflushed_on: datetime | None = field(default=None, compare=False)
     """Committed without waiting for the disk on the PostgreSQL server that started then
-    (store/wal_flush.py); `flushed` waits for it. None: on disk when returned."""
+    (store/wal_flush.py), or read there by a replay; `flushed` waits for it. None: on disk
+    when returned."""
 
     @classmethod
     def of(cls, booked: _Booked, kind: str, held: int) -> Settlement:
@@ -188,22 +189,28 @@ async def reserve(
 
     For an embedding (training) model `prompt_tokens` is the counted tokens of the upload and
     `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
+    It may not be on disk yet, and no barrier is started for it (`durable()` returns at once):
+    the caller's own next commit — a settlement or a release, which wait for the disk — puts it
+    there, so deliver nothing that depends on it before that.
     """
     call = ledger_quick.Call(
         user_id, model, prompt_tokens, max_output_tokens, request_id, ctx.clock.now(), hold_ttl_s
     )
-    return await reserve_quickly(ctx, call) or await reserve_fully(ctx, call)
+    return await reserve_quickly(ctx, call, awaited=False) or await reserve_fully(ctx, call)
 
 
-async def reserve_quickly(ctx: Context, call: ledger_quick.Call) -> HoldReceipt | None:
-    """The hold in one statement (services/ledger_quick.py), or None: `reserve_fully` decides."""
+async def reserve_quickly(
+    ctx: Context, call: ledger_quick.Call, *, awaited: bool = True
+) -> HoldReceipt | None:
+    """The hold in one statement (services/ledger_quick.py), or None: `reserve_fully` decides.
+    `awaited`: the caller waits for `durable()`, so the barrier starts now, beside its work."""
     quick = await ledger_quick.reserve(ctx, call)
     if quick is None:
         return None
     receipt = HoldReceipt.of(
         call.request_id, call.model, quick.owner, quick.rates, quick.amount, quick.expires_at
     )
-    if quick.unflushed_on is None:
+    if quick.unflushed_on is None or not awaited:
         return receipt
     return replace(receipt, on_disk=wal_flush.barrier_for(ctx.uow).covering(quick.unflushed_on))
 
@@ -259,7 +266,8 @@ async def settle(
                 select(UsageEvent).where(UsageEvent.request_id == request_id)
             )
             if first is not None:
-                return _replay(first, hold.amount, prompt_tokens, completion_tokens)
+                replayed = _replay(first, hold.amount, prompt_tokens, completion_tokens)
+                return replace(replayed, unflushed_on=await _read_on(ctx, session))
             if hold.state != HoldState.EXPIRED.value:
                 holds.resolve(HoldState(hold.state), HoldState.SETTLED)
         rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
@@ -404,6 +412,15 @@ async def _insert_new_hold(session: AsyncSession, values: dict[str, Any]) -> Non
         await session.execute(insert(Hold).values(**values))
     except IntegrityError:
         raise ledger_rows.duplicate(values["request_id"]) from None
+
+
+async def _read_on(ctx: Context, session: AsyncSession) -> datetime | None:
+    """The server a replay read its settlement on, when that settlement may not be on disk yet:
+    the fast path commits without waiting (`Context.flush_behind`), so a booking retried after
+    its barrier failed must still see the settlement it finds flushed (`flushed`)."""
+    if not ctx.flush_behind or ctx.uow.engine.dialect.name != "postgresql":
+        return None
+    return await session.scalar(select(wal_flush.SERVER_STARTED), {"b_flush_behind": True})
 
 
 def _replay(first: UsageEvent, held: int, prompt_tokens: int, completion_tokens: int) -> Settlement:
