@@ -3,6 +3,9 @@ Prompts are short and answers capped at a few tokens to keep the suite quick."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from quartermaster.providers import (
     LocalChatProvider,
     LocalEmbedProvider,
     ProviderRejected,
+    Sampling,
     local_chat,
     local_embed,
 )
@@ -74,6 +78,55 @@ async def test_stop_sequences_end_the_answer_before_them(chat: LocalChatProvider
     result = await chat.chat(request)
     assert "4" not in result.content
     assert result.finish_reason == "stop"
+
+
+async def test_a_seed_makes_a_sampled_answer_repeatable(chat: LocalChatProvider) -> None:
+    def poem(seed: int) -> ChatRequest:
+        line = [ChatMessage("user", "Write one line about the sea.")]
+        return ChatRequest(line, max_tokens=12, temperature=1.5, sampling=Sampling(seed=seed))
+
+    first, again = await chat.chat(poem(11)), await chat.chat(poem(11))
+    others = {(await chat.chat(poem(seed))).content for seed in (12, 13, 14)}
+    assert first.content == again.content
+    assert others != {first.content}  # sampled, not the same answer whatever the seed
+
+
+def _asking_for(response_format: dict[str, object]) -> ChatRequest:
+    return ChatRequest(
+        [ChatMessage("user", "Name a colour, as JSON with the key colour.")],
+        max_tokens=40,
+        temperature=0,
+        sampling=Sampling(response_format=response_format),
+    )
+
+
+async def test_json_output_is_json_from_its_first_character(chat: LocalChatProvider) -> None:
+    """The grammar allows nothing but JSON (a small model may still not finish it in time)."""
+    plain = await chat.chat(replace(_asking_for({}), sampling=Sampling()))
+    result = await chat.chat(_asking_for({"type": "json_object"}))
+    assert not plain.content.startswith("{")  # what the model says when it is not held to JSON
+    assert result.content.startswith("{"), result.content
+
+
+async def test_json_of_a_schema_follows_the_schema(chat: LocalChatProvider) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "maxLength": 12}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    asked = {"type": "json_schema", "json_schema": {"name": "colour", "schema": schema}}
+    result = await chat.chat(_asking_for(asked))
+    assert result.finish_reason == "stop", result.content
+    assert list(json.loads(result.content)) == ["colour"]
+
+
+async def test_a_schema_the_grammar_cannot_follow_is_the_callers_to_fix(
+    chat: LocalChatProvider,
+) -> None:
+    asked = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "frob"}}}
+    with pytest.raises(ProviderRejected, match="JSON schema"):
+        await chat.chat(_asking_for(asked))
 
 
 async def test_a_prompt_beyond_the_context_is_rejected(chat: LocalChatProvider) -> None:

@@ -106,6 +106,10 @@ def database_unavailable(exc: BaseException) -> ErrorResponse:
     )
 
 
+OWN_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
+"""Validation errors whose type is already the code OpenAI gives them (gateway/schemas.py)."""
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that make every failure use the shared shape (pages get HTML)."""
 
@@ -120,7 +124,8 @@ def install(app: FastAPI) -> None:
         loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
         param = ".".join(loc) or None
         message = f"{param}: {first['msg']}" if param else str(first["msg"])
-        return ErrorResponse(400, message, "invalid_request_error", param, "invalid_value")
+        code = first["type"] if first.get("type") in OWN_CODES else "invalid_value"
+        return ErrorResponse(400, message, "invalid_request_error", param, code)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -44,6 +44,7 @@ def _call(body: ChatCompletionRequest) -> metering.ChatCall:
         body.stops(),
         body.persona,
         tuple(body.datasets or ()),
+        body.sampling(),
     )
 
 

@@ -1,11 +1,19 @@
-"""Request bodies of /v1, as OpenAI defines them (the fields we honour), plus two extensions:
-`persona` (a system prompt added in front) and `datasets` (retrieval, see docs/datasets.md)."""
+"""Request bodies of /v1, as OpenAI defines them, plus two extensions: `persona` (a system
+prompt added in front) and `datasets` (retrieval, see docs/datasets.md).
+
+A chat's fields are honoured, forwarded to the model (the sampling ones), or refused by name
+(`UNSUPPORTED`): a field that would change the answer's shape or what it costs — more choices,
+tool calls, log probabilities, audio, images — is never silently dropped. Fields that only
+describe the request to OpenAI itself (`metadata`, `store`, `service_tier`, …) are ignored."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from quartermaster.providers.base import Sampling
 
 MAX_MESSAGES = 1000
 MAX_CONTENT_CHARS = 2_000_000
@@ -25,8 +33,21 @@ class Message(BaseModel):
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=64)
 
+    @field_validator("content")
+    @classmethod
+    def _text_only(cls, content: str | list[ContentPart] | None) -> str | list[ContentPart] | None:
+        if isinstance(content, list):
+            for part in content:
+                if part.type != "text":
+                    raise PydanticCustomError(
+                        "unsupported_value",
+                        "only text content is supported; this message has a {kind} part",
+                        {"kind": part.type},
+                    )
+        return content
+
     def text(self) -> str:
-        """The message's text; only text parts are supported (images are refused upstream)."""
+        """The message's text (its parts are all text: `_text_only`)."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
@@ -38,6 +59,23 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {
+    "n": ((None, 1), "one choice per request (n=1); send the request again for another"),
+    "tools": ((None, []), "tool calling is not supported; the gateway returns text answers"),
+    "tool_choice": ((None, "none"), "tool calling is not supported"),
+    "functions": ((None, []), "function calling is not supported"),
+    "function_call": ((None, "none"), "function calling is not supported"),
+    "logprobs": ((None, False), "log probabilities are not returned"),
+    "top_logprobs": ((None, 0), "log probabilities are not returned"),
+    "logit_bias": ((None, {}), "logit bias is not supported"),
+    "audio": ((None,), "audio output is not supported"),
+    "modalities": ((None, ["text"]), "only text output is supported"),
+    "prediction": ((None,), "predicted outputs are not supported"),
+}
+"""OpenAI's chat fields the gateway does not offer: the values that ask for nothing, and why
+any other is refused (400, `unsupported_parameter`, `param` naming the field)."""
+
+
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -46,12 +84,45 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    response_format: dict[str, Any] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     user: str | None = Field(default=None, max_length=256)
     persona: str | None = Field(default=None, max_length=20_000)
     datasets: list[int] | None = Field(default=None, max_length=20)
+    n: int | None = None
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[Any] | None = None
+    function_call: str | dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    prediction: dict[str, Any] | None = None
+
+    @field_validator(*UNSUPPORTED)
+    @classmethod
+    def _offered(cls, value: Any, info: ValidationInfo) -> Any:
+        asks_for_nothing, why = UNSUPPORTED[info.field_name or ""]
+        if value not in asks_for_nothing:
+            raise PydanticCustomError("unsupported_parameter", why)
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _known_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("type") not in ("text", "json_object", "json_schema"):
+            raise PydanticCustomError(
+                "invalid_value", "type must be text, json_object or json_schema"
+            )
+        return None if value == {"type": "text"} else value
 
     @field_validator("messages")
     @classmethod
@@ -74,6 +145,10 @@ class ChatCompletionRequest(BaseModel):
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    def sampling(self) -> Sampling:
+        penalties = (self.presence_penalty, self.frequency_penalty)
+        return Sampling(self.top_p, *penalties, self.seed, self.response_format)
 
 
 class EmbeddingRequest(BaseModel):

@@ -10,6 +10,7 @@ from quartermaster.providers.base import (
     ChatResult,
     EmbedResult,
     Provider,
+    Sampling,
     TokenUsage,
 )
 from quartermaster.providers.config import UpstreamConfig, load_upstreams, parse_upstreams
@@ -57,6 +58,7 @@ __all__ = [
     "ProviderRejected",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "Sampling",
     "TokenUsage",
     "Tokenizer",
     "UpstreamConfig",

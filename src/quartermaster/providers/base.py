@@ -7,9 +7,9 @@ token usage is `None` when the upstream did not report it, and the gateway then 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,29 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How the answer is drawn beyond its temperature, as OpenAI names it; None: the model's
+    default. Upstreams get these as they are; the local model honours what llama.cpp can."""
+
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    response_format: Mapping[str, Any] | None = None
+    """Structured output (`{"type": "json_object"}` or `"json_schema"`); None: plain text."""
+
+    def given(self) -> dict[str, Any]:
+        """The fields that were set, by their OpenAI names."""
+        return {name: value for name, value in vars(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     messages: Sequence[ChatMessage]
     max_tokens: int | None = None
     temperature: float | None = None
     stop: Sequence[str] = field(default_factory=tuple)
+    sampling: Sampling = field(default_factory=Sampling)
 
 
 @dataclass(frozen=True)

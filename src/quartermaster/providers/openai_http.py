@@ -128,6 +128,7 @@ class OpenAIHTTPProvider:
         body |= {key: value for key, value in optional.items() if value is not None}
         if request.stop:
             body["stop"] = list(request.stop)
+        body |= request.sampling.given()
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body

@@ -20,7 +20,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -34,6 +34,7 @@ from quartermaster.providers.base import (
     ChatRequest,
     ChatResult,
     Provider,
+    Sampling,
     TokenUsage,
 )
 from quartermaster.providers.registry import ProviderRegistry
@@ -63,6 +64,7 @@ class ChatCall:
     stop: tuple[str, ...] = ()
     persona: str | None = None
     datasets: tuple[int, ...] = ()
+    sampling: Sampling = field(default_factory=Sampling)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ async def prepare_chat(
         caller.uid, entry.name, prompt_tokens, limit, request_id, ctx.clock.now(), ctx.hold_ttl_s
     )
     receipt = await _reserve(ctx, caller, wanted)
-    request = ChatRequest(messages, limit, call.temperature, call.stop)
+    request = ChatRequest(messages, limit, call.temperature, call.stop, call.sampling)
     return PreparedChat(
         request_id,
         int(time.time()),

@@ -1,0 +1,129 @@
+"""OpenAI's chat fields through the official client: honoured, forwarded, or refused by name —
+never silently dropped when they would change the answer or its cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from fastapi import FastAPI
+
+from quartermaster.services.context import Context
+from tests.e2e.gateway_fixtures import fake, gateway, key_for, openai_client
+from tests.fakes.upstream import FakeUpstream
+from tests.integration.ledger_fixtures import CHAT, add_member
+from tests.integration.test_ledger import counter
+
+__all__ = ["fake", "gateway"]
+HELLO = [{"role": "user", "content": "Say hello"}]
+TOOL = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+
+
+async def _member(ctx: Context) -> tuple[int, str]:
+    member = await add_member(ctx, inference_cap=100_000)
+    return member.user_id, await key_for(ctx, member.user_id)
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"n": 2}, "n"),
+        ({"tools": [TOOL]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"logprobs": True}, "logprobs"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+    ],
+)
+async def test_a_field_the_gateway_does_not_offer_is_refused_by_name(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream, extra: dict[str, Any], param: str
+) -> None:
+    """More choices, tool calls or log probabilities would change what the caller gets and what
+    it costs: refused before anything is held or sent upstream."""
+    user_id, key = await _member(ctx)
+    async with openai_client(gateway, key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model=CHAT, messages=HELLO, max_tokens=20, extra_body=extra
+            )
+    assert refused.value.param == param
+    assert refused.value.code == "unsupported_parameter"
+    assert fake.requests == []
+    assert await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m")) == (0, 0)
+
+
+async def test_an_image_in_a_message_is_refused_not_dropped(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream
+) -> None:
+    """Answering as though the image were not there would be a wrong answer, and charged."""
+    _, key = await _member(ctx)
+    message = {"role": "user", "content": [{"type": "text", "text": "What is this?"}, IMAGE]}
+    async with openai_client(gateway, key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(model=CHAT, messages=[message], max_tokens=20)
+    assert refused.value.param == "messages.0.content"
+    assert "image_url" in refused.value.message
+    assert fake.requests == []
+
+
+async def test_the_values_that_ask_for_nothing_more_are_accepted(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream
+) -> None:
+    """Clients that send the defaults explicitly, or OpenAI's own bookkeeping fields, work."""
+    _, key = await _member(ctx)
+    defaults = {"n": 1, "logprobs": False, "tool_choice": "none", "tools": [], "store": False}
+    async with openai_client(gateway, key) as client:
+        answer = await client.chat.completions.create(
+            model=CHAT,
+            messages=HELLO,
+            max_tokens=20,
+            metadata={"team": "blue"},
+            response_format={"type": "text"},
+            extra_body=defaults,
+        )
+    assert answer.choices[0].message.content == fake.reply
+    (sent,) = fake.bodies()
+    assert not {"n", "tools", "tool_choice", "logprobs", "store", "metadata"} & set(sent)
+    assert "response_format" not in sent  # plain text is what every model gives anyway
+
+
+async def test_the_sampling_fields_reach_the_upstream_as_sent(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream
+) -> None:
+    _, key = await _member(ctx)
+    schema = {"type": "object", "properties": {"colour": {"type": "string"}}}
+    response_format = {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}
+    async with openai_client(gateway, key) as client:
+        await client.chat.completions.create(
+            model=CHAT,
+            messages=HELLO,
+            max_tokens=20,
+            top_p=0.5,
+            presence_penalty=0.25,
+            frequency_penalty=-0.5,
+            seed=7,
+            response_format=response_format,  # type: ignore[arg-type]
+        )
+    (sent,) = fake.bodies()
+    assert sent["top_p"] == 0.5
+    assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.25, -0.5)
+    assert sent["seed"] == 7
+    assert sent["response_format"] == response_format
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [({"top_p": 1.5}, "top_p"), ({"response_format": {"type": "yaml"}}, "response_format")],
+)
+async def test_a_sampling_field_out_of_range_names_itself(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream, extra: dict[str, Any], param: str
+) -> None:
+    _, key = await _member(ctx)
+    async with openai_client(gateway, key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model=CHAT, messages=HELLO, max_tokens=20, extra_body=extra
+            )
+    assert refused.value.param == param
+    assert fake.requests == []
