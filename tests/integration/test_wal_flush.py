@@ -13,7 +13,7 @@ from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.store import hot, wal_flush
 from quartermaster.store.models import Organization
-from tests.integration.ledger_fixtures import CHAT, add_member, remembered
+from tests.integration.ledger_fixtures import add_member, remembered
 from tests.integration.test_hot import _postgresql_only
 from tests.integration.test_ledger_quick import _change
 
@@ -113,15 +113,3 @@ async def test_turned_off_every_fast_commit_waits_for_the_disk_itself(ctx: Conte
     assert receipt.on_disk is None
     assert settlement.unflushed_on is None
     assert replayed.unflushed_on is None
-
-
-async def test_a_hold_its_own_settlement_puts_on_disk_asks_for_no_barrier(ctx: Context) -> None:
-    """A dataset upload's hold (`ledger.reserve`) is put on disk by the upload's settlement or
-    release, which wait for the disk themselves: no barrier is started for it."""
-    _postgresql_only(ctx)
-    member = await add_member(ctx)
-    await remembered(ctx, member.user_id)  # the fast path takes this member's next hold
-    receipt = await ledger.reserve(ctx, member.user_id, CHAT, 10, 20, "ingest-1")
-    assert receipt.on_disk is None
-    settlement = await ledger.settle(ctx, "ingest-1", 10, 5)
-    assert settlement.unflushed_on is None

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from quartermaster.gateway.response_format import ResponseFormat
 from quartermaster.providers.base import Sampling
 
 MAX_MESSAGES = 1000
@@ -41,7 +50,7 @@ class Message(BaseModel):
                 if part.type != "text":
                     raise PydanticCustomError(
                         "unsupported_value",
-                        "only text content is supported; this message has a {kind} part",
+                        "only text content is supported; this message has a part of type {kind}",
                         {"kind": part.type},
                     )
         return content
@@ -62,15 +71,16 @@ class StreamOptions(BaseModel):
 UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {
     "n": ((None, 1), "one choice per request (n=1); send the request again for another"),
     "tools": ((None, []), "tool calling is not supported; the gateway returns text answers"),
-    "tool_choice": ((None, "none"), "tool calling is not supported"),
+    "tool_choice": ((None, "none", "auto"), "tool calling is not supported"),
     "functions": ((None, []), "function calling is not supported"),
-    "function_call": ((None, "none"), "function calling is not supported"),
+    "function_call": ((None, "none", "auto"), "function calling is not supported"),
     "logprobs": ((None, False), "log probabilities are not returned"),
     "top_logprobs": ((None, 0), "log probabilities are not returned"),
     "logit_bias": ((None, {}), "logit bias is not supported"),
     "audio": ((None,), "audio output is not supported"),
     "modalities": ((None, ["text"]), "only text output is supported"),
     "prediction": ((None,), "predicted outputs are not supported"),
+    "web_search_options": ((None,), "web search is not supported"),
 }
 """OpenAI's chat fields the gateway does not offer: the values that ask for nothing, and why
 any other is refused (400, `unsupported_parameter`, `param` naming the field)."""
@@ -88,24 +98,25 @@ class ChatCompletionRequest(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     user: str | None = Field(default=None, max_length=256)
     persona: str | None = Field(default=None, max_length=20_000)
     datasets: list[int] | None = Field(default=None, max_length=20)
-    n: int | None = None
+    n: StrictInt | None = None
     tools: list[Any] | None = None
     tool_choice: str | dict[str, Any] | None = None
     functions: list[Any] | None = None
     function_call: str | dict[str, Any] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = None
     logit_bias: dict[str, Any] | None = None
     audio: dict[str, Any] | None = None
     modalities: list[str] | None = None
     prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
 
     @field_validator(*UNSUPPORTED)
     @classmethod
@@ -114,15 +125,6 @@ class ChatCompletionRequest(BaseModel):
         if value not in asks_for_nothing:
             raise PydanticCustomError("unsupported_parameter", why)
         return value
-
-    @field_validator("response_format")
-    @classmethod
-    def _known_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("type") not in ("text", "json_object", "json_schema"):
-            raise PydanticCustomError(
-                "invalid_value", "type must be text, json_object or json_schema"
-            )
-        return None if value == {"type": "text"} else value
 
     @field_validator("messages")
     @classmethod
@@ -148,7 +150,8 @@ class ChatCompletionRequest(BaseModel):
 
     def sampling(self) -> Sampling:
         penalties = (self.presence_penalty, self.frequency_penalty)
-        return Sampling(self.top_p, *penalties, self.seed, self.response_format)
+        structured = self.response_format.forwarded() if self.response_format else None
+        return Sampling(self.top_p, *penalties, self.seed, structured)
 
 
 class EmbeddingRequest(BaseModel):

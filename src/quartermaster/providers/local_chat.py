@@ -53,6 +53,11 @@ DEFAULT_TEMPERATURE = 0.2
 # 2-core host two of them ran 5x slower than one (17 vs 84 tokens/s, docs/providers.md).
 THREADS = max(1, (os.cpu_count() or 2) // 2)
 Outcome = tuple[str, TokenUsage]
+RANDOM_SEED = 2**32 - 1
+"""`LLAMA_DEFAULT_SEED`: the one 32-bit seed that does not repeat an answer."""
+MAX_SCHEMA_SIZE = 1_000
+"""The largest length, item or property count a JSON schema may ask of the model: the grammar
+spells each one out, nested (a `maxLength` of 20,000 is 20,000 levels deep)."""
 
 
 def model_path() -> Path:
@@ -129,8 +134,9 @@ def _turn(message: ChatMessage) -> dict[str, str]:
 
 
 def _seed(asked: int | None) -> int:
-    """llama.cpp's seed (32 bits): the caller's, for a repeatable answer, or a fresh one."""
-    return random.getrandbits(32) if asked is None else asked % 2**32
+    """llama.cpp's seed: the caller's, for a repeatable answer, or a fresh one. 2**32 - 1 is
+    excluded: llama.cpp takes it as "pick one at random"."""
+    return random.getrandbits(32) % RANDOM_SEED if asked is None else asked % RANDOM_SEED
 
 
 def _sampler_options(sampling: Sampling) -> dict[str, Any]:
@@ -152,9 +158,16 @@ def _grammar(response_format: Mapping[str, Any]) -> LlamaGrammar:
 
     if response_format.get("type") != "json_schema":
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    schema = (response_format.get("json_schema") or {}).get("schema")
+    schema = response_format["json_schema"].get("schema") or {}
+    if _largest_count(schema) > MAX_SCHEMA_SIZE:
+        raise ProviderRejected(
+            f"{MODEL_NAME} follows JSON schemas whose lengths and counts are at most "
+            f"{MAX_SCHEMA_SIZE}",
+            "local",
+            status=400,
+        )
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema or {}), verbose=False)
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
     except Exception as exc:  # its converter asserts, or raises what the schema trips on
         raise ProviderRejected(
             f"{MODEL_NAME} cannot follow this response_format's JSON schema: {exc}",
@@ -223,3 +236,20 @@ class LocalChatProvider:
 
     async def close(self) -> None:
         """Nothing to release: the model stays loaded for the life of the process."""
+
+
+COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
+
+
+def _largest_count(schema: Any) -> int:
+    """The largest of the schema's length and count keywords, anywhere in it (the gateway has
+    bounded its depth and size: gateway/response_format.py)."""
+    largest, nodes = 0, [schema]
+    while nodes:
+        node = nodes.pop()
+        children = node.values() if isinstance(node, dict) else node
+        nodes.extend(child for child in children if isinstance(child, dict | list))
+        if isinstance(node, dict):
+            counts = (node.get(key) for key in COUNTS)
+            largest = max(largest, *(c for c in counts if isinstance(c, int)), 0)
+    return largest

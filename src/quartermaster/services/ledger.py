@@ -189,28 +189,24 @@ async def reserve(
 
     For an embedding (training) model `prompt_tokens` is the counted tokens of the upload and
     `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
-    It may not be on disk yet, and no barrier is started for it (`durable()` returns at once):
-    the caller's own next commit — a settlement or a release, which wait for the disk — puts it
-    there, so deliver nothing that depends on it before that.
+    Wait for `durable()` before storing or delivering anything the hold pays for.
     """
     call = ledger_quick.Call(
         user_id, model, prompt_tokens, max_output_tokens, request_id, ctx.clock.now(), hold_ttl_s
     )
-    return await reserve_quickly(ctx, call, awaited=False) or await reserve_fully(ctx, call)
+    return await reserve_quickly(ctx, call) or await reserve_fully(ctx, call)
 
 
-async def reserve_quickly(
-    ctx: Context, call: ledger_quick.Call, *, awaited: bool = True
-) -> HoldReceipt | None:
+async def reserve_quickly(ctx: Context, call: ledger_quick.Call) -> HoldReceipt | None:
     """The hold in one statement (services/ledger_quick.py), or None: `reserve_fully` decides.
-    `awaited`: the caller waits for `durable()`, so the barrier starts now, beside its work."""
+    Its barrier starts at once, so it runs beside the caller's work (`HoldReceipt.durable`)."""
     quick = await ledger_quick.reserve(ctx, call)
     if quick is None:
         return None
     receipt = HoldReceipt.of(
         call.request_id, call.model, quick.owner, quick.rates, quick.amount, quick.expires_at
     )
-    if quick.unflushed_on is None or not awaited:
+    if quick.unflushed_on is None:
         return receipt
     return replace(receipt, on_disk=wal_flush.barrier_for(ctx.uow).covering(quick.unflushed_on))
 

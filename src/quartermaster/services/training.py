@@ -92,10 +92,11 @@ async def held(
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
     `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`)."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
-    await ledger.reserve(
+    receipt = await ledger.reserve(
         ctx, principal.uid, model, tokens, 0, hold.request_id, hold_ttl_s=ctx.hold_ttl_s
     )
     try:
+        await receipt.durable()  # nothing is stored for a hold a crash could still forget
         yield hold
     except BaseException:
         with anyio.CancelScope(shield=True):
