@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi import FastAPI
 
@@ -28,3 +30,33 @@ async def test_the_local_models_answer_offline_and_are_metered(app: FastAPI, ctx
     assert await counter(ctx, member.user_id, period) == (answer.usage.total_tokens, 0)
     used, _ = await counter(ctx, member.user_id, period, "training")
     assert used > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_local_model_gives_json_of_a_schema_through_the_client(
+    app: FastAPI, ctx: Context
+) -> None:
+    """`response_format` reaches the embedded model from the official client, seeded."""
+    member = await add_member(ctx, inference_cap=100_000)
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "maxLength": 12}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    asked = {"type": "json_schema", "json_schema": {"name": "colour", "schema": schema}}
+    async with openai_client(app, await key_for(ctx, member.user_id)) as client:
+        answers = [
+            await client.chat.completions.create(
+                model=CHAT,
+                messages=[{"role": "user", "content": "Name a colour, as JSON."}],
+                max_tokens=40,
+                temperature=1.0,
+                seed=5,
+                response_format=asked,  # type: ignore[arg-type]
+            )
+            for _ in range(2)
+        ]
+    first, again = (answer.choices[0].message.content or "" for answer in answers)
+    assert list(json.loads(first)) == ["colour"]
+    assert again == first  # the same seed, the same sampled answer
