@@ -68,6 +68,32 @@ async def test_an_image_in_a_message_is_refused_not_dropped(
     assert fake.requests == []
 
 
+CALL = {"id": "c1", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        ({"role": "assistant", "content": None, "tool_calls": [CALL]}, "messages.1.tool_calls"),
+        ({"role": "tool", "content": "12:00", "tool_call_id": "c1"}, "messages.1.role"),
+    ],
+)
+async def test_a_conversation_with_tool_calls_is_refused_not_flattened(
+    gateway: FastAPI, ctx: Context, fake: FakeUpstream, message: dict[str, Any], param: str
+) -> None:
+    """Sent as text, a tool call would become an empty turn and its result a stray one."""
+    _, key = await _member(ctx)
+    async with openai_client(gateway, key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model=CHAT,
+                messages=[*HELLO, message],  # type: ignore[list-item]
+                max_tokens=20,
+            )
+    assert refused.value.param == param
+    assert fake.requests == []
+
+
 async def test_the_values_that_ask_for_nothing_more_are_accepted(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream
 ) -> None:

@@ -35,12 +35,37 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+Calls = list[Any] | dict[str, Any] | None
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=64)
+    tool_calls: list[Any] | None = None
+    function_call: dict[str, Any] | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _not_a_tool_result(cls, role: str) -> str:
+        if role == "tool":
+            raise PydanticCustomError(
+                "unsupported_value", "tool results are not supported: tool calling is not offered"
+            )
+        return role
+
+    @field_validator("tool_calls", "function_call")
+    @classmethod
+    def _no_calls(
+        cls, calls: list[Any] | dict[str, Any] | None
+    ) -> list[Any] | dict[str, Any] | None:
+        if calls:
+            raise PydanticCustomError(
+                "unsupported_parameter", "tool calls are not supported: tool calling is not offered"
+            )
+        return calls
 
     @field_validator("content")
     @classmethod
