@@ -11,6 +11,7 @@ from quartermaster.services.context import Context
 from tests.e2e.gateway_fixtures import key_for, openai_client
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
 from tests.integration.test_ledger import counter
+from tests.integration.test_providers_local import COLOUR
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -38,13 +39,6 @@ async def test_the_local_model_gives_json_of_a_schema_through_the_client(
 ) -> None:
     """`response_format` reaches the embedded model from the official client, seeded."""
     member = await add_member(ctx, inference_cap=100_000)
-    schema = {
-        "type": "object",
-        "properties": {"colour": {"type": "string", "maxLength": 12}},
-        "required": ["colour"],
-        "additionalProperties": False,
-    }
-    asked = {"type": "json_schema", "json_schema": {"name": "colour", "schema": schema}}
     async with openai_client(app, await key_for(ctx, member.user_id)) as client:
         answers = [
             await client.chat.completions.create(
@@ -53,7 +47,7 @@ async def test_the_local_model_gives_json_of_a_schema_through_the_client(
                 max_tokens=40,
                 temperature=1.0,
                 seed=5,
-                response_format=asked,  # type: ignore[arg-type]
+                response_format=COLOUR,  # type: ignore[arg-type]
             )
             for _ in range(2)
         ]

@@ -26,6 +26,18 @@ async def _member(ctx: Context) -> tuple[int, str]:
     return member.user_id, await key_for(ctx, member.user_id)
 
 
+async def _refused(
+    gateway: FastAPI, key: str, messages: list[Any], extra: dict[str, Any] | None = None
+) -> openai.BadRequestError:
+    """The 400 a chat with these messages and extra fields gets through the official client."""
+    async with openai_client(gateway, key) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model=CHAT, messages=messages, max_tokens=20, extra_body=extra
+            )
+    return refused.value
+
+
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
@@ -43,13 +55,9 @@ async def test_a_field_the_gateway_does_not_offer_is_refused_by_name(
     """More choices, tool calls or log probabilities would change what the caller gets and what
     it costs: refused before anything is held or sent upstream."""
     user_id, key = await _member(ctx)
-    async with openai_client(gateway, key) as client:
-        with pytest.raises(openai.BadRequestError) as refused:
-            await client.chat.completions.create(
-                model=CHAT, messages=HELLO, max_tokens=20, extra_body=extra
-            )
-    assert refused.value.param == param
-    assert refused.value.code == "unsupported_parameter"
+    refused = await _refused(gateway, key, HELLO, extra)
+    assert refused.param == param
+    assert refused.code == "unsupported_parameter"
     assert fake.requests == []
     assert await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m")) == (0, 0)
 
@@ -60,11 +68,9 @@ async def test_an_image_in_a_message_is_refused_not_dropped(
     """Answering as though the image were not there would be a wrong answer, and charged."""
     _, key = await _member(ctx)
     message = {"role": "user", "content": [{"type": "text", "text": "What is this?"}, IMAGE]}
-    async with openai_client(gateway, key) as client:
-        with pytest.raises(openai.BadRequestError) as refused:
-            await client.chat.completions.create(model=CHAT, messages=[message], max_tokens=20)
-    assert refused.value.param == "messages.0.content"
-    assert "image_url" in refused.value.message
+    refused = await _refused(gateway, key, [message])
+    assert refused.param == "messages.0.content"
+    assert "image_url" in refused.message
     assert fake.requests == []
 
 
@@ -83,14 +89,7 @@ async def test_a_conversation_with_tool_calls_is_refused_not_flattened(
 ) -> None:
     """Sent as text, a tool call would become an empty turn and its result a stray one."""
     _, key = await _member(ctx)
-    async with openai_client(gateway, key) as client:
-        with pytest.raises(openai.BadRequestError) as refused:
-            await client.chat.completions.create(
-                model=CHAT,
-                messages=[*HELLO, message],  # type: ignore[list-item]
-                max_tokens=20,
-            )
-    assert refused.value.param == param
+    assert (await _refused(gateway, key, [*HELLO, message])).param == param
     assert fake.requests == []
 
 
@@ -165,11 +164,7 @@ async def test_a_sampling_field_out_of_range_names_itself(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream, extra: dict[str, Any], param: str
 ) -> None:
     _, key = await _member(ctx)
-    async with openai_client(gateway, key) as client:
-        with pytest.raises(openai.BadRequestError) as refused:
-            await client.chat.completions.create(
-                model=CHAT, messages=HELLO, max_tokens=20, extra_body=extra
-            )
-    assert refused.value.param is not None
-    assert refused.value.param.startswith(param)
+    refused = await _refused(gateway, key, HELLO, extra)
+    assert refused.param is not None
+    assert refused.param.startswith(param)
     assert fake.requests == []

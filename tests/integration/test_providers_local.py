@@ -105,15 +105,23 @@ async def test_json_output_is_json_from_its_first_character(chat: LocalChatProvi
     assert result.content.startswith("{"), result.content
 
 
+COLOUR = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "colour",
+        "schema": {
+            "type": "object",
+            "properties": {"colour": {"type": "string", "maxLength": 12}},
+            "required": ["colour"],
+            "additionalProperties": False,
+        },
+    },
+}
+"""A `response_format` a small model can follow to its end in a few tokens."""
+
+
 async def test_json_of_a_schema_follows_the_schema(chat: LocalChatProvider) -> None:
-    schema = {
-        "type": "object",
-        "properties": {"colour": {"type": "string", "maxLength": 12}},
-        "required": ["colour"],
-        "additionalProperties": False,
-    }
-    asked = {"type": "json_schema", "json_schema": {"name": "colour", "schema": schema}}
-    result = await chat.chat(_asking_for(asked))
+    result = await chat.chat(_asking_for(COLOUR))
     assert result.finish_reason == "stop", result.content
     assert list(json.loads(result.content)) == ["colour"]
 
