@@ -36,6 +36,7 @@ class ContentPart(BaseModel):
 
 
 Calls = list[Any] | dict[str, Any] | None
+"""An assistant message's `tool_calls` (or its older `function_call`)."""
 
 
 class Message(BaseModel):
@@ -58,9 +59,7 @@ class Message(BaseModel):
 
     @field_validator("tool_calls", "function_call")
     @classmethod
-    def _no_calls(
-        cls, calls: list[Any] | dict[str, Any] | None
-    ) -> list[Any] | dict[str, Any] | None:
+    def _no_calls(cls, calls: Calls) -> Calls:
         if calls:
             raise PydanticCustomError(
                 "unsupported_parameter", "tool calls are not supported: tool calling is not offered"

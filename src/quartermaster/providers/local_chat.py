@@ -58,6 +58,7 @@ RANDOM_SEED = 2**32 - 1
 MAX_SCHEMA_SIZE = 1_000
 """The largest length, item or property count a JSON schema may ask of the model: the grammar
 spells each one out, nested (a `maxLength` of 20,000 is 20,000 levels deep)."""
+COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
 
 def model_path() -> Path:
@@ -236,9 +237,6 @@ class LocalChatProvider:
 
     async def close(self) -> None:
         """Nothing to release: the model stays loaded for the life of the process."""
-
-
-COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
 
 def _largest_count(schema: Any) -> int:
