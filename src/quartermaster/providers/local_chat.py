@@ -58,6 +58,8 @@ RANDOM_SEED = 2**32 - 1
 MAX_SCHEMA_SIZE = 1_000
 """The largest length, item or property count a JSON schema may ask of the model: the grammar
 spells each one out, nested (a `maxLength` of 20,000 is 20,000 levels deep)."""
+LLAMA_OPTIONS = ("top_p", "presence_penalty", "frequency_penalty")
+"""The `Sampling` fields `Llama.generate` takes under the same names."""
 COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
 
@@ -142,11 +144,7 @@ def _seed(asked: int | None) -> int:
 
 def _sampler_options(sampling: Sampling) -> dict[str, Any]:
     """`Llama.generate`'s options for what the caller set; structured output is a grammar."""
-    options: dict[str, Any] = {
-        name: value
-        for name, value in vars(sampling).items()
-        if name in ("top_p", "presence_penalty", "frequency_penalty") and value is not None
-    }
+    options = {name: value for name, value in sampling.given().items() if name in LLAMA_OPTIONS}
     if sampling.response_format is not None:
         options["grammar"] = _grammar(sampling.response_format)
     return options
