@@ -14,13 +14,13 @@ import openai
 import pytest
 from fastapi import FastAPI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from sqlalchemy.exc import OperationalError
 
 from quartermaster.services import ledger_check
 from quartermaster.services.context import Context
 from quartermaster.store import wal_flush
 from quartermaster.store.uow import UnitOfWork
 from tests.e2e.gateway_fixtures import fake, gateway, key_for, openai_client
+from tests.fakes.barrier import unconfirmed
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
 from tests.integration.test_hot import _postgresql_only
@@ -66,10 +66,6 @@ async def _read(stream: openai.AsyncStream[ChatCompletionChunk], into: list[str]
         into.append(chunk.choices[0].delta.content or "")
 
 
-async def _unconfirmed(_: UnitOfWork) -> datetime:
-    raise OperationalError("barrier", None, ConnectionError("the server went away"))
-
-
 HELD_AT_MOST_S = 10.0
 
 
@@ -85,7 +81,7 @@ class Flushes:
     async def __call__(self, uow: UnitOfWork) -> datetime:
         self.count += 1
         if self.count == self.failing:
-            await _unconfirmed(uow)
+            await unconfirmed(uow)
         if self.count == self.held:  # bounded: a test failing before `release` must not hang
             await asyncio.wait_for(self.release.wait(), HELD_AT_MOST_S)
         return await self.real(uow)
@@ -117,7 +113,7 @@ async def test_a_hold_that_cannot_be_confirmed_fails_closed(
 ) -> None:
     async with _warmed_up(gateway, ctx) as caller:
         charged_before = await caller.counters()
-        monkeypatch.setattr(wal_flush, "_flush", _unconfirmed)
+        monkeypatch.setattr(wal_flush, "_flush", unconfirmed)
         with pytest.raises(openai.APIStatusError) as refused:
             await caller.chat()
         with pytest.raises(openai.APIStatusError) as refused_embedding:

@@ -25,9 +25,9 @@ from quartermaster.services.context import Context
 from quartermaster.store import wal_flush
 from quartermaster.store.models import AuditEvent, Chunk, Document, UsageEvent
 from tests.e2e.gateway_fixtures import FAKE_UPSTREAM
-from tests.e2e.test_gateway_durability import _unconfirmed
 from tests.factories import add_org, add_user
 from tests.fakes import documents
+from tests.fakes.barrier import unconfirmed
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.ledger_fixtures import EMBEDDING, add_member
 from tests.integration.test_hot import _postgresql_only
@@ -153,7 +153,7 @@ async def test_an_upload_stores_nothing_before_its_hold_is_on_disk(
     await ingestion.ingest(ctx, providers, owner, dataset_id, "a.txt", FILES["notes.txt"])
     charged, stored = await training(ctx, owner.uid), await rows(ctx, Document)
     embedded = len(fake.requests)
-    monkeypatch.setattr(wal_flush, "_flush", _unconfirmed)  # the next hold takes the fast path
+    monkeypatch.setattr(wal_flush, "_flush", unconfirmed)  # the next hold takes the fast path
     with pytest.raises(OperationalError):
         await ingestion.ingest(ctx, providers, owner, dataset_id, "b.txt", FILES["guide.md"])
     assert len(fake.requests) == embedded
