@@ -82,6 +82,13 @@ async def test_kill_9_mid_call_leaves_no_hold_and_no_double_charge(
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             dataset_id = await _new_dataset(http, key)
             await _settled_call(http, key)
+
+            async def nothing_held() -> bool:
+                return not _pending(await ledger_of(shared_database, member))
+
+            # The answer goes out before its booking: until that lands, its own hold is the
+            # pending one, and the slow call's (not yet taken, on a slow machine) is not.
+            await eventually("the first call's booking", nothing_held, timeout_s=15)
             call = asyncio.create_task(_call(http, key, scenario, dataset_id))
 
             async def dead_call_held() -> bool:
@@ -96,11 +103,7 @@ async def test_kill_9_mid_call_leaves_no_hold_and_no_double_charge(
     assert killed.reserved > 0
     assert dead not in killed.events
     with qm_serve(env, workdir, f"qm-{scenario}-restarted") as server:
-
-        async def swept() -> bool:
-            return not _pending(await ledger_of(shared_database, member))
-
-        await eventually("the sweeper freeing the dead call", swept, HOLD_TTL_S + 10)
+        await eventually("the sweeper freeing the dead call", nothing_held, HOLD_TTL_S + 10)
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             await _settled_call(http, key)
             dataset = await http.get(f"/api/datasets/{dataset_id}", headers=_auth(key))
