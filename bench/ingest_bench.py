@@ -22,8 +22,10 @@ from pathlib import Path
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import ModelKind
 from quartermaster.providers.registry import ProviderRegistry, build_registry
-from quartermaster.services import accounts, catalog, datasets, demo, ingestion
+from quartermaster.services import catalog, datasets, demo
 from quartermaster.services.context import Context
+from quartermaster.services.datasets import ingestion
+from quartermaster.services.identity import accounts
 from quartermaster.store import migrate
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork

@@ -25,15 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from quartermaster.domain.activity import ActivityQuery
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.principal import Principal
-from quartermaster.services import (
-    activity,
-    enterprise,
-    exports,
-    member_stats,
-    token_stats,
-    usage_fold,
-)
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import provisioning
+from quartermaster.services.ledger import fold as usage_fold
+from quartermaster.services.metrics import activity, exports, member_stats, token_stats
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 
@@ -137,7 +132,7 @@ async def main(args: argparse.Namespace) -> None:
     engine = create_engine(args.url, pool_size=2)
     ctx = Context(uow=UnitOfWork(engine))
     try:
-        org_id = await enterprise.find_org(ctx, OPERATOR, ORG_NAME)
+        org_id = await provisioning.find_org(ctx, OPERATOR, ORG_NAME)
         table = await member_stats.member_stats(ctx, OPERATOR, org_id, MemberQuery(limit=1))
         member_id = table["members"][0]["user_id"]
         print(json.dumps(await fold(ctx, engine)), flush=True)

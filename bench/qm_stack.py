@@ -25,18 +25,14 @@ from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, TokenKind
-from quartermaster.services import (
-    allocations,
-    api_keys,
-    catalog,
-    enterprise,
-    mfa,
-    rate_limits,
-    subscriptions,
-)
-from quartermaster.services.accounts import Registration, register
+from quartermaster.services import catalog
 from quartermaster.services.context import Context
-from quartermaster.services.payments import RecordedPayment
+from quartermaster.services.enterprise import allocations, provisioning
+from quartermaster.services.identity import api_keys, mfa
+from quartermaster.services.identity.accounts import Registration, register
+from quartermaster.services.ledger import rate_window
+from quartermaster.services.plans import subscriptions
+from quartermaster.services.plans.payments import RecordedPayment
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 
@@ -201,12 +197,12 @@ async def provision_team(ctx: Context, spec: TeamSpec) -> Team:
         training_tokens=training,
         min_inference_allocation=MIN_ALLOCATION,
     )
-    org_id = (await enterprise.provision(ctx, OPERATOR, order))["org_id"]
+    org_id = (await provisioning.provision(ctx, OPERATOR, order))["org_id"]
     caps = allocations.CapsEdit(spec.inference_cap, spec.training_cap, version=1)
     for email in emails:
         await allocations.set_allocation(ctx, OPERATOR, org_id, ids[email], caps)
     if spec.limits.active:
-        await rate_limits.set_limits(ctx, OPERATOR, org_id, spec.limits)
+        await rate_window.set_limits(ctx, OPERATOR, org_id, spec.limits)
     if spec.admin_mfa:
         await _enrol_mfa(ctx, ids[admin])
     admin_key = await _key(ctx, ids[admin], mfa=spec.admin_mfa)

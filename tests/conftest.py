@@ -14,8 +14,8 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from quartermaster.app import create_app
-from quartermaster.services import passwords
 from quartermaster.services.context import Context, SecurityConfig
+from quartermaster.services.identity import passwords
 from quartermaster.settings import Settings
 from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine

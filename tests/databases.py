@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from quartermaster.services import defaults
+from quartermaster.services.catalog import defaults
 from quartermaster.services.context import Context
 from quartermaster.store import migrate
 from quartermaster.store.db import create_engine

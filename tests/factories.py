@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.pricing import INFERENCE_BUNDLE_TOKENS, TRAINING_BUNDLE_TOKENS
 from quartermaster.domain.principal import Principal
-from quartermaster.services.accounts import Registration, register
-from quartermaster.services.allocations import CapsEdit, set_allocation
 from quartermaster.services.context import Context
-from quartermaster.services.enterprise import provision
+from quartermaster.services.enterprise.allocations import CapsEdit, set_allocation
+from quartermaster.services.enterprise.provisioning import provision
+from quartermaster.services.identity.accounts import Registration, register
 
 PASSWORD = "violet-anchor-sparrow-9"
 CAP = (1_000_000, 100_000)

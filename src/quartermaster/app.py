@@ -13,7 +13,6 @@ from quartermaster import __version__
 from quartermaster.api import (
     auth,
     datasets,
-    errors,
     health,
     me,
     metrics,
@@ -30,11 +29,14 @@ from quartermaster.api import (
 from quartermaster.domain.clock import Clock, SystemClock
 from quartermaster.gateway import chat, embeddings, models
 from quartermaster.gateway import errors as gateway_errors
-from quartermaster.gateway.deps import LazyProviders
+from quartermaster.http import errors
+from quartermaster.http.providers import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
-from quartermaster.services import catalog, ledger, payments, usage_fold
+from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context, SecurityConfig
+from quartermaster.services.ledger import fold
+from quartermaster.services.plans import payments
 from quartermaster.settings import Settings, load_settings
 from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
@@ -76,7 +78,7 @@ def create_app(
         with suppress(OperationalError, InterfaceError, OSError, TimeoutError):
             await lazy.get()  # now if the database answers; else on first use
         sweeper = asyncio.create_task(ledger.run_sweeper(ctx, settings.sweep_interval_s))
-        folder = asyncio.create_task(usage_fold.run_folder(ctx))  # closed months, for metrics
+        folder = asyncio.create_task(fold.run_folder(ctx))  # closed months, for metrics
         try:
             yield
         finally:

@@ -14,8 +14,8 @@ from quartermaster.app import create_app
 from quartermaster.providers.config import UpstreamConfig
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
 from quartermaster.providers.registry import ProviderRegistry
-from quartermaster.services import api_keys
 from quartermaster.services.context import Context
+from quartermaster.services.identity import api_keys
 from quartermaster.settings import Settings
 from tests.fakes.clock import FixedClock
 from tests.fakes.upstream import FakeUpstream

@@ -14,8 +14,8 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
-from quartermaster.services.accounts import Registration, register
-from quartermaster.services.enterprise import provision
+from quartermaster.services.enterprise.provisioning import provision
+from quartermaster.services.identity.accounts import Registration, register
 from tests.e2e.browser import browser, dashboard, live_context, screenshot
 from tests.factories import PASSWORD
 

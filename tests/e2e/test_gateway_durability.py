@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from quartermaster.services import ledger_check
 from quartermaster.services.context import Context
+from quartermaster.services.ledger import check
 from quartermaster.store import wal_flush
 from quartermaster.store.uow import UnitOfWork
 from tests.e2e.gateway_fixtures import fake, gateway, key_for, openai_client
@@ -168,4 +168,4 @@ async def test_a_settlement_that_cannot_be_confirmed_is_retried_and_charged_once
         assert (await caller.counters())[0] == (used_before + charged, 0)
     assert "retrying" in caplog.text
     assert flushes.count == 3  # the replay found the settlement, and saw it onto the disk
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []

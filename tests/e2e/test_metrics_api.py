@@ -14,9 +14,12 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from quartermaster.domain.principal import Principal
-from quartermaster.services import exports, ledger, ledger_check, membership
-from quartermaster.services.accounts import Registration, register
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import membership
+from quartermaster.services.identity.accounts import Registration, register
+from quartermaster.services.ledger import check
+from quartermaster.services.metrics import exports
 from quartermaster.store.models import UsageMonthly
 from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
 from tests.factories import PASSWORD, OrgFixture, add_org
@@ -96,7 +99,7 @@ async def test_member_stats_and_token_stats_agree_with_the_ledger_after_the_1st(
     assert stats["projection"]["inference"]["projected_tokens"] > 80
     rows = {r["user_id"]: r for r in csv.DictReader(io.StringIO(usage_csv))}
     assert rows[str(member)]["total_tokens"] == "310"
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_the_user_table_filters_sorts_and_pages_with_a_total(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import token_requests
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import token_requests
 from tests.e2e.test_cli import env, run_qm  # noqa: F401 - `env` is the CLI tests' fixture
 from tests.factories import add_org
 

@@ -1,7 +1,7 @@
 """A chat does not read its API key when the gateway checked it a moment ago
-(services/known_keys.py); the statement that takes the hold checks it instead. Each test makes
-one call (so the key is remembered), changes the key behind the gateway's back, and calls again:
-the change must hold on that very call."""
+(services/identity/known_keys.py); the statement that takes the hold checks it instead. Each test
+makes one call (so the key is remembered), changes the key behind the gateway's back, and calls
+again: the change must hold on that very call."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from quartermaster.services import api_keys
 from quartermaster.services.context import Context
+from quartermaster.services.identity import api_keys
 from quartermaster.store.models import ApiKey, Hold
 from tests.e2e.gateway_fixtures import fake, gateway, openai_client
 from tests.fakes.clock import FixedClock

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from quartermaster.domain.principal import Principal
-from quartermaster.services import profile
 from quartermaster.services.context import Context
+from quartermaster.services.identity import profile
 from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
 from tests.e2e.web_client import submit
 from tests.factories import add_org, add_user

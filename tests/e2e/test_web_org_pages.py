@@ -8,9 +8,10 @@ import pytest
 from fastapi import FastAPI
 
 from quartermaster.domain.principal import Principal
-from quartermaster.services import datasets, membership
-from quartermaster.services.accounts import Registration, register
+from quartermaster.services import datasets
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import membership
+from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.web.security import CSP
 from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
 from tests.e2e.web_client import submit

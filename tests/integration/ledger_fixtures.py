@@ -13,9 +13,10 @@ from datetime import date
 from decimal import Decimal
 
 from quartermaster.domain.principal import Principal
-from quartermaster.services import catalog, ledger, ledger_quick
-from quartermaster.services.accounts import Registration, register
+from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context
+from quartermaster.services.identity.accounts import Registration, register
+from quartermaster.services.ledger import fast_reserve
 from quartermaster.store.models import Allocation, Membership, Organization, Purchase
 
 CHAT = "smollm2-135m-instruct"
@@ -98,10 +99,10 @@ async def enable_priced_model(ctx: Context) -> None:
     await catalog.update_model(ctx, Principal.command_line(), PRICED, enabled=True)
 
 
-def quick_call(ctx: Context, user_id: int, prompt_tokens: int = 10) -> ledger_quick.Call:
+def quick_call(ctx: Context, user_id: int, prompt_tokens: int = 10) -> fast_reserve.Call:
     """A chat of `CHAT` (rates 1: holds `prompt_tokens` + 20) for the fast path alone."""
     now = ctx.clock.now()
-    return ledger_quick.Call(user_id, CHAT, prompt_tokens, 20, f"quick-{next(_serial)}", now, 60)
+    return fast_reserve.Call(user_id, CHAT, prompt_tokens, 20, f"quick-{next(_serial)}", now, 60)
 
 
 async def remembered(ctx: Context, user_id: int) -> ledger.HoldReceipt:

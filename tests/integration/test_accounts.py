@@ -2,8 +2,8 @@ import pytest
 from sqlalchemy import func, select
 
 from quartermaster.domain.errors import Conflict, InvalidInput
-from quartermaster.services.accounts import TERMS_VERSION, Registration, register
 from quartermaster.services.context import Context
+from quartermaster.services.identity.accounts import TERMS_VERSION, Registration, register
 from quartermaster.store.models import AuditEvent, User
 
 PASSWORD = "violet-anchor-sparrow-9"

@@ -3,8 +3,8 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 
 from quartermaster.services import catalog, demo
-from quartermaster.services.api_keys import key_hash
 from quartermaster.services.context import Context
+from quartermaster.services.identity.api_keys import key_hash
 from quartermaster.store.models import (
     ApiKey,
     Membership,

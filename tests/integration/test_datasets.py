@@ -20,8 +20,9 @@ from quartermaster.domain.principal import Principal
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.rag import NumpyIndex, UnreadableDocument
-from quartermaster.services import datasets, ingestion, retrieval
+from quartermaster.services import datasets
 from quartermaster.services.context import Context
+from quartermaster.services.datasets import ingestion, retrieval
 from quartermaster.store import wal_flush
 from quartermaster.store.models import AuditEvent, Chunk, Document, UsageEvent
 from tests.e2e.gateway_fixtures import FAKE_UPSTREAM

@@ -14,16 +14,16 @@ from quartermaster.domain.errors import Conflict, InvalidInput
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.requests import AutoApprovalRule
 from quartermaster.domain.types import PurchaseKind, Role, TokenKind
-from quartermaster.services import (
+from quartermaster.services.context import Context
+from quartermaster.services.enterprise import (
     allocations,
     bulk_allocation,
-    enterprise,
     membership,
     org_summary,
+    provisioning,
     purchases,
     token_requests,
 )
-from quartermaster.services.context import Context
 from quartermaster.store.models import AuditEvent, Membership, Organization
 from tests.factories import CAP, add_org, add_user
 from tests.fakes.clock import FixedClock
@@ -54,10 +54,12 @@ async def test_provisioning_creates_the_account_and_a_refusal_creates_nothing(
     before = await counts(ctx)
     bad = Provisioning("New", [*emails, taken.member_emails[0]], [], 1_000_000)
     with pytest.raises(InvalidInput) as refused:
-        await enterprise.provision(ctx, OPS, bad)
+        await provisioning.provision(ctx, OPS, bad)
     assert len(refused.value.details["problems"]) == 3  # no admin, in another org, half a bundle
     assert await counts(ctx) == before
-    made = await enterprise.provision(ctx, OPS, Provisioning("New", emails, emails[:1], 2_000_000))
+    made = await provisioning.provision(
+        ctx, OPS, Provisioning("New", emails, emails[:1], 2_000_000)
+    )
     summary = await org_summary.summary(ctx, OPS, made["org_id"])
     assert (summary["members"], summary["tokens_purchased"]) == (3, 2_000_000)
     assert (summary["tokens_assigned"], summary["tokens_balance"]) == (600_000, 1_400_000)

@@ -14,9 +14,10 @@ from quartermaster.domain.errors import Conflict, NotFound, PermissionDenied, Qu
 from quartermaster.domain.holds import HoldAlreadyResolved
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import catalog, ledger, ledger_check
+from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context
-from quartermaster.services.ledger_totals import member_totals
+from quartermaster.services.ledger import check
+from quartermaster.services.metrics.member_totals import member_totals
 from quartermaster.store.models import Hold, Plan, UsageCounter, UsageEvent
 from tests.fakes.clock import FixedClock
 from tests.integration.ledger_fixtures import (
@@ -74,7 +75,7 @@ async def test_settle_charges_the_actual_usage_at_the_rates_the_hold_was_quoted(
     assert (settled.input_rate, settled.output_rate) == (Decimal("1.5"), Decimal(6))
     assert settled.overrun == 0
     assert await counter(ctx, member.user_id, "2026-11") == (452, 0)
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_usage_above_the_hold_is_charged_and_recorded_as_overrun(ctx: Context) -> None:
@@ -221,7 +222,7 @@ async def test_expired_holds_free_their_tokens_and_a_late_settle_still_charges(
     with pytest.raises(HoldAlreadyResolved):
         await ledger.release(ctx, "slow")
     assert await counter(ctx, member.user_id, "2026-11") == (550, 300)
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_the_server_sweeper_expires_holds_in_the_background(
@@ -270,7 +271,7 @@ async def test_the_check_names_every_broken_invariant(ctx: Context) -> None:
             update(UsageCounter).values(used=UsageCounter.used + 1, reserved=7)
         )
         await tx.commit()
-    found = {(d.invariant.value, d.expected, d.found) for d in await ledger_check.check(ctx)}
+    found = {(d.invariant.value, d.expected, d.found) for d in await check.check(ctx)}
     assert found == {
         ("events_match_counters", 20, 21),
         ("rollups_match_counters", 20, 21),

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from quartermaster.domain.types import TokenKind
 from quartermaster.services import ledger
-from quartermaster.services.accounts import Registration, register
 from quartermaster.services.context import Context
+from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.store.models import ModelCatalogEntry, UsageCounter, UsageEvent, UsageMonthly
 
 

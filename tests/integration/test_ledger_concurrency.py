@@ -12,8 +12,9 @@ import pytest
 
 from quartermaster.domain.errors import QuotaExceeded
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import ledger, ledger_check, ledger_counters, ledger_quick
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
+from quartermaster.services.ledger import check, counters, fast_reserve
 from quartermaster.store.db import create_engine
 from quartermaster.store.models import UsageCounter
 from quartermaster.store.uow import UnitOfWork
@@ -58,7 +59,7 @@ async def assert_cap_held(ctx: Context, user_id: int, successes: int) -> None:
     used, reserved = await counter(ctx, user_id, "2026-11")
     assert successes == CAP // (PROMPT + OUTPUT)
     assert (used, reserved) == (CAP, 0)
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -103,7 +104,7 @@ async def test_a_counter_row_committed_during_the_reserve_is_not_a_refusal(
     """The race behind the test above, made certain: the reserve's UPDATE finds no row, then a
     concurrent first call commits one before the reserve looks again."""
     member = await add_member(ctx, inference_cap=1_000)
-    real_fits = ledger_counters._fits
+    real_fits = counters._fits
     raced: list[bool] = []
 
     async def fits_while_another_call_commits_the_row(*args: object) -> bool:
@@ -113,7 +114,7 @@ async def test_a_counter_row_committed_during_the_reserve_is_not_a_refusal(
             await _commit_counter_row(ctx, member)
         return fitted
 
-    monkeypatch.setattr(ledger_counters, "_fits", fits_while_another_call_commits_the_row)
+    monkeypatch.setattr(counters, "_fits", fits_while_another_call_commits_the_row)
     await ledger.reserve_fully(ctx, _call(ctx, member, "raced"))
     assert raced == [False]  # the first UPDATE did miss the row
     assert await counter(ctx, member.user_id, "2026-11") == (0, PROMPT + OUTPUT)
@@ -126,6 +127,6 @@ async def _commit_counter_row(ctx: Context, member: Member) -> None:
         await tx.commit()
 
 
-def _call(ctx: Context, member: Member, request_id: str) -> ledger_quick.Call:
+def _call(ctx: Context, member: Member, request_id: str) -> fast_reserve.Call:
     now = ctx.clock.now()
-    return ledger_quick.Call(member.user_id, CHAT, PROMPT, OUTPUT, request_id, now, 600)
+    return fast_reserve.Call(member.user_id, CHAT, PROMPT, OUTPUT, request_id, now, 600)

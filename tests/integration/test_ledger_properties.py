@@ -15,8 +15,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from quartermaster.domain.errors import Conflict, QuotaExceeded
 from quartermaster.domain.holds import HoldAlreadyResolved
-from quartermaster.services import ledger, ledger_check
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
+from quartermaster.services.ledger import check
 from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
@@ -141,7 +142,7 @@ class LedgerModel(RuleBasedStateMachine):
     def the_ledger_agrees_with_the_model(self) -> None:
         reserved = sum(held for held, _ in self.pending.values())
         assert self.run(counter(self.ctx, self.user_id, PERIOD)) == (self.used, reserved)
-        assert self.run(ledger_check.check(self.ctx)) == []
+        assert self.run(check.check(self.ctx)) == []
 
 
 def test_any_sequence_of_ledger_operations_keeps_every_invariant(database_url: str) -> None:

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import delete, insert, update
 
 from quartermaster.domain.errors import PermissionDenied, QuotaExceeded, TooManyRequests
-from quartermaster.services import api_keys, catalog, ledger, ledger_quick
+from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context
+from quartermaster.services.identity import api_keys
+from quartermaster.services.ledger import fast_reserve
 from quartermaster.store.models import (
     Allocation,
     Membership,
@@ -174,7 +176,7 @@ async def test_a_key_is_honoured_only_for_its_own_member(ctx: Context) -> None:
         await tx.commit()
     hashed = api_keys.key_hash(issued.secret)
 
-    def call(member: Member) -> ledger_quick.Call:
+    def call(member: Member) -> fast_reserve.Call:
         return replace(quick_call(ctx, member.user_id), key_hash=hashed)
 
     for member in (owner, other):

@@ -19,17 +19,13 @@ from quartermaster.domain.errors import DomainError, NotFound
 from quartermaster.domain.plans import PlanTerms
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import Role, Term, TokenKind
-from quartermaster.services import (
-    api_keys,
-    catalog,
-    ledger,
-    ledger_quick,
-    membership,
-    plans,
-    subscriptions,
-)
+from quartermaster.services import catalog, ledger, plans
 from quartermaster.services.context import Context
-from quartermaster.services.payments import OfflinePayments
+from quartermaster.services.enterprise import membership
+from quartermaster.services.identity import api_keys
+from quartermaster.services.ledger import fast_reserve
+from quartermaster.services.plans import subscriptions
+from quartermaster.services.plans.payments import OfflinePayments
 from quartermaster.store.models import ApiKey, Plan, PlanPayment
 from tests.factories import add_org, add_user
 from tests.fakes.clock import FixedClock
@@ -54,10 +50,10 @@ async def _refused(
     return refused.value
 
 
-def _embedding(ctx: Context, user_id: int, tokens: int) -> ledger_quick.Call:
+def _embedding(ctx: Context, user_id: int, tokens: int) -> fast_reserve.Call:
     """An upload of `tokens` to embed (training tokens; the seeded rate is 0.5)."""
     now = ctx.clock.now()
-    return ledger_quick.Call(user_id, EMBEDDING, tokens, 0, f"plan-{next(_ids)}", now, 60)
+    return fast_reserve.Call(user_id, EMBEDDING, tokens, 0, f"plan-{next(_ids)}", now, 60)
 
 
 async def _edit_free_plan(ctx: Context, **changes: object) -> None:

@@ -9,8 +9,9 @@ import asyncio
 
 import pytest
 
-from quartermaster.services import audit, org_pool
+from quartermaster.services import audit
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import org_pool
 from tests.integration.ledger_fixtures import add_member
 
 

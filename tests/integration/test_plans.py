@@ -13,9 +13,12 @@ from quartermaster.domain.errors import PaymentRequired, PermissionDenied, Quota
 from quartermaster.domain.plans import PlanTerms
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import Role, Term, TokenKind
-from quartermaster.services import ledger, membership, plans, subscriptions, token_window
+from quartermaster.services import ledger, plans
 from quartermaster.services.context import Context
-from quartermaster.services.payments import ManualPayments, OfflinePayments
+from quartermaster.services.enterprise import membership
+from quartermaster.services.metrics import token_window
+from quartermaster.services.plans import subscriptions
+from quartermaster.services.plans.payments import ManualPayments, OfflinePayments
 from quartermaster.store.models import AuditEvent, Plan
 from tests.factories import add_org, add_user
 from tests.fakes.clock import FixedClock

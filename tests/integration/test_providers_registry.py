@@ -17,7 +17,7 @@ from quartermaster.providers import (
     build_registry,
     load_upstreams,
 )
-from quartermaster.services.catalog import default_specs
+from quartermaster.services.catalog.entries import default_specs
 from tests.fakes.upstream import FakeUpstream
 
 

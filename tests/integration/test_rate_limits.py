@@ -12,8 +12,9 @@ import pytest
 from quartermaster.domain.errors import QuotaExceeded, TooManyRequests
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
-from quartermaster.services import caps, ledger, ledger_quick, rate_limits
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
+from quartermaster.services.ledger import fast_reserve, rate_window, spending
 from quartermaster.store.db import create_engine
 from quartermaster.store.models import Organization
 from quartermaster.store.uow import UnitOfWork
@@ -25,7 +26,7 @@ OPERATOR = Principal.command_line()
 
 async def _limited(ctx: Context, limits: Limits, cap: int = 100_000) -> int:
     member = await add_member(ctx, inference_cap=cap)
-    await rate_limits.set_limits(ctx, OPERATOR, member.org_id, limits)
+    await rate_window.set_limits(ctx, OPERATOR, member.org_id, limits)
     return member.user_id
 
 
@@ -60,8 +61,8 @@ async def test_a_call_refused_for_quota_does_not_use_up_the_rate(ctx: Context) -
     await ledger.reserve(ctx, user, CHAT, 10, 10, "fits")
 
 
-def _call(ctx: Context, user_id: int, request_id: str, tokens: int = 10) -> ledger_quick.Call:
-    return ledger_quick.Call(user_id, CHAT, tokens, tokens, request_id, ctx.clock.now(), 60)
+def _call(ctx: Context, user_id: int, request_id: str, tokens: int = 10) -> fast_reserve.Call:
+    return fast_reserve.Call(user_id, CHAT, tokens, tokens, request_id, ctx.clock.now(), 60)
 
 
 async def test_a_limited_members_calls_are_counted_on_the_fast_path(ctx: Context) -> None:
@@ -92,7 +93,7 @@ async def test_a_call_the_fast_path_does_not_take_is_not_counted(ctx: Context) -
 
 async def _set_behind_the_fast_paths_back(ctx: Context, user_id: int, limits: Limits) -> None:
     async with ctx.uow.begin() as tx:
-        standing = await caps.standing_of(tx.session, user_id)
+        standing = await spending.standing_of(tx.session, user_id)
         org = await tx.session.get(Organization, standing.org_id)
         assert org is not None
         org.rate_limit_rpm, org.rate_limit_tpm = (

@@ -13,16 +13,11 @@ from sqlalchemy import update
 
 from quartermaster.domain.member_table import USAGE_COLUMNS, MemberColumn, MemberQuery
 from quartermaster.domain.principal import Principal
-from quartermaster.services import (
-    demo,
-    enterprise,
-    ledger,
-    ledger_check,
-    member_stats,
-    token_stats,
-    usage_fold,
-)
+from quartermaster.services import demo, ledger
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import provisioning
+from quartermaster.services.ledger import check, fold
+from quartermaster.services.metrics import member_stats, token_stats
 from quartermaster.store.models import FoldedOrgUsage
 from tests.factories import OrgFixture, add_org
 from tests.fakes.clock import FixedClock
@@ -74,7 +69,7 @@ async def _folded_org(ctx: Context, clock: FixedClock) -> OrgFixture:
     """That org with October and November folded on 10 December."""
     org = await _org_over_two_months(ctx, clock)
     clock.set(datetime(2026, 12, 10, tzinfo=UTC))
-    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await fold.fold(ctx) == "2026-11"
     return org
 
 
@@ -84,8 +79,8 @@ async def test_folded_months_read_as_before_and_a_new_call_shows_at_once(
     org = await _org_over_two_months(ctx, clock)
     clock.set(datetime(2026, 12, 2, 9, tzinfo=UTC))
     unfolded = await _views(ctx, org.org_id)
-    assert await usage_fold.fold(ctx) == "2026-11"
-    assert await usage_fold.fold(ctx) is None  # already there
+    assert await fold.fold(ctx) == "2026-11"
+    assert await fold.fold(ctx) is None  # already there
     assert await _views(ctx, org.org_id) == unfolded
     await _spend(ctx, org.member_ids[0])
     await _spend(ctx, org.member_ids[0])
@@ -99,7 +94,7 @@ async def test_folded_months_read_as_before_and_a_new_call_shows_at_once(
     assert after["total_tokens"][0] == (org.member_ids[0], 150 + 150 + 600)
     assert after["inference_previous_month"][0] == (org.member_ids[1], 450)
     assert {m["model"]: m["tokens"] for m in after["stats"]["models"]}[CHAT] == 150 * 8
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_a_late_settlement_into_a_folded_month_is_counted(
@@ -111,23 +106,23 @@ async def test_a_late_settlement_into_a_folded_month_is_counted(
     request_id = await _reserve(ctx, member, hold_ttl_s=60)
     clock.set(datetime(2026, 12, 5, tzinfo=UTC))
     assert await ledger.sweep_expired(ctx) == 1
-    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await fold.fold(ctx) == "2026-11"
     settled = await ledger.settle(ctx, request_id, 100, 50)
     assert (settled.late, settled.period) == (True, "2026-11")
     views = await _views(ctx, org.org_id)
     november = {m["period"]: m for m in views["stats"]["months"]}["2026-11"]
     assert (november["inference_tokens"], november["inference_requests"]) == (600, 4)
     assert views["total_tokens"][0] == (member, 600)
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
     await _refold(ctx)
     assert await _views(ctx, org.org_id) == views
 
 
 async def _refold(ctx: Context) -> None:
     async with ctx.uow.begin() as tx:
-        await usage_fold.forget(tx.session)
+        await fold.forget(tx.session)
         await tx.commit()
-    assert await usage_fold.fold(ctx) is not None
+    assert await fold.fold(ctx) is not None
 
 
 async def test_a_closed_month_with_a_hold_pending_waits_for_it(
@@ -137,14 +132,14 @@ async def test_a_closed_month_with_a_hold_pending_waits_for_it(
     clock.set(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
     request_id = await _reserve(ctx, org.member_ids[0])
     clock.set(datetime(2026, 12, 3, tzinfo=UTC))
-    assert await usage_fold.fold(ctx) is None  # its settlement would book into November
+    assert await fold.fold(ctx) is None  # its settlement would book into November
     settled = await ledger.settle(ctx, request_id, 100, 50)  # not swept yet: on time
     assert (settled.late, settled.period) == (False, "2026-11")
-    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await fold.fold(ctx) == "2026-11"
     views = await _views(ctx, org.org_id)
     assert views["inference_previous_month"][0] == (org.member_ids[1], 450)
     assert dict(views["total_tokens"])[org.member_ids[0]] == 150 + 150 + 150
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_a_clock_set_back_behind_the_fold_reads_every_month_live(
@@ -173,7 +168,7 @@ async def test_a_fold_a_month_behind_still_counts_the_month_between(
     await _spend(ctx, first)
     views = await _views(ctx, org.org_id)
     assert views["total_tokens"][:2] == [(first, 300 + 150 + 150), (second, 450)]
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_a_fold_that_disagrees_with_the_roll_ups_fails_the_ledger_check(
@@ -189,7 +184,7 @@ async def test_a_fold_that_disagrees_with_the_roll_ups_fails_the_ledger_check(
         await tx.commit()
     stats = await token_stats.org_statistics(ctx, OPERATOR, org.org_id)
     assert stats["months"][1]["inference_requests"] == 4  # what the pages read is the fold
-    found = await ledger_check.check(ctx)
+    found = await check.check(ctx)
     assert [(d.invariant.value, d.expected, d.found) for d in found] == [
         ("fold_matches_rollups", 3, 4)
     ]
@@ -198,15 +193,15 @@ async def test_a_fold_that_disagrees_with_the_roll_ups_fails_the_ledger_check(
 
 async def test_the_demo_history_is_counted_after_a_fold(ctx: Context, clock: FixedClock) -> None:
     clock.set(datetime(2026, 12, 10, tzinfo=UTC))
-    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await fold.fold(ctx) == "2026-11"
     await demo.load(ctx)
-    org_id = await enterprise.find_org(ctx, OPERATOR, demo.DEMO_ORG)
+    org_id = await provisioning.find_org(ctx, OPERATOR, demo.DEMO_ORG)
     stats = await token_stats.org_statistics(ctx, OPERATOR, org_id)
     assert sum(m["total_tokens"] for m in stats["months"][:-1]) > 0
-    assert await ledger_check.check(ctx) == []
-    assert await usage_fold.fold(ctx) == "2026-11"
+    assert await check.check(ctx) == []
+    assert await fold.fold(ctx) == "2026-11"
     assert await token_stats.org_statistics(ctx, OPERATOR, org_id) == stats
-    assert await ledger_check.check(ctx) == []
+    assert await check.check(ctx) == []
 
 
 async def test_every_usage_sort_pages_and_filters_like_the_whole_table_sorted(

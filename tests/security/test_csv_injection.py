@@ -12,9 +12,10 @@ from fastapi import FastAPI
 
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import PurchaseKind
-from quartermaster.services import datasets, membership, purchases
-from quartermaster.services.accounts import Registration, register
+from quartermaster.services import datasets
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import membership, purchases
+from quartermaster.services.identity.accounts import Registration, register
 from tests.e2e.api_client import enrol_mfa, new_client, sign_in
 from tests.factories import PASSWORD, add_org
 from tests.fakes.clock import FixedClock

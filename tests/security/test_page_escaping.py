@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
-from quartermaster.services import enterprise
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import provisioning
 from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
 from tests.e2e.gateway_fixtures import fake, gateway
 from tests.factories import add_org, add_user
@@ -72,7 +72,7 @@ async def test_organization_names_and_addresses_are_escaped_for_operators(
         admin_emails=emails[:1],
         inference_tokens=2_000_000,
     )
-    await enterprise.provision(ctx, Principal.command_line(), request)
+    await provisioning.provision(ctx, Principal.command_line(), request)
     await add_user(ctx, "ops@example.com", operator=True)
     async with new_client(app) as http:
         await enrol_mfa(await sign_in(http, "ops@example.com"), clock)

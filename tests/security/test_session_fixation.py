@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from quartermaster.api.deps import SESSION_COOKIE
+from quartermaster.http.deps import SESSION_COOKIE
 from quartermaster.services.context import Context
 from tests.e2e.api_client import new_client, sign_in
 from tests.factories import PASSWORD, add_user

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Response
 from pydantic import BaseModel, Field
 
-from quartermaster.api import cookies
-from quartermaster.api.deps import (
+from quartermaster.http import cookies
+from quartermaster.http.deps import (
     MFA_COOKIE,
     Caller,
     Cert,
@@ -17,7 +17,7 @@ from quartermaster.api.deps import (
     Ctx,
     app_settings,
 )
-from quartermaster.services import accounts, cac, sessions, signin
+from quartermaster.services.identity import accounts, cac, sessions, signin
 from quartermaster.settings import Settings
 
 router = APIRouter(prefix="/api/auth", tags=["sign-in"])

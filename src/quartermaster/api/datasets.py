@@ -11,30 +11,23 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Ctx
-from quartermaster.api.errors import from_domain
 from quartermaster.domain.errors import DomainError, InvalidInput
 from quartermaster.domain.principal import Principal
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.http.errors import from_domain
+from quartermaster.http.providers import Providers
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.rag import MAX_FILE_BYTES
-from quartermaster.services import datasets, ingestion, retrieval
+from quartermaster.services import datasets
 from quartermaster.services.context import Context
+from quartermaster.services.datasets import ingestion, retrieval
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 MAX_FILES = 20
-
-
-async def _providers(request: Request) -> ProviderRegistry:
-    """The process's providers (the app's lazily built registry; see gateway/deps.py)."""
-    registry: ProviderRegistry = await request.app.state.providers.get()
-    return registry
-
-
-Providers = Annotated[ProviderRegistry, Depends(_providers)]
 
 
 class NewDataset(BaseModel):

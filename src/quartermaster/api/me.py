@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Cert, Ctx
-from quartermaster.services import api_keys, cac, logins, mfa, profile
+from quartermaster.http.deps import Caller, Cert, Ctx
+from quartermaster.services.identity import api_keys, cac, logins, mfa, profile
 
 router = APIRouter(prefix="/api/me", tags=["me"])
 

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from quartermaster.api.deps import Caller, Ctx
 from quartermaster.api.orgs import org_admin
 from quartermaster.domain.activity import ActivityQuery, decode_cursor, parse_moment
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.types import Role
-from quartermaster.services import activity, exports, member_stats, token_stats
-from quartermaster.services.org_pool import get_org
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services.enterprise.org_pool import get_org
+from quartermaster.services.metrics import activity, exports, member_stats, token_stats
 
 router = APIRouter(prefix="/api/orgs/{org_id}", tags=["metrics"], dependencies=[Depends(org_admin)])
 From = Annotated[str | None, Query(alias="from", description="A date (org's zone) or datetime.")]

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Ctx
 from quartermaster.domain.requests import MAX_REASON_CHARS
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import token_requests
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services.enterprise import token_requests
 
 router = APIRouter(prefix="/api/me/token-requests", tags=["me"])
 

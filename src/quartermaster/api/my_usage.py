@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from quartermaster.api.deps import Caller, Ctx
-from quartermaster.services import token_stats
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services.metrics import token_stats
 
 router = APIRouter(prefix="/api/me", tags=["me"])
 

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Ctx
 from quartermaster.domain.enterprise import DEFAULT_MIN_INFERENCE_ALLOCATION, Provisioning
 from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.domain.types import PurchaseKind, Term
-from quartermaster.services import enterprise, purchases
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services.enterprise import provisioning, purchases
 
 
 def operator_only(caller: Caller) -> Principal:
@@ -59,12 +59,12 @@ class SubscriptionBody(OrderBody):
 async def provision(body: ProvisionBody, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """Create an enterprise account; a refusal names every problem (`error.problems`)."""
     request = Provisioning(**body.model_dump())
-    return await enterprise.provision(ctx, caller, request)
+    return await provisioning.provision(ctx, caller, request)
 
 
 @router.get("/orgs")
 async def list_orgs(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
-    return await enterprise.list_orgs(ctx, caller)
+    return await provisioning.list_orgs(ctx, caller)
 
 
 @router.post("/orgs/{org_id}/subscriptions", status_code=201)

@@ -13,23 +13,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Ctx
 from quartermaster.domain.allocation import BulkRule, Strategy
 from quartermaster.domain.requests import AutoApprovalRule, RequestStatus
 from quartermaster.domain.types import Role, TokenKind
-from quartermaster.services import (
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services.enterprise import (
     allocations,
     bulk_allocation,
-    enterprise,
     membership,
     org_summary,
+    provisioning,
     purchases,
     token_requests,
 )
 
 
 async def org_admin(org_id: int, ctx: Ctx, caller: Caller) -> None:
-    await enterprise.require_admin(ctx, caller, org_id)
+    await provisioning.require_admin(ctx, caller, org_id)
 
 
 router = APIRouter(

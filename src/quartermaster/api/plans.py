@@ -9,11 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Ctx
 from quartermaster.api.operator import operator_only
 from quartermaster.domain.types import Term, TokenKind
-from quartermaster.services import plans, subscriptions, token_window
-from quartermaster.services.payments import PaymentProvider, RecordedPayment
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services import plans
+from quartermaster.services.metrics import token_window
+from quartermaster.services.plans import subscriptions
+from quartermaster.services.plans.payments import PaymentProvider, RecordedPayment
 
 router = APIRouter(tags=["plans"])
 operator = APIRouter(prefix="/api/operator", tags=["plans"], dependencies=[Depends(operator_only)])

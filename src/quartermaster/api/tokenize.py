@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from quartermaster.api.deps import Caller, Ctx
+from quartermaster.http.deps import Caller, Ctx
 from quartermaster.services import metering
 
 router = APIRouter(prefix="/api", tags=["gateway"])

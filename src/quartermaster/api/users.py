@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from quartermaster.api.deps import Caller, Ctx
-from quartermaster.services import cac, logins, mfa
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.services.identity import cac, logins, mfa
 
 router = APIRouter(prefix="/api/users", tags=["administration"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from quartermaster.cli import common
-from quartermaster.services import audit_chain
+from quartermaster.services.audit import chain
 
 app = typer.Typer(help="Check the activity log's hash chain.", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ def verify(as_json: common.JsonOption = False) -> None:
 
     Example: qm audit verify --json | jq .broken
     """
-    report = common.run(common.settings(), audit_chain.verify)
+    report = common.run(common.settings(), chain.verify)
     broken = report.broken
     if as_json:
         common.print_json(

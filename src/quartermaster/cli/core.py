@@ -9,7 +9,8 @@ import typer
 
 from quartermaster import __version__
 from quartermaster.cli import common
-from quartermaster.services import defaults, demo
+from quartermaster.services import demo
+from quartermaster.services.catalog import defaults
 from quartermaster.settings import ConfigurationError
 from quartermaster.store import migrate
 from quartermaster.store.db import is_sqlite

@@ -24,8 +24,10 @@ from quartermaster.domain.types import ModelKind
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.rag import SUPPORTED_SUFFIXES
-from quartermaster.services import accounts, catalog, datasets, ingestion
+from quartermaster.services import catalog, datasets
 from quartermaster.services.context import Context
+from quartermaster.services.datasets import ingestion
+from quartermaster.services.identity import accounts
 from quartermaster.settings import Settings
 
 app = typer.Typer(help="Datasets: create, list, and ingest documents.", no_args_is_help=True)

@@ -15,8 +15,9 @@ import typer
 
 from quartermaster.cli import common
 from quartermaster.cli.orgs import OPERATOR
-from quartermaster.services import enterprise, exports
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import provisioning
+from quartermaster.services.metrics import exports
 
 app = typer.Typer(help="Export an organization's metrics as CSV.", no_args_is_help=True)
 Output = Annotated[
@@ -37,7 +38,7 @@ def _export(org: str, output: Path | None, make: MakeExport) -> None:
     into_directory = output is not None and output.is_dir()
 
     async def work(ctx: Context) -> tuple[str, int]:
-        export = await make(ctx, await enterprise.find_org(ctx, OPERATOR, org))
+        export = await make(ctx, await provisioning.find_org(ctx, OPERATOR, org))
         if output is None:
             return "-", await _write(export, sys.stdout)
         path = output / export.filename if into_directory else output

@@ -7,7 +7,8 @@ from dataclasses import asdict
 import typer
 
 from quartermaster.cli import common
-from quartermaster.services import ledger, ledger_check
+from quartermaster.services import ledger
+from quartermaster.services.ledger.check import check as check_ledger
 
 app = typer.Typer(help="Check the token ledger and expire abandoned holds.", no_args_is_help=True)
 
@@ -19,7 +20,7 @@ def check(as_json: common.JsonOption = False) -> None:
 
     Example: qm ledger check --json | jq '.differences[].invariant'
     """
-    differences = common.run(common.settings(), ledger_check.check)
+    differences = common.run(common.settings(), check_ledger)
     if as_json:
         common.print_json({"ok": not differences, "differences": [asdict(d) for d in differences]})
     elif differences:

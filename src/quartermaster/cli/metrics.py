@@ -11,9 +11,10 @@ from quartermaster.cli.orgs import OPERATOR, in_org
 from quartermaster.domain.activity import ActivityQuery, decode_cursor, parse_moment
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.types import Role
-from quartermaster.services import activity as activity_service
-from quartermaster.services import member_stats, org_pool, token_stats
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import org_pool
+from quartermaster.services.metrics import activity as activity_service
+from quartermaster.services.metrics import member_stats, token_stats
 
 app = typer.Typer(help="Account metrics: the user table, token statistics, activity.")
 

@@ -9,8 +9,8 @@ import typer
 from quartermaster.cli import common
 from quartermaster.cli.orgs import OPERATOR, in_org
 from quartermaster.domain.requests import RequestStatus
-from quartermaster.services import token_requests
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import token_requests
 
 
 def list_requests(

@@ -16,15 +16,15 @@ from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import PurchaseKind, Role, Term
-from quartermaster.services import (
+from quartermaster.services.context import Context
+from quartermaster.services.enterprise import (
     allocations,
-    enterprise,
     membership,
     org_summary,
+    provisioning,
     purchases,
-    rate_limits,
 )
-from quartermaster.services.context import Context
+from quartermaster.services.ledger import rate_window
 
 app = typer.Typer(help="Enterprise accounts: provision, purchases, members, allocations.")
 OPERATOR = Principal.command_line()
@@ -39,7 +39,7 @@ def in_org(
     ref: str, work: Callable[[Context, int], Awaitable[Any]]
 ) -> Callable[[Context], Awaitable[Any]]:
     async def run(ctx: Context) -> Any:
-        return await work(ctx, await enterprise.find_org(ctx, OPERATOR, ref))
+        return await work(ctx, await provisioning.find_org(ctx, OPERATOR, ref))
 
     return run
 
@@ -63,14 +63,14 @@ def provision(
     request = Provisioning(
         name, members, admins, inference_tokens, training_tokens, term, billing_address
     )
-    result = common.run(common.settings(), lambda c: enterprise.provision(c, OPERATOR, request))
+    result = common.run(common.settings(), lambda c: provisioning.provision(c, OPERATOR, request))
     common.report(result, as_json, f"provisioned {name} (id {result['org_id']})")
 
 
 @app.command("list")
 def list_orgs(as_json: common.JsonOption = False) -> None:
     """Every enterprise account with its member count."""
-    rows = common.run(common.settings(), lambda ctx: enterprise.list_orgs(ctx, OPERATOR))
+    rows = common.run(common.settings(), lambda ctx: provisioning.list_orgs(ctx, OPERATOR))
     lines = [f"{r['org_id']:>5}  {r['name']}  ({r['members']} members)" for r in rows]
     common.report(rows, as_json, "\n".join(lines) or "no organizations yet")
 
@@ -225,7 +225,7 @@ def set_rate_limits(
     """
 
     async def work(ctx: Context, org_id: int) -> dict[str, int | None]:
-        limits = await rate_limits.set_limits(ctx, OPERATOR, org_id, Limits(rpm, tpm))
+        limits = await rate_window.set_limits(ctx, OPERATOR, org_id, Limits(rpm, tpm))
         return {
             "requests_per_minute": limits.requests_per_minute,
             "tokens_per_minute": limits.tokens_per_minute,

@@ -11,9 +11,10 @@ from quartermaster.cli import common
 from quartermaster.cli.users import user_id_of
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import Term, TokenKind
-from quartermaster.services import plans, subscriptions
+from quartermaster.services import plans
 from quartermaster.services.context import Context
-from quartermaster.services.payments import RecordedPayment
+from quartermaster.services.plans import subscriptions
+from quartermaster.services.plans.payments import RecordedPayment
 
 app = typer.Typer(help="Individual plans: the offer, who is on which, payments and refills.")
 Json = common.JsonOption

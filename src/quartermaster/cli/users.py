@@ -9,8 +9,8 @@ import typer
 from quartermaster.cli import common
 from quartermaster.domain.errors import NotFound
 from quartermaster.domain.principal import Principal
-from quartermaster.services import accounts, cac, mfa
 from quartermaster.services.context import Context
+from quartermaster.services.identity import accounts, cac, mfa
 
 app = typer.Typer(help="Accounts: create operators, reset MFA, unlink certificates.")
 

@@ -1,5 +1,5 @@
 """Two-phase holds, TigerBeetle-style: a hold is pending until it resolves exactly once, to
-settled, released or expired. These are the pure rules; `services/ledger.py` applies each
+settled, released or expired. These are the pure rules; `services/ledger/transfers.py` applies each
 transition as one conditional update on `state = 'pending'`, so a race has one winner.
 
 Errors raised here:

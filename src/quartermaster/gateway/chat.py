@@ -12,14 +12,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import OperationalError
 from starlette.background import BackgroundTask
 
-from quartermaster.api.deps import Ctx
-from quartermaster.api.errors import database_unavailable
-from quartermaster.gateway.deps import MeteredCallerDep, Providers
+from quartermaster.gateway.deps import MeteredCallerDep
 from quartermaster.gateway.errors import from_provider
 from quartermaster.gateway.schemas import ChatCompletionRequest
+from quartermaster.http.deps import Ctx
+from quartermaster.http.errors import database_unavailable
+from quartermaster.http.providers import Providers
 from quartermaster.providers.base import ChatChunk, ChatMessage, TokenUsage
 from quartermaster.providers.errors import ProviderError
-from quartermaster.services import metering, retrieval
+from quartermaster.services import metering
+from quartermaster.services.datasets import retrieval
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 

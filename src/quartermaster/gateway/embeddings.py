@@ -10,9 +10,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
-from quartermaster.api.deps import Ctx
-from quartermaster.gateway.deps import MeteredCallerDep, Providers
+from quartermaster.gateway.deps import MeteredCallerDep
 from quartermaster.gateway.schemas import EmbeddingRequest
+from quartermaster.http.deps import Ctx
+from quartermaster.http.providers import Providers
 from quartermaster.services import metering
 
 router = APIRouter(prefix="/v1", tags=["gateway"])

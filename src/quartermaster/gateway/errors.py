@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from quartermaster.api.errors import ErrorResponse
+from quartermaster.http.errors import ErrorResponse
 from quartermaster.providers.errors import (
     ProviderBadResponse,
     ProviderError,

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from quartermaster.api.deps import Caller, Ctx
-from quartermaster.gateway.deps import Providers
+from quartermaster.http.deps import Caller, Ctx
+from quartermaster.http.providers import Providers
 from quartermaster.services import metering
 
 router = APIRouter(prefix="/v1", tags=["gateway"])

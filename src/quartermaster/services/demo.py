@@ -19,18 +19,13 @@ from quartermaster.domain.periods import period_of, period_start, shift_period
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rates import inference_charge, training_charge
 from quartermaster.domain.types import ModelKind, PurchaseKind, Role, Term, TokenKind
-from quartermaster.services import (
-    allocations,
-    api_keys,
-    audit,
-    defaults,
-    enterprise,
-    ledger,
-    purchases,
-    usage_fold,
-)
-from quartermaster.services.accounts import Registration, find_user_by_email, register
+from quartermaster.services import audit, ledger
+from quartermaster.services.catalog import defaults
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import allocations, provisioning, purchases
+from quartermaster.services.identity import api_keys
+from quartermaster.services.identity.accounts import Registration, find_user_by_email, register
+from quartermaster.services.ledger import fold
 from quartermaster.store.models import ApiKey, ModelCatalogEntry, Organization
 
 DEMO_ORG = "Acme Research"
@@ -143,7 +138,7 @@ async def _load_enterprise(ctx: Context, user_ids: dict[str, int]) -> None:
         billing_address="1 Research Way, Springfield",
     )
     then = replace(ctx, clock=_At(period_start(first_period)))
-    org_id = (await enterprise.provision(then, OPERATOR, request))["org_id"]
+    org_id = (await provisioning.provision(then, OPERATOR, request))["org_id"]
     topup = purchases.Order(2_000_000, reference="demo-topup")
     await purchases.buy(ctx, OPERATOR, org_id, PurchaseKind.TOPUP, topup)
     for p in members:
@@ -159,7 +154,7 @@ async def _load_enterprise(ctx: Context, user_ids: dict[str, int]) -> None:
         )
         await audit.record(tx.session, entry, now)
         ids = [user_ids[p.email] for p in members]
-        await usage_fold.forget(tx.session)  # the history books into months it may have folded
+        await fold.forget(tx.session)  # the history books into months it may have folded
         await _add_history(tx.session, org_id, ids, first_period, now)
         await tx.commit()
 

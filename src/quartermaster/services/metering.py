@@ -39,20 +39,16 @@ from quartermaster.providers.base import (
 )
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
-from quartermaster.services import (
-    catalog,
-    catalog_cache,
-    known_keys,
-    ledger,
-    ledger_quick,
-    model_access,
-    retrieval,
-)
+from quartermaster.services import catalog, ledger
+from quartermaster.services.catalog import cache
 from quartermaster.services.context import Context
+from quartermaster.services.datasets import retrieval
+from quartermaster.services.identity import known_keys
+from quartermaster.services.ledger import fast_reserve, model_rules
 
 MeteredCaller = Principal | known_keys.Remembered
 """Who makes a chat or an embedding: authenticated, or an API key remembered from a moment ago
-(services/known_keys.py), which only the statement taking the hold checks."""
+(services/identity/known_keys.py), which only the statement taking the hold checks."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def new_request_id(prefix: str) -> str:
 async def _entry(ctx: Context, model: str, kind: ModelKind) -> catalog.ModelSpec:
     """The model as the call's checks need it (no database read on the hot path); the reserve
     re-reads it, with the caller's allow-list, in its own transaction."""
-    entry = await catalog_cache.enabled_spec(ctx, model)
+    entry = await cache.enabled_spec(ctx, model)
     if entry.kind is not kind:
         use = "/v1/embeddings" if entry.kind is ModelKind.EMBEDDING else "/v1/chat/completions"
         raise InvalidInput(
@@ -154,7 +150,7 @@ async def prepare_chat(
         prompt_tokens = tokenizer.count_messages(messages)
         limit = _output_limit(entry, call.max_tokens, prompt_tokens)
     request_id = new_request_id("chatcmpl")
-    wanted = ledger_quick.Call(
+    wanted = fast_reserve.Call(
         caller.uid, entry.name, prompt_tokens, limit, request_id, ctx.clock.now(), ctx.hold_ttl_s
     )
     receipt = await _reserve(ctx, caller, wanted)
@@ -191,7 +187,7 @@ async def _prompt(
 
 
 async def _reserve(
-    ctx: Context, caller: MeteredCaller, call: ledger_quick.Call
+    ctx: Context, caller: MeteredCaller, call: fast_reserve.Call
 ) -> ledger.HoldReceipt:
     """The hold. A remembered key is checked by the statement that takes it; when that does not
     take it, the key is authenticated in full (401 if revoked) before the full path decides.
@@ -317,7 +313,7 @@ async def embed(
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)
     request_id = new_request_id("embd")
-    wanted = ledger_quick.Call(
+    wanted = fast_reserve.Call(
         caller.uid, entry.name, counted, 0, request_id, ctx.clock.now(), ctx.hold_ttl_s
     )
     receipt = await _reserve(ctx, caller, wanted)
@@ -337,7 +333,7 @@ async def models_for(
 ) -> list[catalog.ModelSpec]:
     """The models this caller may use: enabled, served here, and allowed for their org."""
     async with ctx.uow.begin(write=False) as tx:
-        allowed = await model_access.allowed_for_user(tx.session, principal.uid)
+        allowed = await model_rules.allowed_for_user(tx.session, principal.uid)
     return [
         spec
         for spec in await catalog.list_models(ctx)

@@ -8,8 +8,8 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.api.errors import STATUS_AND_TYPE
 from quartermaster.domain.errors import DomainError, NotAuthenticated
+from quartermaster.http.errors import STATUS_AND_TYPE
 from quartermaster.web.render import page
 
 TITLES = {403: "Not allowed", 404: "Not found", 409: "Changed meanwhile", 429: "Slow down"}

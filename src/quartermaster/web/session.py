@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from quartermaster.api.deps import CSRF_HEADER, SESSION_COOKIE, context
 from quartermaster.domain.errors import DomainError, NotAuthenticated, PermissionDenied
 from quartermaster.domain.principal import Principal
-from quartermaster.services import profile, sessions
+from quartermaster.http.deps import CSRF_HEADER, SESSION_COOKIE, context
+from quartermaster.services.identity import profile, sessions
 
 
 @dataclass(frozen=True)

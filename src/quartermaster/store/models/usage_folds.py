@@ -1,5 +1,5 @@
 """Closed months folded into summaries, so the metrics pages stop re-adding every member's
-roll-ups of months that no longer change (services/usage_fold.py says when a month is closed).
+roll-ups of months that no longer change (services/ledger/fold.py says when a month is closed).
 
 A fold holds the on-time usage of every period up to `UsageFold.through_period`; a late
 settlement (an expired hold charged after all, `usage_events.status = 'late'`) is the one thing

@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.activity import ActivityQuery, decode_cursor, parse_moment
-from quartermaster.services import activity, org_summary
+from quartermaster.http.deps import Ctx
+from quartermaster.services.enterprise import org_summary
+from quartermaster.services.metrics import activity
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.api import cookies
-from quartermaster.api.deps import MFA_COOKIE, Client, Ctx, app_settings, certificate
 from quartermaster.domain.errors import DomainError
-from quartermaster.services import accounts, cac, sessions, signin
-from quartermaster.services.accounts import TERMS_VERSION
+from quartermaster.http import cookies
+from quartermaster.http.deps import MFA_COOKIE, Client, Ctx, app_settings, certificate
+from quartermaster.services.identity import accounts, cac, sessions, signin
+from quartermaster.services.identity.accounts import TERMS_VERSION
 from quartermaster.web.render import page
 from quartermaster.web.session import MaybeSignedIn, SignedIn
 

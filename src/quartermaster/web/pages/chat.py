@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.types import ModelKind
-from quartermaster.gateway.deps import Providers
+from quartermaster.http.deps import Ctx
+from quartermaster.http.providers import Providers
 from quartermaster.services import datasets, metering
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn

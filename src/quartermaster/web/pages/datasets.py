@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.errors import DomainError
-from quartermaster.gateway.deps import Providers
-from quartermaster.services import datasets, retrieval
+from quartermaster.http.deps import Ctx
+from quartermaster.http.providers import Providers
+from quartermaster.services import datasets
+from quartermaster.services.datasets import retrieval
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn
 

@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.errors import Conflict, InvalidInput, NotFound
 from quartermaster.domain.types import Term
-from quartermaster.services import accounts, cac, enterprise, mfa
+from quartermaster.http.deps import Ctx
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import provisioning
+from quartermaster.services.identity import accounts, cac, mfa
 from quartermaster.web.org_scope import OperatorViewer
 from quartermaster.web.pages.org_members import whole
 from quartermaster.web.render import page
@@ -38,7 +39,7 @@ async def _render(
 ) -> Response:
     context = {
         "active": "operator",
-        "orgs": await enterprise.list_orgs(ctx, viewer.principal),
+        "orgs": await provisioning.list_orgs(ctx, viewer.principal),
         "typed": BLANK,
         "problems": [],
         **extra,
@@ -85,7 +86,7 @@ async def provision(
     typed |= {"inference_tokens": inference_tokens, "training_tokens": training_tokens}
     typed |= {"timezone": timezone}
     try:
-        made = await enterprise.provision(ctx, viewer.principal, _provisioning(typed))
+        made = await provisioning.provision(ctx, viewer.principal, _provisioning(typed))
     except (InvalidInput, Conflict) as refused:
         problems = refused.details.get("problems") or [refused.message]
         return await _render(request, ctx, viewer, 400, typed=typed, problems=problems)

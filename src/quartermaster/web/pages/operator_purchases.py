@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.errors import Conflict, InvalidInput
 from quartermaster.domain.types import PurchaseKind, Term
-from quartermaster.services import org_summary, purchases
+from quartermaster.http.deps import Ctx
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import org_summary, purchases
 from quartermaster.web.org_scope import OperatorViewer
 from quartermaster.web.pages.org_members import whole
 from quartermaster.web.render import page

@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.types import Role
-from quartermaster.services import member_stats, org_summary
+from quartermaster.http.deps import Ctx
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import org_summary
+from quartermaster.services.metrics import member_stats
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn, Viewer

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.allocation import BulkRule, Strategy
 from quartermaster.domain.errors import Conflict, InvalidInput
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import bulk_allocation, org_summary
+from quartermaster.http.deps import Ctx
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import bulk_allocation, org_summary
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.pages.org_members import whole
 from quartermaster.web.render import page

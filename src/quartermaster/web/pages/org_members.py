@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.errors import Conflict, InvalidInput
 from quartermaster.domain.types import Role
-from quartermaster.services import allocations, membership, org_summary
+from quartermaster.http.deps import Ctx
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import allocations, membership, org_summary
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.pages.org import member_row, users_page
 from quartermaster.web.render import page

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx
-from quartermaster.services import token_stats
+from quartermaster.http.deps import Ctx
+from quartermaster.services.metrics import token_stats
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn

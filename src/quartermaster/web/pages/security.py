@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from quartermaster.api.deps import Ctx, certificate
 from quartermaster.domain.errors import DomainError
-from quartermaster.services import cac, mfa
+from quartermaster.http.deps import Ctx, certificate
 from quartermaster.services.context import Context
+from quartermaster.services.identity import cac, mfa
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn, Viewer, optional_viewer
 

@@ -7,20 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.api.deps import Ctx
 from quartermaster.domain.errors import DomainError
 from quartermaster.domain.pricing import INFERENCE_BUNDLE_TOKENS, TRAINING_BUNDLE_TOKENS
 from quartermaster.domain.types import Term, TokenKind
-from quartermaster.services import (
-    api_keys,
-    logins,
-    plans,
-    subscriptions,
-    token_requests,
-    token_stats,
-    token_window,
-)
+from quartermaster.http.deps import Ctx
+from quartermaster.services import plans
 from quartermaster.services.context import Context
+from quartermaster.services.enterprise import token_requests
+from quartermaster.services.identity import api_keys, logins
+from quartermaster.services.metrics import token_stats, token_window
+from quartermaster.services.plans import subscriptions
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn, Viewer
 

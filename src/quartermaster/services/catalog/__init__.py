@@ -1,0 +1,21 @@
+"""The model catalog: which models exist and the rates they are charged at (entries.py), a
+per-process copy for the hot path (cache.py), and what a new installation starts with
+(defaults.py)."""
+
+from quartermaster.services.catalog.entries import (
+    ModelSpec,
+    default_specs,
+    enabled_model,
+    list_models,
+    seed,
+    update_model,
+)
+
+__all__ = [
+    "ModelSpec",
+    "default_specs",
+    "enabled_model",
+    "list_models",
+    "seed",
+    "update_model",
+]

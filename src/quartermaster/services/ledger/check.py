@@ -1,0 +1,189 @@
+"""`qm ledger check`: recompute the ledger's invariants (DESIGN.md §3) from its tables and name
+every difference. Each invariant has a name that appears in the output and in docs/ledger.md.
+
+The reads run in one snapshot (REPEATABLE READ on PostgreSQL; one read transaction in WAL mode
+on SQLite), so a check during live traffic never reports a settle that is half seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quartermaster.domain.periods import period_of
+from quartermaster.domain.types import HoldState, TokenKind
+from quartermaster.services.context import Context
+from quartermaster.services.ledger import spending
+from quartermaster.services.ledger.fold import STATE_ID, late
+from quartermaster.store.models import (
+    Allocation,
+    FoldedOrgUsage,
+    FoldedUserUsage,
+    Hold,
+    Membership,
+    Organization,
+    UsageCounter,
+    UsageEvent,
+    UsageFold,
+    UsageMonthly,
+)
+
+Key = tuple[Any, ...]
+
+
+class Invariant(StrEnum):
+    EVENTS_MATCH_COUNTERS = "events_match_counters"
+    """Σ usage_events.tokens = usage_counters.used, per user, period and kind."""
+    ROLLUPS_MATCH_COUNTERS = "rollups_match_counters"
+    """Σ usage_monthly.tokens = usage_counters.used, per user, period and kind."""
+    RESERVED_NONNEGATIVE = "reserved_nonnegative"
+    RESERVED_MATCHES_HOLDS = "reserved_matches_pending_holds"
+    """usage_counters.reserved = Σ amount of the pending holds, per user, period and kind."""
+    ALLOCATIONS_WITHIN_POOL = "allocations_within_pool"
+    """Σ active members' allocations ≤ what the org bought, per kind, for the current month."""
+    FOLD_MATCHES_COUNTERS = "fold_matches_counters"
+    """A user's folded tokens + their late events = Σ usage_counters.used, in the folded months."""
+    FOLD_MATCHES_ROLLUPS = "fold_matches_rollups"
+    """An org's folded rows + its late events = Σ usage_monthly, tokens and requests, per period,
+    kind and model, in the folded months (services/ledger/fold.py)."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    invariant: Invariant
+    where: str
+    expected: int
+    found: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.invariant.value} at {self.where}: expected {self.expected}, found {self.found}"
+        )
+
+
+async def check(ctx: Context) -> list[Difference]:
+    """Every difference between what the ledger's tables say and what they must say."""
+    now = ctx.clock.now()
+    async with ctx.uow.begin(write=False) as tx:
+        session = tx.session
+        if session.bind.dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return [
+            *await _counter_differences(session),
+            *await _pool_differences(session, now),
+            *await _fold_differences(session),
+        ]
+
+
+async def _totals(
+    session: AsyncSession, keys: list[Any], value: Any, *where: Any
+) -> dict[Key, int]:
+    """Σ `value` grouped by `keys`, over the rows matching `where`."""
+    query = select(*keys, func.sum(value)).where(*where).group_by(*keys)
+    return {tuple(row[:-1]): int(row[-1]) for row in await session.execute(query)}
+
+
+async def _sums(session: AsyncSession, column: Any, *where: Any) -> dict[Key, int]:
+    table = column.class_
+    return await _totals(session, [table.user_id, table.period, table.kind], column, *where)
+
+
+def compare(
+    invariant: Invariant, expected: dict[Key, int], found: dict[Key, int]
+) -> list[Difference]:
+    """The keys where `found` differs from `expected` (a missing key counts as zero)."""
+    return [
+        Difference(invariant, ":".join(map(str, key)), expected.get(key, 0), found.get(key, 0))
+        for key in sorted(expected.keys() | found.keys(), key=str)
+        if expected.get(key, 0) != found.get(key, 0)
+    ]
+
+
+async def _counter_differences(session: AsyncSession) -> list[Difference]:
+    used = await _sums(session, UsageCounter.used)
+    reserved = await _sums(session, UsageCounter.reserved)
+    events = await _sums(session, UsageEvent.tokens)
+    rollups = await _sums(session, UsageMonthly.tokens)
+    pending = await _sums(session, Hold.amount, Hold.state == HoldState.PENDING.value)
+    negative = [
+        Difference(Invariant.RESERVED_NONNEGATIVE, ":".join(map(str, key)), 0, value)
+        for key, value in sorted(reserved.items(), key=str)
+        if value < 0
+    ]
+    return [
+        *compare(Invariant.EVENTS_MATCH_COUNTERS, events, used),
+        *compare(Invariant.ROLLUPS_MATCH_COUNTERS, rollups, used),
+        *negative,
+        *compare(Invariant.RESERVED_MATCHES_HOLDS, pending, reserved),
+    ]
+
+
+async def _pool_differences(session: AsyncSession, now: datetime) -> list[Difference]:
+    differences = []
+    for org in await session.scalars(select(Organization).order_by(Organization.id)):
+        period = period_of(now, org.timezone)
+        pool = await spending.pool_of(session, org.id, period)
+        allocated = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Allocation.max_inference_tokens), 0),
+                    func.coalesce(func.sum(Allocation.max_training_tokens), 0),
+                )
+                .join(Membership, Membership.id == Allocation.membership_id)
+                .where(Allocation.org_id == org.id, Membership.removed_at.is_(None))
+            )
+        ).one()
+        for kind, bought, given in (
+            (TokenKind.INFERENCE, pool.inference_tokens, int(allocated[0])),
+            (TokenKind.TRAINING, pool.training_tokens, int(allocated[1])),
+        ):
+            if given > bought:
+                where = f"org {org.id} ({org.name}):{period}:{kind.value}"
+                differences.append(
+                    Difference(Invariant.ALLOCATIONS_WITHIN_POOL, where, bought, given)
+                )
+    return differences
+
+
+def _plus(a: dict[Key, int], b: dict[Key, int]) -> dict[Key, int]:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in a.keys() | b.keys()}
+
+
+def _org_keys(table: Any) -> list[Any]:
+    return [table.org_id, table.period, table.kind, table.model_id]
+
+
+async def _fold_differences(session: AsyncSession) -> list[Difference]:
+    """The fold against the counters and roll-ups it summarises (nothing to check without one)."""
+    through = await session.scalar(select(UsageFold.through_period).where(UsageFold.id == STATE_ID))
+    if through is None:
+        return []
+    late_in = (late(), UsageEvent.period <= through)
+    users = _plus(
+        await _totals(session, [FoldedUserUsage.user_id], FoldedUserUsage.tokens),
+        await _totals(session, [UsageEvent.user_id], UsageEvent.tokens, *late_in),
+    )
+    counters = await _totals(
+        session, [UsageCounter.user_id], UsageCounter.used, UsageCounter.period <= through
+    )
+    differences = compare(Invariant.FOLD_MATCHES_COUNTERS, counters, users)
+    org_late = (*late_in, UsageEvent.org_id.is_not(None))
+    org_closed = (UsageMonthly.org_id.is_not(None), UsageMonthly.period <= through)
+    for measure, late_value in (("tokens", UsageEvent.tokens), ("requests", literal(1))):
+        found = _plus(
+            await _totals(session, _org_keys(FoldedOrgUsage), getattr(FoldedOrgUsage, measure)),
+            await _totals(session, _org_keys(UsageEvent), late_value, *org_late),
+        )
+        expected = await _totals(
+            session, _org_keys(UsageMonthly), getattr(UsageMonthly, measure), *org_closed
+        )
+        differences += [
+            Difference(d.invariant, f"{d.where}:{measure}", d.expected, d.found)
+            for d in compare(Invariant.FOLD_MATCHES_ROLLUPS, expected, found)
+        ]
+    return differences

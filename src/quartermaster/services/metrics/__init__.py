@@ -1,0 +1,2 @@
+"""What admins and members read about usage: token statistics, the user table with usage,
+per-member totals, a member's own window, CSV exports and the activity log."""
