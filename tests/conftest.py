@@ -17,7 +17,6 @@ from quartermaster.app import create_app
 from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.services.identity import passwords
 from quartermaster.settings import Settings
-from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 from tests.databases import PostgresTemplate, SqliteTemplate, postgres_reachable
@@ -71,7 +70,6 @@ async def ctx(database_url: str, clock: FixedClock) -> AsyncIterator[Context]:
     engine = create_engine(database_url)
     uow = UnitOfWork(engine)
     yield Context(uow=uow, clock=clock, security=SecurityConfig(TEST_SECRET))
-    await wal_flush.drain(uow)  # a fast hold's barrier nobody awaited must not outlive the test
     await engine.dispose()
 
 

@@ -38,7 +38,6 @@ from quartermaster.services.context import Context, SecurityConfig
 from quartermaster.services.ledger import fold
 from quartermaster.services.plans import payments
 from quartermaster.settings import Settings, load_settings
-from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 from quartermaster.web import install as web
@@ -69,7 +68,6 @@ def create_app(
         security=security,
         prices=settings.prices(),
         hold_ttl_s=settings.hold_ttl_s,
-        flush_behind=settings.db_flush_behind,
     )
 
     @asynccontextmanager
@@ -87,7 +85,6 @@ def create_app(
                 with suppress(asyncio.CancelledError):
                     await task
             await ctx.settlements.drain()
-            await wal_flush.drain(ctx.uow)  # barriers a drained call no longer waited for
             await lazy.close()
             await engine.dispose()
 

@@ -67,11 +67,6 @@ class Settings(BaseSettings):
         description="The database URL is PgBouncer in transaction mode: no cached prepared "
         "statements, each named uniquely (docs/deploy.md).",
     )
-    db_flush_behind: bool = Field(
-        default=True,
-        description="PostgreSQL: a metered call's hold and booking commit without waiting for "
-        "the disk, and the answer waits for a barrier instead (docs/ledger.md).",
-    )
     hold_ttl_s: int = Field(
         default=DEFAULT_HOLD_TTL_S,
         ge=1,

@@ -7,7 +7,6 @@ import math
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 
 from quartermaster.domain.errors import (
     Conflict,
@@ -23,15 +22,12 @@ from quartermaster.rag import NumpyIndex, UnreadableDocument
 from quartermaster.services import datasets
 from quartermaster.services.context import Context
 from quartermaster.services.datasets import ingestion, retrieval
-from quartermaster.store import wal_flush
 from quartermaster.store.models import AuditEvent, Chunk, Document, UsageEvent
 from tests.e2e.gateway_fixtures import FAKE_UPSTREAM
 from tests.factories import add_org, add_user
 from tests.fakes import documents
-from tests.fakes.barrier import unconfirmed
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.ledger_fixtures import EMBEDDING, add_member
-from tests.integration.test_hot import _postgresql_only
 from tests.integration.test_ledger import counter
 
 TRAINING_RATE = 0.5  # the seeded all-minilm-l6-v2
@@ -142,24 +138,6 @@ async def test_an_embedding_failure_releases_the_hold_and_stores_nothing(
         await ingestion.ingest(ctx, providers, owner, dataset_id, "a.txt", FILES["notes.txt"])
     assert await training(ctx, owner.uid) == (0, 0)
     assert (await rows(ctx, Document), await rows(ctx, Chunk)) == (0, 0)
-
-
-async def test_an_upload_stores_nothing_before_its_hold_is_on_disk(
-    ctx: Context, providers: ProviderRegistry, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A hold that a PostgreSQL crash could still forget pays for nothing: when its barrier
-    fails, the upload is refused (503) with nothing embedded, stored or charged."""
-    _postgresql_only(ctx)
-    owner, dataset_id = await owner_with_dataset(ctx)
-    await ingestion.ingest(ctx, providers, owner, dataset_id, "a.txt", FILES["notes.txt"])
-    charged, stored = await training(ctx, owner.uid), await rows(ctx, Document)
-    embedded = len(fake.requests)
-    monkeypatch.setattr(wal_flush, "_flush", unconfirmed)  # the next hold takes the fast path
-    with pytest.raises(OperationalError):
-        await ingestion.ingest(ctx, providers, owner, dataset_id, "b.txt", FILES["guide.md"])
-    assert len(fake.requests) == embedded
-    assert await training(ctx, owner.uid) == charged
-    assert await rows(ctx, Document) == stored
 
 
 async def test_deleting_a_dataset_removes_its_chunks_and_keeps_its_usage(

@@ -18,7 +18,6 @@ from quartermaster.domain.holds import HoldAlreadyResolved
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.services.ledger import check
-from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 from tests.fakes.clock import FixedClock
@@ -163,5 +162,4 @@ def test_any_sequence_of_ledger_operations_keeps_every_invariant(database_url: s
                 ),
             )
         finally:
-            runner.run(wal_flush.drain(ctx.uow))
             runner.run(engine.dispose())

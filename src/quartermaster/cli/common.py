@@ -14,7 +14,6 @@ from rich.console import Console
 from quartermaster.domain.errors import DomainError
 from quartermaster.services.context import Context
 from quartermaster.settings import ConfigurationError, Settings, load_settings
-from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 
@@ -46,12 +45,8 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
                 UnitOfWork(engine),
                 prices=config.prices(),
                 hold_ttl_s=config.hold_ttl_s,
-                flush_behind=config.db_flush_behind,
             )
-            try:
-                return await work(context)
-            finally:
-                await wal_flush.drain(context.uow)
+            return await work(context)
         finally:
             await engine.dispose()
 

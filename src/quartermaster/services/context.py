@@ -29,8 +29,5 @@ class Context:
     prices: PriceList = field(default_factory=PriceList)
     hold_ttl_s: int = DEFAULT_HOLD_TTL_S
     """Deadline of the holds metered calls take; past it the sweeper frees a dead call's tokens."""
-    flush_behind: bool = True
-    """PostgreSQL: the fast path's holds and bookings commit without waiting for the disk, and
-    a barrier confirms them before anything is delivered (store/wal_flush.py)."""
     settlements: Settlements = field(default_factory=Settlements)
     """Metered calls booked after their answers went out (services/settlements.py)."""

@@ -6,8 +6,7 @@ short, by the client or by the upstream, is settled for what was generated so fa
 call (a chat or embeddings) is booked in a task of its own (services/settlements.py), started
 before the answer goes out: the answer already carries the charge (the hold's rates fix it),
 and neither the caller's latency nor a disconnect after the answer touches the booking. Releases
-run shielded from cancellation, so a disconnect can never leave a hold to the sweeper. Nothing
-is delivered, whole or as a first chunk, before the hold is on disk (`HoldReceipt.durable`).
+run shielded from cancellation, so a disconnect can never leave a hold to the sweeper.
 
 Errors: the ledger's (QuotaExceeded, PermissionDenied for banned/unpaid/no pool), InvalidInput for
 requests the model cannot take (param names the field), NotFound for unknown models, and the
@@ -44,7 +43,7 @@ from quartermaster.services.catalog import cache
 from quartermaster.services.context import Context
 from quartermaster.services.datasets import retrieval
 from quartermaster.services.identity import known_keys
-from quartermaster.services.ledger import fast_reserve, model_rules
+from quartermaster.services.ledger import model_rules
 
 MeteredCaller = Principal | known_keys.Remembered
 """Who makes a chat or an embedding: authenticated, or an API key remembered from a moment ago
@@ -79,11 +78,11 @@ class PreparedChat:
     """The passages added to the prompt; None when the call named no datasets."""
 
 
-Booking = asyncio.Future[None]
-"""A settlement in flight, done once the charge is in the ledger for every reader (or the
-booking gave up; it never raises): what a response waits for after it is sent, so the next call
-of a test or script sees the charge. The booking itself ends once the charge is on disk too,
-tracked by the process (services/settlements.py), which waits for it at shutdown."""
+Booking = asyncio.Task[ledger.Settlement | None]
+"""A settlement in flight, done once the charge is in the ledger (or the booking gave up; it
+never raises): what a response waits for after it is sent, so the next call of a test or script
+sees the charge. The process tracks it too (services/settlements.py) and waits for it at
+shutdown."""
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,7 @@ async def prepare_chat(
         prompt_tokens = tokenizer.count_messages(messages)
         limit = _output_limit(entry, call.max_tokens, prompt_tokens)
     request_id = new_request_id("chatcmpl")
-    wanted = fast_reserve.Call(
-        caller.uid, entry.name, prompt_tokens, limit, request_id, ctx.clock.now(), ctx.hold_ttl_s
-    )
-    receipt = await _reserve(ctx, caller, wanted)
+    receipt = await ledger.reserve(ctx, caller, entry.name, prompt_tokens, limit, request_id)
     request = ChatRequest(messages, limit, call.temperature, call.stop, call.sampling)
     return PreparedChat(
         request_id,
@@ -186,42 +182,14 @@ async def _prompt(
     return messages, references
 
 
-async def _reserve(
-    ctx: Context, caller: MeteredCaller, call: fast_reserve.Call
-) -> ledger.HoldReceipt:
-    """The hold. A remembered key is checked by the statement that takes it; when that does not
-    take it, the key is authenticated in full (401 if revoked) before the full path decides.
-    (Refusals before the hold confirm the key first too: `known_keys.confirmed_before_refusal`.)"""
-    if isinstance(caller, Principal):
-        return await ledger.reserve_quickly(ctx, call) or await ledger.reserve_fully(ctx, call)
-    receipt = await ledger.reserve_quickly(ctx, replace(call, key_hash=caller.key_hash))
-    if receipt is not None:
-        return receipt
-    principal = await known_keys.confirm(ctx, caller)
-    return await ledger.reserve_fully(ctx, replace(call, user_id=principal.uid))
-
-
 def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple[int, Booking]:
     """The charge for `usage`, and its booking started in the background."""
     charged = receipt.charge(usage.prompt_tokens, usage.completion_tokens)
-    written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def settle() -> ledger.Settlement:
-        settlement = await ledger.settle_hold(
-            ctx, receipt, usage.prompt_tokens, usage.completion_tokens
-        )
-        _resolve(written)
-        await ledger.flushed(ctx, settlement)  # failing, the retry finds it or writes it again
-        return settlement
+        return await ledger.settle_hold(ctx, receipt, usage.prompt_tokens, usage.completion_tokens)
 
-    booking = ctx.settlements.start(settle, receipt.request_id)
-    booking.add_done_callback(lambda _: _resolve(written))
-    return charged, written
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    return charged, ctx.settlements.start(settle, receipt.request_id)
 
 
 async def _release(ctx: Context, request_id: str) -> None:
@@ -234,7 +202,6 @@ async def complete(ctx: Context, chat: PreparedChat) -> ChatAnswer:
     """The whole answer at once; its booking is under way when it is returned."""
     try:
         result = await chat.provider.chat(chat.request)
-        await chat.receipt.durable()
     except BaseException:
         await _release(ctx, chat.request_id)
         raise
@@ -261,8 +228,6 @@ class ChatStream:
         chat = self._chat
         try:
             async for chunk in chat.provider.stream_chat(chat.request):
-                if not self._pieces:
-                    await chat.receipt.durable()
                 self._pieces.append(chunk.delta)
                 if chunk.is_final:
                     text = "".join(self._pieces)
@@ -313,13 +278,9 @@ async def embed(
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)
     request_id = new_request_id("embd")
-    wanted = fast_reserve.Call(
-        caller.uid, entry.name, counted, 0, request_id, ctx.clock.now(), ctx.hold_ttl_s
-    )
-    receipt = await _reserve(ctx, caller, wanted)
+    receipt = await ledger.reserve(ctx, caller, entry.name, counted, 0, request_id)
     try:
         result = await provider.embed(texts)
-        await receipt.durable()
     except BaseException:
         await _release(ctx, request_id)
         raise

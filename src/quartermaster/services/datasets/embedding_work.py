@@ -93,11 +93,8 @@ async def held(
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
     `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`)."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
-    receipt = await ledger.reserve(
-        ctx, principal.uid, model, tokens, 0, hold.request_id, hold_ttl_s=ctx.hold_ttl_s
-    )
+    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id)
     try:
-        await receipt.durable()  # nothing is stored for a hold a crash could still forget
         yield hold
     except BaseException:
         with anyio.CancelScope(shield=True):

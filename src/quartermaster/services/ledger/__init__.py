@@ -7,11 +7,11 @@ itself); the single-statement forms of the same rules are fast_reserve.py, fast_
 fast_settle.py. check.py recomputes the invariants, fold.py folds closed months."""
 
 from quartermaster.services.ledger.transfers import (
+    Caller,
     HoldReceipt,
     Settlement,
     Usage,
     book,
-    flushed,
     release,
     reserve,
     reserve_fully,
@@ -23,11 +23,11 @@ from quartermaster.services.ledger.transfers import (
 )
 
 __all__ = [
+    "Caller",
     "HoldReceipt",
     "Settlement",
     "Usage",
     "book",
-    "flushed",
     "release",
     "reserve",
     "reserve_fully",

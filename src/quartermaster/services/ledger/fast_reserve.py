@@ -10,8 +10,6 @@ month (`spending.bought`); and the worst case fits under the allocation as it is
 statement itself). Then it adds to the counter and inserts the hold — one data-modifying
 statement on PostgreSQL (atomic in autocommit), one BEGIN IMMEDIATE transaction on SQLite. A
 stale guess only means the statement takes nothing: the guess is read afresh and tried once more.
-On PostgreSQL that statement commits without waiting for the disk; the call's answer waits for
-it instead, behind a barrier shared with the calls beside it (store/wal_flush.py).
 
 An org with rate limits adds one step: the call is first counted into the member's window for
 the minute (`rate_window.counted`, the full path's own upsert; on PostgreSQL a part of the same
@@ -70,7 +68,7 @@ from quartermaster.services.ledger import fast_plan_cap, rate_window, spending
 from quartermaster.services.ledger.model_rules import org_allows
 from quartermaster.services.ledger.rows import Planned, duplicate, hold_row
 from quartermaster.services.ledger.sql import bound, counter_is_bound, model_columns, params
-from quartermaster.store import hot, wal_flush
+from quartermaster.store import hot
 from quartermaster.store.models import (
     Allocation,
     ApiKey,
@@ -122,9 +120,6 @@ class Taken:
     rates: holds.Rates
     amount: int
     expires_at: datetime
-    unflushed_on: datetime | None
-    """Committed without waiting for the disk, on the PostgreSQL server that started then:
-    deliver nothing until a barrier there has flushed it (store/wal_flush.py). None: on disk."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +266,7 @@ def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
     """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement; when
     `counted`, only after the call is counted into its minute's window, in the same statement
     (which must then run in a transaction: a window counted for a hold not taken is undone)."""
-    taking = _take(*shape).where(wal_flush.ASYNC_COMMIT)
+    taking = _take(*shape)
     if counted:
         counting = rate_window.counted("postgresql").cte("counted")
         taking = taking.where(exists(select(counting.c.requests)))
@@ -279,7 +274,7 @@ def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
     table = Hold.__table__
     held = bound(table, HOLD_FIELDS).select_from(taking)
     taken = postgresql.insert(table).from_select(HOLD_FIELDS, held)
-    return taken.returning(table.c.id, wal_flush.SERVER_STARTED)
+    return taken.returning(table.c.id)
 
 
 async def reserve(ctx: Context, call: Call) -> Taken | None:
@@ -288,10 +283,10 @@ async def reserve(ctx: Context, call: Call) -> Taken | None:
     key = (call.user_id, call.model)
     async with hot.connect(ctx.uow) as connection:
         guess = guesses.pop(key, None)
-        taken = None if guess is None else await _try(connection, guess, call, ctx.flush_behind)
+        taken = None if guess is None else await _try(connection, guess, call)
         if taken is None:
             guess = await _fresh_guess(connection, call)
-            taken = None if guess is None else await _try(connection, guess, call, ctx.flush_behind)
+            taken = None if guess is None else await _try(connection, guess, call)
     if taken is not None and guess is not None:
         if len(guesses) >= MAX_GUESSES:
             guesses.clear()
@@ -348,9 +343,7 @@ def _checks(guess: Guess, period: str) -> dict[str, Any]:
     }
 
 
-async def _try(
-    connection: hot.HotConnection, guess: Guess, call: Call, flush_behind: bool
-) -> Taken | None:
+async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken | None:
     rates = guess.rates
     try:
         amount = holds.worst_case(
@@ -367,7 +360,7 @@ async def _try(
     checks = _checks(guess, period)
     if call.key_hash is not None:
         checks |= {"key_hash": call.key_hash, "key_checked_at": call.now}
-    bound = params(hold | checks | {"flush_behind": flush_behind})
+    bound = params(hold | checks)
     shape = Shape(rates.kind, call.key_hash is not None, guess.plan is not None)
     try:
         if guess.limits.active:
@@ -377,33 +370,31 @@ async def _try(
             held = await _held(connection, shape, hold, bound)
     except IntegrityError:
         raise duplicate(call.request_id) from None
-    return None if held is None else Taken(planned, rates, amount, expires_at, held.unflushed_on)
+    return Taken(planned, rates, amount, expires_at) if held else None
 
 
 async def _counted_and_held(
     connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
-) -> wal_flush.Commit | None:
+) -> bool:
     """A member under rate limits: the call counted into the minute and the hold taken, in one
     transaction, or neither (a window that is full leaves the refusal to the full path)."""
     async with connection.atomic() as undo:
         if connection.is_postgresql:
-            row = await connection.first(_take_and_hold(shape, counted=True), bound)
-            held = None if row is None else wal_flush.committed(row)
+            held = await connection.first(_take_and_hold(shape, counted=True), bound) is not None
         else:
             counted = await connection.first(rate_window.counted("sqlite"), bound) is not None
-            held = await _held(connection, shape, hold, bound) if counted else None
-        if held is None:
+            held = counted and await _held(connection, shape, hold, bound)
+        if not held:
             undo.request()
     return held
 
 
 async def _held(
     connection: hot.HotConnection, shape: Shape, hold: dict[str, Any], bound: dict[str, Any]
-) -> wal_flush.Commit | None:
+) -> bool:
     if connection.is_postgresql:
-        row = await connection.first(_take_and_hold(shape), bound)
-        return None if row is None else wal_flush.committed(row)
+        return await connection.first(_take_and_hold(shape), bound) is not None
     if await connection.execute(_take(*shape), bound) != 1:
-        return None
+        return False
     await connection.execute(insert(Hold).values(**hold), {})
-    return wal_flush.ON_DISK  # committed, waiting for the disk, when the connection is returned
+    return True

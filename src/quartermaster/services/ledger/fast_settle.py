@@ -6,12 +6,8 @@ counter from reserved to used and adding to the monthly roll-up are one data-mod
 statement, each part gated on the claim: atomic in autocommit, and nothing at all when the hold
 is no longer pending (`ledger.settle` then handles the replay or the late settlement).
 
-Like the hold's, the statement commits without waiting for the disk (unless the operator turned
-that off: `QM_DB_FLUSH_BEHIND`), so the member's counter is free for their next call at once
-instead of after the flush. A booking is done only once the
-barrier behind it has put it on disk (`ledger.flushed`); if that fails, the booking is retried
-as for any unreachable database: a settlement the server kept is then found and replayed, one it
-lost is written again.
+If the database cannot be reached, the booking is retried (services/settlements.py): a
+settlement the server kept is then found and replayed, one it lost is written again.
 """
 
 from __future__ import annotations
@@ -27,7 +23,7 @@ from quartermaster.domain.types import HoldState
 from quartermaster.services.context import Context
 from quartermaster.services.ledger.rows import Usage, event_row, rollup_row
 from quartermaster.services.ledger.sql import bound, counter_is_bound, params
-from quartermaster.store import hot, wal_flush
+from quartermaster.store import hot
 from quartermaster.store.models import Hold, UsageCounter, UsageEvent, UsageMonthly
 
 
@@ -62,7 +58,7 @@ def _settle() -> Select[Any]:
         index_elements=["rollup_key"],
         set_={name: table.c[name] + rolled.excluded[name] for name in ("tokens", "requests")},
     )
-    booked = select(claimed.c.id, wal_flush.SERVER_STARTED).where(wal_flush.ASYNC_COMMIT)
+    booked = select(claimed.c.id)
     return booked.add_cte(event.cte("event"), counted.cte("counted"), rolled.cte("rolled"))
 
 
@@ -70,15 +66,13 @@ EVENT_FIELDS = [c.name for c in UsageEvent.__table__.c if c.name != "id"]
 ROLLUP_FIELDS = [c.name for c in UsageMonthly.__table__.c if c.name != "id"]
 
 
-async def settle(ctx: Context, usage: Usage, now: datetime) -> wal_flush.Commit | None:
-    """Book `usage` against its pending hold in one statement (PostgreSQL), perhaps not yet on
-    disk (`Context.flush_behind`). None — nothing written — when the hold is not pending or
-    the database is not PostgreSQL."""
+async def settle(ctx: Context, usage: Usage, now: datetime) -> bool:
+    """Book `usage` against its pending hold in one statement (PostgreSQL). False — nothing
+    written — when the hold is not pending or the database is not PostgreSQL."""
     if ctx.uow.engine.dialect.name != "postgresql":
-        return None
+        return False
     keys, increments, extra = rollup_row(usage)
     values = event_row(usage, now) | keys | increments | extra
-    values["flush_behind"] = ctx.flush_behind
     async with hot.connect(ctx.uow) as connection:
         row = await connection.first(_settle(), params(values))
-    return None if row is None else wal_flush.committed(row)
+    return row is not None

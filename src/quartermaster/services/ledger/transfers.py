@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -31,9 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict, NotFound
 from quartermaster.domain.periods import period_of
+from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import HoldState, ModelKind, TokenKind
 from quartermaster.services import catalog
 from quartermaster.services.context import Context
+from quartermaster.services.identity import known_keys
 from quartermaster.services.ledger import (
     fast_reserve,
     fast_settle,
@@ -44,7 +46,6 @@ from quartermaster.services.ledger import (
 )
 from quartermaster.services.ledger.counters import charge, take, unreserve
 from quartermaster.services.ledger.rows import Usage, charged, event_row, rollup_row
-from quartermaster.store import wal_flush
 from quartermaster.store.models import (
     Hold,
     UsageCounter,
@@ -73,8 +74,6 @@ class HoldReceipt:
     rates: holds.Rates
     """The rates the hold was quoted at, so the caller knows the charge before it is booked."""
     model_id: int
-    on_disk: asyncio.Future[None] | None = field(default=None, compare=False)
-    """Done once the hold is on disk; None when it was on disk when taken (store/wal_flush.py)."""
 
     @classmethod
     def of(
@@ -98,12 +97,6 @@ class HoldReceipt:
             rates,
             owner.model_id,
         )
-
-    async def durable(self) -> None:
-        """Returns once the hold is on disk: wait for it before delivering anything. Raises
-        OperationalError (503) when the database cannot confirm it."""
-        if self.on_disk is not None:
-            await asyncio.shield(self.on_disk)
 
     def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
         """What `settle` will book for this usage (it charges the hold's rates, exactly these)."""
@@ -137,10 +130,6 @@ class Settlement:
     output_rate: Decimal
     late: bool
     """Settled after its hold had expired: charged in full, because the tokens were produced."""
-    unflushed_on: datetime | None = field(default=None, compare=False)
-    """Committed without waiting for the disk on the PostgreSQL server that started then
-    (store/wal_flush.py), or read there by a replay; `flushed` waits for it. None: on disk
-    when returned."""
 
     @classmethod
     def of(cls, booked: _Booked, kind: str, held: int) -> Settlement:
@@ -175,41 +164,56 @@ async def book(session: AsyncSession, usage: Usage, now: datetime, released: int
     await add_to(session, UsageMonthly.__table__, keys, increments, extra)
 
 
+Caller = int | Principal | known_keys.Remembered
+"""Whose cap a hold draws on: a user the caller's service already authorized, an authenticated
+principal, or an API key this process remembers (checked by the hold's own statement)."""
+
+
 async def reserve(
     ctx: Context,
-    user_id: int,
+    caller: Caller,
     model: str,
     prompt_tokens: int,
     max_output_tokens: int,
     request_id: str,
     *,
-    hold_ttl_s: int = holds.DEFAULT_HOLD_TTL_S,
+    hold_ttl_s: int | None = None,
 ) -> HoldReceipt:
     """Hold the worst case of a call before it is sent upstream, or refuse it with nothing written.
 
-    For an embedding (training) model `prompt_tokens` is the counted tokens of the upload and
-    `max_output_tokens` must be 0. The hold counts in the month of the org's time zone at `now`.
-    Wait for `durable()` before storing or delivering anything the hold pays for.
+    The one way a hold is taken: one statement when the process's guesses still hold
+    (fast_reserve.py), every rule in one transaction when they do not or the call is refused
+    (`reserve_fully`, whose refusals name the rule). A remembered API key is checked by that
+    statement; when it takes nothing, the key is authenticated in full (401 if revoked) before
+    the full path. For an embedding (training) model `prompt_tokens` is the counted tokens of
+    the upload and `max_output_tokens` must be 0. The hold counts in the month of the org's time
+    zone at `now`, until `hold_ttl_s` (the context's by default) has passed.
     """
+    user_id = caller if isinstance(caller, int) else caller.uid
+    key_hash = caller.key_hash if isinstance(caller, known_keys.Remembered) else None
+    ttl = ctx.hold_ttl_s if hold_ttl_s is None else hold_ttl_s
+    now = ctx.clock.now()
     call = fast_reserve.Call(
-        user_id, model, prompt_tokens, max_output_tokens, request_id, ctx.clock.now(), hold_ttl_s
+        user_id, model, prompt_tokens, max_output_tokens, request_id, now, ttl, key_hash
     )
-    return await reserve_quickly(ctx, call) or await reserve_fully(ctx, call)
+    receipt = await reserve_quickly(ctx, call)
+    if receipt is not None:
+        return receipt
+    if isinstance(caller, known_keys.Remembered):
+        principal = await known_keys.confirm(ctx, caller)
+        call = replace(call, user_id=principal.uid, key_hash=None)
+    return await reserve_fully(ctx, call)
 
 
 async def reserve_quickly(ctx: Context, call: fast_reserve.Call) -> HoldReceipt | None:
     """The hold in one statement (services/ledger/fast_reserve.py), or None: `reserve_fully`
-    decides. Its barrier starts at once, so it runs beside the caller's work
-    (`HoldReceipt.durable`)."""
+    decides."""
     quick = await fast_reserve.reserve(ctx, call)
     if quick is None:
         return None
-    receipt = HoldReceipt.of(
+    return HoldReceipt.of(
         call.request_id, call.model, quick.owner, quick.rates, quick.amount, quick.expires_at
     )
-    if quick.unflushed_on is None:
-        return receipt
-    return replace(receipt, on_disk=wal_flush.barrier_for(ctx.uow).covering(quick.unflushed_on))
 
 
 async def reserve_fully(ctx: Context, call: fast_reserve.Call) -> HoldReceipt:
@@ -263,8 +267,7 @@ async def settle(
                 select(UsageEvent).where(UsageEvent.request_id == request_id)
             )
             if first is not None:
-                replayed = _replay(first, hold.amount, prompt_tokens, completion_tokens)
-                return replace(replayed, unflushed_on=await _read_on(ctx, session))
+                return _replay(first, hold.amount, prompt_tokens, completion_tokens)
             if hold.state != HoldState.EXPIRED.value:
                 holds.resolve(HoldState(hold.state), HoldState.SETTLED)
         rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
@@ -282,8 +285,7 @@ async def settle_hold(
 ) -> Settlement:
     """`settle` for a hold this process took: the receipt already says everything the booking
     needs, so on PostgreSQL it is one statement; anything but a pending hold (a replay, a hold
-    the sweeper expired) goes through `settle`, which knows those cases. The charge is visible
-    when this returns; it is booked once `flushed` has returned for it too."""
+    the sweeper expired) goes through `settle`, which knows those cases."""
     usage = charged(
         receipt.request_id,
         receipt,
@@ -292,20 +294,9 @@ async def settle_hold(
         prompt_tokens,
         completion_tokens,
     )
-    commit = await fast_settle.settle(ctx, usage, ctx.clock.now())
-    if commit is not None:
-        settlement = Settlement.of(usage, usage.kind.value, receipt.tokens_held)
-        return replace(settlement, unflushed_on=commit.unflushed_on)
+    if await fast_settle.settle(ctx, usage, ctx.clock.now()):
+        return Settlement.of(usage, usage.kind.value, receipt.tokens_held)
     return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
-
-
-async def flushed(ctx: Context, settlement: Settlement) -> None:
-    """Returns once the settlement is on disk (store/wal_flush.py): the fast path's does not
-    wait for it itself. Unhurried: a booking shares the next call's barrier when it can.
-    Raises OperationalError when that cannot be confirmed."""
-    if settlement.unflushed_on is not None:
-        barrier = wal_flush.barrier_for(ctx.uow)
-        await barrier.covering(settlement.unflushed_on, hurried=False)
 
 
 async def release(ctx: Context, request_id: str) -> None:
@@ -409,15 +400,6 @@ async def _insert_new_hold(session: AsyncSession, values: dict[str, Any]) -> Non
         await session.execute(insert(Hold).values(**values))
     except IntegrityError:
         raise rows.duplicate(values["request_id"]) from None
-
-
-async def _read_on(ctx: Context, session: AsyncSession) -> datetime | None:
-    """The server a replay read its settlement on, when that settlement may not be on disk yet:
-    the fast path commits without waiting (`Context.flush_behind`), so a booking retried after
-    its barrier failed must still see the settlement it finds flushed (`flushed`)."""
-    if not ctx.flush_behind or ctx.uow.engine.dialect.name != "postgresql":
-        return None
-    return await session.scalar(select(wal_flush.SERVER_STARTED), {"b_flush_behind": True})
 
 
 def _replay(first: UsageEvent, held: int, prompt_tokens: int, completion_tokens: int) -> Settlement:
