@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from quartermaster import bootstrap
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import ModelKind
 from quartermaster.providers.registry import ProviderRegistry, build_registry
@@ -26,9 +27,8 @@ from quartermaster.services import catalog, datasets, demo
 from quartermaster.services.context import Context
 from quartermaster.services.datasets import ingestion
 from quartermaster.services.identity import accounts
+from quartermaster.settings import Settings
 from quartermaster.store import migrate
-from quartermaster.store.db import create_engine
-from quartermaster.store.uow import UnitOfWork
 
 MEMBER = "carol@acme.example"
 WORDS = [
@@ -81,9 +81,7 @@ def document(seed: int, tokens: int) -> bytes:
 
 
 async def run(documents: int, tokens: int, url: str) -> dict[str, object]:
-    engine = create_engine(url)
-    ctx = Context(uow=UnitOfWork(engine))
-    try:
+    async with bootstrap.opened(Settings(database_url=url)) as ctx:
         await demo.load(ctx)
         async with ctx.uow.begin(write=False) as tx:
             user = await accounts.find_user_by_email(tx.session, MEMBER)
@@ -92,8 +90,6 @@ async def run(documents: int, tokens: int, url: str) -> dict[str, object]:
         specs = [s for s in await catalog.list_models(ctx) if s.kind is ModelKind.EMBEDDING]
         async with build_registry(specs) as providers:
             return await _measure(ctx, providers, member, documents, tokens)
-    finally:
-        await engine.dispose()
 
 
 async def _measure(

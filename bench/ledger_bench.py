@@ -20,12 +20,11 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import select
 
+from quartermaster import bootstrap
 from quartermaster.services import demo, ledger
-from quartermaster.services.context import Context
+from quartermaster.settings import Settings
 from quartermaster.store import migrate
-from quartermaster.store.db import create_engine
 from quartermaster.store.models import Membership
-from quartermaster.store.uow import UnitOfWork
 
 MODEL = "smollm2-135m-instruct"
 BENCH_DB = "qm_ledger_bench"
@@ -33,32 +32,24 @@ BENCH_DB = "qm_ledger_bench"
 
 async def prepare(url: str) -> list[int]:
     """Load the demo enterprise (already migrated) and return its members' user ids."""
-    engine = create_engine(url)
-    try:
-        ctx = Context(uow=UnitOfWork(engine))
+    async with bootstrap.opened(Settings(database_url=url)) as ctx:
         await demo.load(ctx)
         async with ctx.uow.begin(write=False) as tx:
             return list(await tx.session.scalars(select(Membership.user_id)))
-    finally:
-        await engine.dispose()
 
 
 def spend(url: str, user_id: int, seconds: float, start_at: float) -> int:
     """Reserve and settle small calls for `seconds` from `start_at`; returns pairs done."""
 
     async def main() -> int:
-        engine = create_engine(url, pool_size=1)
-        ctx = Context(uow=UnitOfWork(engine))
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        pairs, deadline = 0, start_at + seconds
-        try:
+        async with bootstrap.opened(Settings(database_url=url, db_pool_size=1)) as ctx:
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            pairs, deadline = 0, start_at + seconds
             while time.time() < deadline:
                 request_id = uuid.uuid4().hex
                 await ledger.reserve(ctx, user_id, MODEL, 20, 20, request_id)
                 await ledger.settle(ctx, request_id, 20, 10)
                 pairs += 1
-        finally:
-            await engine.dispose()
         return pairs
 
     return asyncio.run(main())

@@ -22,6 +22,7 @@ from typing import Any
 from metrics_data import BENCH_DB, ORG_NAME
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from quartermaster import bootstrap
 from quartermaster.domain.activity import ActivityQuery
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.principal import Principal
@@ -29,8 +30,7 @@ from quartermaster.services.context import Context
 from quartermaster.services.enterprise import provisioning
 from quartermaster.services.ledger import fold as usage_fold
 from quartermaster.services.metrics import activity, exports, member_stats, token_stats
-from quartermaster.store.db import create_engine
-from quartermaster.store.uow import UnitOfWork
+from quartermaster.settings import Settings
 
 OPERATOR = Principal.command_line()
 
@@ -129,13 +129,11 @@ async def vacuum_folds(engine: AsyncEngine) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    engine = create_engine(args.url, pool_size=2)
-    ctx = Context(uow=UnitOfWork(engine))
-    try:
+    async with bootstrap.opened(Settings(database_url=args.url, db_pool_size=2)) as ctx:
         org_id = await provisioning.find_org(ctx, OPERATOR, ORG_NAME)
         table = await member_stats.member_stats(ctx, OPERATOR, org_id, MemberQuery(limit=1))
         member_id = table["members"][0]["user_id"]
-        print(json.dumps(await fold(ctx, engine)), flush=True)
+        print(json.dumps(await fold(ctx, ctx.uow.engine)), flush=True)
         for name, call in cases(ctx, org_id, member_id).items():
             print(json.dumps(await timed(name, args.runs, call)), flush=True)
         for name, make in (
@@ -144,8 +142,6 @@ async def main(args: argparse.Namespace) -> None:
             ("activity", exports.activity_log(ctx, OPERATOR, org_id, None, None)),
         ):
             print(json.dumps(await export_rate(name, await make, args.export_activity_rows)))
-    finally:
-        await engine.dispose()
 
 
 if __name__ == "__main__":

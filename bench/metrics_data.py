@@ -21,13 +21,12 @@ from typing import Any
 
 import asyncpg
 
+from quartermaster import bootstrap
 from quartermaster.domain.periods import period_of, period_start, shift_period
 from quartermaster.services import audit, catalog
-from quartermaster.services.context import Context
+from quartermaster.settings import Settings
 from quartermaster.store import migrate
-from quartermaster.store.db import create_engine
 from quartermaster.store.models import AuditEvent
-from quartermaster.store.uow import UnitOfWork
 
 BENCH_DB = "qm_metrics_bench"
 ORG_NAME = "Bench Corp"
@@ -50,11 +49,8 @@ async def _create_database(dsn: str) -> None:
 
 
 async def _seed(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await catalog.seed(Context(uow=UnitOfWork(engine)), catalog.default_specs())
-    finally:
-        await engine.dispose()
+    async with bootstrap.opened(Settings(database_url=url)) as ctx:
+        await catalog.seed(ctx, catalog.default_specs())
 
 
 def recreate(dsn: str) -> None:

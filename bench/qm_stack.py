@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pyotp
 
+from quartermaster import bootstrap
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
@@ -33,8 +34,7 @@ from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.services.ledger import rate_window
 from quartermaster.services.plans import subscriptions
 from quartermaster.services.plans.payments import RecordedPayment
-from quartermaster.store.db import create_engine
-from quartermaster.store.uow import UnitOfWork
+from quartermaster.settings import Settings
 
 MODEL = "bench-fake"
 UPSTREAM = "fake"
@@ -152,11 +152,8 @@ async def _seed_models(ctx: Context) -> None:
 
 async def with_context(url: str, work: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run one service call on a short-lived engine."""
-    engine = create_engine(url, pool_size=1)
-    try:
-        return await work(Context(uow=UnitOfWork(engine)), *args)
-    finally:
-        await engine.dispose()
+    async with bootstrap.opened(Settings(database_url=url, db_pool_size=1)) as ctx:
+        return await work(ctx, *args)
 
 
 @dataclass(frozen=True)

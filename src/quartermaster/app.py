@@ -1,4 +1,5 @@
-"""The composition root: builds the FastAPI app that serves /v1, /api and the dashboard."""
+"""The app: the FastAPI application that serves /v1, /api and the dashboard, on the Context the
+composition root builds (bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from quartermaster import __version__
+from quartermaster import __version__, bootstrap
 from quartermaster.api import (
     auth,
     datasets,
@@ -26,7 +27,7 @@ from quartermaster.api import (
     tokenize,
     users,
 )
-from quartermaster.domain.clock import Clock, SystemClock
+from quartermaster.domain.clock import Clock
 from quartermaster.gateway import chat, embeddings, models
 from quartermaster.gateway import errors as gateway_errors
 from quartermaster.http import errors
@@ -34,12 +35,10 @@ from quartermaster.http.providers import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.services import catalog, ledger
-from quartermaster.services.context import Context, SecurityConfig
+from quartermaster.services.context import Context
 from quartermaster.services.ledger import fold
 from quartermaster.services.plans import payments
 from quartermaster.settings import Settings, load_settings
-from quartermaster.store.db import create_engine
-from quartermaster.store.uow import UnitOfWork
 from quartermaster.web import install as web
 
 
@@ -52,23 +51,7 @@ def create_app(
     providers with fake upstreams). Without `providers`, every enabled catalog model gets one
     at start-up, and a model whose provider cannot be built stops the start with the reason."""
     settings = settings or load_settings()
-    security = SecurityConfig(
-        secret_key=settings.secret(),  # refuses to start with a missing or weak secret
-        session_ttl_s=settings.session_ttl_s,
-        session_idle_s=settings.session_idle_s,
-    )
-    engine = create_engine(
-        settings.resolved_database_url,
-        pool_size=settings.db_pool_size,
-        pgbouncer=settings.db_pgbouncer,
-    )
-    ctx = Context(
-        uow=UnitOfWork(engine),
-        clock=clock or SystemClock(),
-        security=security,
-        prices=settings.prices(),
-        hold_ttl_s=settings.hold_ttl_s,
-    )
+    ctx = bootstrap.build_context(settings, clock=clock, serving=True)  # checks the secret
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +67,8 @@ def create_app(
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-            await ctx.settlements.drain()
             await lazy.close()
-            await engine.dispose()
+            await bootstrap.close(ctx)
 
     async def build() -> ProviderRegistry:
         return providers or await _build_providers(ctx, settings)

@@ -11,11 +11,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from quartermaster import bootstrap
 from quartermaster.domain.errors import DomainError
 from quartermaster.services.context import Context
 from quartermaster.settings import ConfigurationError, Settings, load_settings
-from quartermaster.store.db import create_engine
-from quartermaster.store.uow import UnitOfWork
 
 console = Console()
 T = TypeVar("T")
@@ -39,16 +38,8 @@ def run(config: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
     """Run one service call against the configured database, turning errors into one line."""
 
     async def runner() -> T:
-        engine = create_engine(config.resolved_database_url, pgbouncer=config.db_pgbouncer)
-        try:
-            context = Context(
-                UnitOfWork(engine),
-                prices=config.prices(),
-                hold_ttl_s=config.hold_ttl_s,
-            )
+        async with bootstrap.opened(config) as context:
             return await work(context)
-        finally:
-            await engine.dispose()
 
     try:
         return asyncio.run(runner())

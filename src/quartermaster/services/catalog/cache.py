@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
 
 from quartermaster.domain.errors import NotFound
 from quartermaster.services.catalog import entries
 from quartermaster.services.context import Context
-from quartermaster.store.uow import UnitOfWork
 
 REFRESH_S = 5.0
 
@@ -24,9 +22,6 @@ class _Snapshot:
     loaded_at: float = float("-inf")
 
 
-_snapshots: WeakKeyDictionary[UnitOfWork, _Snapshot] = WeakKeyDictionary()
-
-
 async def _refresh(ctx: Context, snapshot: _Snapshot) -> None:
     specs = await entries.list_models(ctx)
     snapshot.specs = {spec.name: spec for spec in specs if spec.enabled}
@@ -35,7 +30,7 @@ async def _refresh(ctx: Context, snapshot: _Snapshot) -> None:
 
 async def enabled_spec(ctx: Context, name: str) -> entries.ModelSpec:
     """The enabled model `name` as of a few seconds ago at most, or NotFound."""
-    snapshot = _snapshots.setdefault(ctx.uow, _Snapshot())
+    snapshot = ctx.memory.part(_Snapshot)
     stale = time.monotonic() - snapshot.loaded_at > REFRESH_S
     if stale or name not in snapshot.specs:
         await _refresh(ctx, snapshot)

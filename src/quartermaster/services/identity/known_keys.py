@@ -21,13 +21,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from weakref import WeakKeyDictionary
 
 from quartermaster.domain.errors import DomainError
 from quartermaster.domain.principal import Principal
 from quartermaster.services.context import Context
 from quartermaster.services.identity import api_keys
-from quartermaster.store.uow import UnitOfWork
 
 MAX_KNOWN = 50_000
 """Per process; past it the memory starts over (each key costs one lookup to remember again)."""
@@ -53,11 +51,12 @@ class _Known:
     checked_at: datetime
 
 
-_known: WeakKeyDictionary[UnitOfWork, dict[str, _Known]] = WeakKeyDictionary()
+class _KnownKeys(dict[str, _Known]):
+    """The keys this process checked, by hash, kept on the Context's memory."""
 
 
-def _memory(ctx: Context) -> dict[str, _Known]:
-    return _known.setdefault(ctx.uow, {})
+def _memory(ctx: Context) -> _KnownKeys:
+    return ctx.memory.part(_KnownKeys)
 
 
 async def recall(ctx: Context, secret: str) -> Principal | Remembered:

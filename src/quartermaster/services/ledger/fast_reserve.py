@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BigInteger,
@@ -78,7 +77,6 @@ from quartermaster.store.models import (
     Organization,
     UsageCounter,
 )
-from quartermaster.store.uow import UnitOfWork
 
 MAX_GUESSES = 50_000
 """Per process; past it the guesses start over (each costs one read to make again)."""
@@ -137,7 +135,8 @@ class Call:
     valid and the member's."""
 
 
-_guesses: WeakKeyDictionary[UnitOfWork, dict[tuple[int, str], Guess]] = WeakKeyDictionary()
+class _Guesses(dict[tuple[int, str], Guess]):
+    """The process's guesses by (user id, model name), kept on the Context's memory."""
 
 
 @cache
@@ -279,7 +278,7 @@ def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
 
 async def reserve(ctx: Context, call: Call) -> Taken | None:
     """The hold, taken in one statement (two when the guess is new or stale), or None."""
-    guesses = _guesses.setdefault(ctx.uow, {})
+    guesses = ctx.memory.part(_Guesses)
     key = (call.user_id, call.model)
     async with hot.connect(ctx.uow) as connection:
         guess = guesses.pop(key, None)
