@@ -77,22 +77,26 @@ def worst_case(
     """
     if rates.kind is TokenKind.TRAINING and max_output_tokens:
         raise InvalidInput("embedding calls produce no output tokens", param="max_tokens")
-    if max_output_tokens > model_max_output and rates.kind is TokenKind.INFERENCE:
+    if rates.kind is TokenKind.INFERENCE:
+        require_output_limit(max_output_tokens, model_max_output)
+    return charge(rates, prompt_tokens, max_output_tokens)
+
+
+def require_output_limit(max_output_tokens: int, model_max_output: int, model: str = "") -> int:
+    """The rule on what a call may ask the model to write: no more than the model's limit.
+    Checked before the hold (metering) and by the hold itself (`worst_case`)."""
+    if max_output_tokens > model_max_output:
         raise InvalidInput(
-            f"max_tokens is {max_output_tokens}; this model produces at most {model_max_output}",
+            f"max_tokens is {max_output_tokens}; {model or 'this model'} writes at most "
+            f"{model_max_output}",
             param="max_tokens",
         )
-    return charge(rates, prompt_tokens, max_output_tokens)
+    return max_output_tokens
 
 
 def tokens_left(cap: int, used: int, reserved: int) -> int:
     """What a new hold may still take this period (never negative, even after an overrun)."""
     return max(0, cap - used - reserved)
-
-
-def fits(amount: int, cap: int, used: int, reserved: int) -> bool:
-    """The reserve rule, the same predicate the conditional UPDATE evaluates in the database."""
-    return used + reserved + amount <= cap
 
 
 def refusal(amount: int, cap: int, used: int, reserved: int, period: str) -> QuotaExceeded:

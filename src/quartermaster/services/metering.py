@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
+from quartermaster.domain import holds
 from quartermaster.domain.errors import InvalidInput, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rates import inference_charge, training_charge
@@ -120,12 +121,9 @@ def _provider(providers: ProviderRegistry, model: str) -> Provider:
 
 
 def _output_limit(entry: catalog.ModelSpec, requested: int | None, prompt_tokens: int) -> int:
-    limit = requested or entry.max_output_tokens
-    if limit > entry.max_output_tokens:
-        raise InvalidInput(
-            f"max_tokens is {limit} but {entry.name} writes at most {entry.max_output_tokens}",
-            param="max_tokens",
-        )
+    limit = holds.require_output_limit(
+        requested or entry.max_output_tokens, entry.max_output_tokens, entry.name
+    )
     if prompt_tokens + limit > entry.context_window:
         raise InvalidInput(
             f"{entry.name} takes {entry.context_window} tokens in all; this request has "

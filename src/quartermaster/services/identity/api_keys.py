@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
@@ -158,6 +158,20 @@ _TOUCH = (
     .values(last_used_at=bindparam("now", type_=ApiKey.__table__.c.last_used_at.type))
 )
 """Built once: every metered call runs these (store/hot.py)."""
+
+
+def still_valid(
+    hashed: BindParameter[str], user_id: BindParameter[int], at: BindParameter[datetime]
+) -> ColumnElement[bool]:
+    """The rule `authenticate` applies, as SQL for a statement that checks a remembered key
+    itself (services/ledger/fast_reserve.py): the key is `user_id`'s, not revoked, and not
+    expired `at` that moment."""
+    return exists().where(
+        ApiKey.key_hash == hashed,
+        ApiKey.user_id == user_id,
+        ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > at),
+    )
 
 
 async def authenticate(ctx: Context, secret: str) -> Principal:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain import holds
@@ -23,6 +23,15 @@ def counter_is(key: CounterKey) -> list[object]:
         UsageCounter.period == period,
         UsageCounter.kind == kind.value,
     ]
+
+
+def fits_under(
+    amount: int | ColumnElement[int], cap: int | ColumnElement[int]
+) -> ColumnElement[bool]:
+    """The reserve rule, on the counter row: what is used and held, plus `amount`, is at most
+    `cap`. Both paths' conditional UPDATEs evaluate it (`take`, fast_reserve.py), so the cap
+    check and the increment are one statement."""
+    return UsageCounter.used + UsageCounter.reserved + amount <= cap
 
 
 async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> None:
@@ -50,7 +59,7 @@ async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) ->
 async def _fits(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> bool:
     result = await session.execute(
         update(UsageCounter)
-        .where(*counter_is(key), UsageCounter.used + UsageCounter.reserved + amount <= cap)
+        .where(*counter_is(key), fits_under(amount, cap))
         .values(reserved=UsageCounter.reserved + amount)
         .execution_options(synchronize_session=False)
     )

@@ -49,7 +49,6 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
-    or_,
     select,
     update,
 )
@@ -63,7 +62,9 @@ from quartermaster.domain.pool import month_first_day
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, TokenKind
 from quartermaster.services.context import Context
+from quartermaster.services.identity import api_keys
 from quartermaster.services.ledger import fast_plan_cap, rate_window, spending
+from quartermaster.services.ledger.counters import fits_under
 from quartermaster.services.ledger.model_rules import org_allows
 from quartermaster.services.ledger.rows import Planned, duplicate, hold_row
 from quartermaster.services.ledger.sql import bound, counter_is_bound, model_columns, params
@@ -157,19 +158,6 @@ def _guess_query() -> Select[Any]:
     )
 
 
-def _key_valid() -> ColumnElement[bool]:
-    """The caller's key is the member's, not revoked, not expired (`api_keys.authenticate`)."""
-    return exists().where(
-        ApiKey.key_hash == bindparam("b_key_hash"),
-        ApiKey.user_id == bindparam("b_user_id"),
-        ApiKey.revoked_at.is_(None),
-        or_(
-            ApiKey.expires_at.is_(None),
-            ApiKey.expires_at > bindparam("b_key_checked_at", type_=ApiKey.expires_at.type),
-        ),
-    )
-
-
 def _members_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
     """A member's worst case fits under their allocation, and the org is as guessed: same time
     zone and rate limits, the model on its list, tokens of this kind bought for the month."""
@@ -186,8 +174,7 @@ def _members_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
         .where(
             Membership.active_user_id == bindparam("b_user_id"),
             Membership.org_id == org_id,
-            Membership.banned.is_(False),
-            Membership.paid.is_(True),
+            *spending.in_good_standing(),
         )
         .scalar_subquery()
     )
@@ -200,7 +187,7 @@ def _members_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
         ),
     )
     return [
-        UsageCounter.used + UsageCounter.reserved + amount <= cap,
+        fits_under(amount, cap),
         org_unchanged,
         org_allows(org_id, bindparam("b_model_id", type_=BigInteger)),
         spending.bought(org_id, kind, bindparam("b_first_day", type_=Date)),
@@ -212,7 +199,7 @@ def _individuals_cap(kind: TokenKind) -> list[ColumnElement[bool]]:
     plan, and they have joined no org (services/ledger/fast_plan_cap.py)."""
     amount = bindparam("b_amount", type_=BigInteger)
     return [
-        UsageCounter.used + UsageCounter.reserved + amount <= fast_plan_cap.cap(kind),
+        fits_under(amount, fast_plan_cap.cap(kind)),
         ~fast_plan_cap.is_member(),
     ]
 
@@ -237,7 +224,7 @@ def _take(kind: TokenKind, keyed: bool, individual: bool) -> Update:
     fits = and_(
         *(_individuals_cap(kind) if individual else _members_cap(kind)),
         _model_unchanged(),
-        *([_key_valid()] if keyed else []),
+        *([api_keys.still_valid(_KEY_HASH, _USER_ID, _KEY_CHECKED_AT)] if keyed else []),
     )
     amount = bindparam("b_amount", type_=BigInteger)
     return (
@@ -249,6 +236,11 @@ def _take(kind: TokenKind, keyed: bool, individual: bool) -> Update:
 
 HOLD_FIELDS = [c.name for c in Hold.__table__.c if c.name not in ("id", "resolved_at")]
 """Every column a new hold has; `hold_row` must give each one (store/hot.py refuses a gap)."""
+
+
+_KEY_HASH = bindparam("b_key_hash")
+_USER_ID = bindparam("b_user_id")
+_KEY_CHECKED_AT = bindparam("b_key_checked_at", type_=ApiKey.expires_at.type)
 
 
 class Shape(NamedTuple):

@@ -90,6 +90,12 @@ async def standing_of(session: AsyncSession, user_id: int) -> Standing:
     return Standing(user_id, *row)
 
 
+def in_good_standing() -> list[ColumnElement[bool]]:
+    """`require_in_good_standing` as SQL on the membership row, for the reserve's single
+    statement (fast_reserve.py): neither banned nor unpaid."""
+    return [Membership.banned.is_(False), Membership.paid.is_(True)]
+
+
 def require_in_good_standing(standing: Standing) -> Standing:
     """Refuse banned and unpaid members before any hold."""
     if standing.banned:
