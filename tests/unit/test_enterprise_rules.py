@@ -3,6 +3,7 @@ auto-approval and prices."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -16,10 +17,11 @@ from quartermaster.domain.allocation import (
     check_fits,
     plan_bulk,
 )
+from quartermaster.domain.amounts import MAX_TOKEN_AMOUNT
 from quartermaster.domain.enterprise import Person, Provisioning, check_provisioning, roster
 from quartermaster.domain.errors import InvalidInput
-from quartermaster.domain.pricing import PriceList, line_price
-from quartermaster.domain.requests import AutoApprovalRule, auto_approves
+from quartermaster.domain.pricing import PriceList, line_price, token_problems
+from quartermaster.domain.requests import AutoApprovalRule, auto_approves, check_ask
 from quartermaster.domain.types import Term, TokenKind
 
 ANN, BOB = "ann@example.com", "bob@example.com"
@@ -156,3 +158,42 @@ def test_list_prices_per_bundle_and_term() -> None:
     assert line_price(prices, Term.MONTHLY, 4_000_000, 0) == Decimal("180.00")
     assert line_price(prices, Term.YEARLY, 2_000_000, 1_000_000) == Decimal("1485.00")
     assert line_price(prices, Term.MONTHLY, 2_000_000, 0, terms=3) == Decimal("270.00")
+
+
+TOO_MANY = MAX_TOKEN_AMOUNT + 1
+SEATS = [Seat(1, 101, "u1@example.com", 1, 0), Seat(2, 102, "u2@example.com", 1, 0)]
+
+
+@pytest.mark.parametrize(
+    ("refuse", "param"),
+    [
+        (lambda: check_caps(TOO_MANY, 0, 200_000), "max_inference_tokens"),
+        (lambda: check_caps(200_000, TOO_MANY, 200_000), "max_training_tokens"),
+        (lambda: check_ask(TOO_MANY, "a big project"), "amount"),
+        (lambda: AutoApprovalRule(True, TOO_MANY, Decimal(5)).check(), "max_tokens"),
+        (
+            lambda: plan_bulk(
+                BulkRule(TokenKind.TRAINING, Strategy.FIXED, amount=TOO_MANY), SEATS, 10, 0
+            ),
+            "amount",
+        ),
+        (
+            lambda: plan_bulk(
+                BulkRule(TokenKind.TRAINING, Strategy.EVEN, maximum=TOO_MANY), SEATS, 10, 0
+            ),
+            "maximum",
+        ),
+    ],
+)
+def test_every_typed_token_amount_is_bounded_by_the_same_rule(
+    refuse: Callable[[], object], param: str
+) -> None:
+    """The HTTP models stop more than 10^15 first; `qm` and every service meet the same bound."""
+    with pytest.raises(InvalidInput, match=r"at most 1,000,000,000,000,000") as refused:
+        refuse()
+    assert refused.value.param == param
+
+
+def test_a_purchase_above_the_bound_is_refused_by_name() -> None:
+    found = token_problems(TOO_MANY - 1 + 2_000_000, 0, need_inference=True)
+    assert "inference tokens are at most 1,000,000,000,000,000" in found

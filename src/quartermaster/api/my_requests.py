@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from quartermaster.domain.requests import MAX_REASON_CHARS
 from quartermaster.domain.types import TokenKind
 from quartermaster.http.deps import Caller, Ctx
+from quartermaster.http.fields import PositiveTokens
 from quartermaster.services.enterprise import token_requests
 
 router = APIRouter(prefix="/api/me/token-requests", tags=["me"])
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/me/token-requests", tags=["me"])
 
 class AskBody(BaseModel):
     kind: TokenKind = TokenKind.INFERENCE
-    amount: int = Field(gt=0, le=10**15)
+    amount: PositiveTokens
     reason: str = Field(max_length=MAX_REASON_CHARS)
 
 

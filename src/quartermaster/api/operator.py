@@ -16,6 +16,7 @@ from quartermaster.domain.enterprise import DEFAULT_MIN_INFERENCE_ALLOCATION, Pr
 from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.domain.types import PurchaseKind, Term
 from quartermaster.http.deps import Caller, Ctx
+from quartermaster.http.fields import Tokens
 from quartermaster.services.enterprise import provisioning, purchases
 
 
@@ -25,7 +26,6 @@ def operator_only(caller: Caller) -> Principal:
 
 
 router = APIRouter(prefix="/api/operator", tags=["operator"], dependencies=[Depends(operator_only)])
-Tokens = Annotated[int, Field(ge=0, le=10**15)]
 Emails = Annotated[list[Annotated[str, Field(max_length=320)]], Field(max_length=10_000)]
 
 

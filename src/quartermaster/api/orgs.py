@@ -8,7 +8,7 @@ body is even validated; every service checks again.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -17,6 +17,7 @@ from quartermaster.domain.allocation import BulkRule, Strategy
 from quartermaster.domain.requests import AutoApprovalRule, RequestStatus
 from quartermaster.domain.types import Role, TokenKind
 from quartermaster.http.deps import Caller, Ctx
+from quartermaster.http.fields import Tokens
 from quartermaster.services.enterprise import (
     allocations,
     bulk_allocation,
@@ -35,7 +36,6 @@ async def org_admin(org_id: int, ctx: Ctx, caller: Caller) -> None:
 router = APIRouter(
     prefix="/api/orgs/{org_id}", tags=["organization"], dependencies=[Depends(org_admin)]
 )
-Tokens = Annotated[int, Field(ge=0, le=10**15)]
 
 
 class NewMemberBody(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
+from quartermaster.domain.amounts import check_token_amount
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.types import TokenKind
 
@@ -36,8 +37,8 @@ class Balance:
 
 def check_caps(max_inference_tokens: int, max_training_tokens: int, minimum: int) -> None:
     """Caps are whole tokens, training never negative, inference at least the org's minimum."""
-    if max_training_tokens < 0:
-        raise InvalidInput("max_training_tokens cannot be negative", param="max_training_tokens")
+    check_token_amount(max_training_tokens, "max_training_tokens")
+    check_token_amount(max_inference_tokens, "max_inference_tokens")
     if max_inference_tokens < minimum:
         raise InvalidInput(
             f"every member needs at least {minimum:,} inference tokens "
@@ -144,6 +145,9 @@ class BulkPlan:
 
 
 def _bounds(rule: BulkRule, org_minimum: int) -> tuple[int, int | None]:
+    for bound, name in ((rule.minimum, "minimum"), (rule.maximum, "maximum")):
+        if bound is not None:
+            check_token_amount(bound, name)
     low = max(rule.minimum or 0, org_minimum if rule.kind is TokenKind.INFERENCE else 0)
     if rule.maximum is not None and rule.maximum < low:
         raise InvalidInput(
@@ -162,7 +166,7 @@ def _target(rule: BulkRule, purchased: int, members: int) -> int:
         return int(share.to_integral_value(rounding=ROUND_FLOOR))
     if rule.amount is None or rule.amount < 0:
         raise InvalidInput("a fixed split needs an amount of 0 or more", param="amount")
-    return rule.amount
+    return check_token_amount(rule.amount, "amount")
 
 
 def plan_bulk(rule: BulkRule, seats: list[Seat], purchased: int, org_minimum: int) -> BulkPlan:

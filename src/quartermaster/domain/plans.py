@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from quartermaster.domain.amounts import MAX_TOKEN_AMOUNT
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.periods import parse_period, shift_period
 from quartermaster.domain.types import Term, TokenKind
@@ -49,6 +50,8 @@ def check_terms(terms: PlanTerms) -> None:
         problems.append(f"name must be 1 to {MAX_PLAN_NAME} characters")
     if terms.monthly_inference_tokens < 0 or terms.monthly_training_tokens < 0:
         problems.append("monthly tokens cannot be negative")
+    if max(terms.monthly_inference_tokens, terms.monthly_training_tokens) > MAX_TOKEN_AMOUNT:
+        problems.append(f"monthly tokens are at most {MAX_TOKEN_AMOUNT:,}")
     if terms.price_monthly < 0 or terms.price_yearly < 0:
         problems.append("prices cannot be negative")
     if terms.is_default and not (terms.free and terms.active):

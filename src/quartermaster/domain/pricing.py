@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from quartermaster.domain.amounts import MAX_TOKEN_AMOUNT
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.types import Term
 
@@ -43,7 +44,14 @@ def token_problems(
     inference_tokens: int, training_tokens: int, *, need_inference: bool
 ) -> list[str]:
     """Every way the amounts break the bundle rules (empty when they are fine)."""
-    problems = []
+    problems = [
+        f"{name} are at most {MAX_TOKEN_AMOUNT:,}"
+        for name, amount in (
+            ("inference tokens", inference_tokens),
+            ("training tokens", training_tokens),
+        )
+        if amount > MAX_TOKEN_AMOUNT
+    ]
     if inference_tokens < 0 or inference_tokens % INFERENCE_BUNDLE_TOKENS:
         problems.append(
             f"inference tokens must be a multiple of {INFERENCE_BUNDLE_TOKENS:,} "

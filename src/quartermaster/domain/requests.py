@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from quartermaster.domain.allocation import Balance
+from quartermaster.domain.amounts import check_token_amount
 from quartermaster.domain.errors import InvalidInput
 
 MAX_REASON_CHARS = 2000
@@ -31,8 +32,7 @@ class AutoApprovalRule:
     max_pool_pct: Decimal = Decimal(0)
 
     def check(self) -> AutoApprovalRule:
-        if self.max_tokens < 0:
-            raise InvalidInput("max_tokens cannot be negative", param="max_tokens")
+        check_token_amount(self.max_tokens, "max_tokens")
         if not Decimal(0) <= self.max_pool_pct <= Decimal(100):
             raise InvalidInput("max_pool_pct must be between 0 and 100", param="max_pool_pct")
         return self
@@ -42,6 +42,7 @@ def check_ask(amount: int, reason: str) -> str:
     """A request needs a positive amount and a reason an admin can weigh; returns the reason."""
     if amount <= 0:
         raise InvalidInput("ask for a positive number of tokens", param="amount")
+    check_token_amount(amount, "amount")
     cleaned = reason.strip()
     if not cleaned:
         raise InvalidInput("say why you need the tokens", param="reason")

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quartermaster.domain.amounts import check_token_amount
 from quartermaster.domain.errors import Conflict, InvalidInput, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.requests import AutoApprovalRule, RequestStatus, auto_approves, check_ask
@@ -162,6 +163,7 @@ async def _grant(
     amount = request.amount if decision.amount is None else decision.amount
     if amount <= 0:
         raise InvalidInput("approve a positive number of tokens, or deny", param="amount")
+    check_token_amount(amount, "amount")
     await raise_cap(session, month, member, (TokenKind(request.kind), amount), now)
     _close(request, RequestStatus.APPROVED, amount, decision.note, now)
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain import plans as rules
+from quartermaster.domain.amounts import check_token_amount
 from quartermaster.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.pricing import (
@@ -234,6 +235,7 @@ def refill_price(prices: PriceList, kind: TokenKind, tokens: int) -> Decimal:
         raise InvalidInput(
             f"{kind.value} refills come in multiples of {bundle:,} tokens", param="tokens"
         )
+    check_token_amount(tokens, "tokens")
     inference = tokens if kind is TokenKind.INFERENCE else 0
     return line_price(prices, Term.MONTHLY, inference, tokens - inference)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from quartermaster.domain.amounts import MAX_TOKEN_AMOUNT, check_token_amount
 from quartermaster.domain.errors import Conflict, InvalidInput
 from quartermaster.domain.types import Role
 from quartermaster.http.deps import Ctx
@@ -25,11 +26,14 @@ Choice = Annotated[str, Form(max_length=10)]
 
 
 def whole(text: str, field: str) -> int:
-    """A token amount typed into a form: digits (separators allowed), at most 10^15."""
+    """A token amount typed into a form: digits (separators allowed), bounded as the services
+    bound it (domain/amounts.py)."""
     cleaned = text.replace(",", "").replace("_", "").strip()
-    if not cleaned.isdigit() or len(cleaned) > 16:
+    if not cleaned.isdigit():
         raise InvalidInput(f"{field} must be a whole number of tokens", param=field)
-    return int(cleaned)
+    if len(cleaned) > len(str(MAX_TOKEN_AMOUNT)):
+        raise InvalidInput(f"{field} is at most {MAX_TOKEN_AMOUNT:,} tokens", param=field)
+    return check_token_amount(int(cleaned), field)
 
 
 def is_htmx(request: Request) -> bool:
