@@ -25,7 +25,7 @@ from quartermaster.domain.types import ModelKind
 from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.services import catalog, datasets, demo
 from quartermaster.services.context import Context
-from quartermaster.services.datasets import ingestion
+from quartermaster.services.datasets import ingestion, library
 from quartermaster.services.identity import accounts
 from quartermaster.settings import Settings
 from quartermaster.store import migrate
@@ -96,7 +96,7 @@ async def _measure(
     ctx: Context, providers: ProviderRegistry, member: Principal, documents: int, tokens: int
 ) -> dict[str, object]:
     loading = time.perf_counter()
-    await providers.get(datasets.DEFAULT_EMBEDDING_MODEL).embed(["warm up"])
+    await providers.get(library.DEFAULT_EMBEDDING_MODEL).embed(["warm up"])
     load_s = time.perf_counter() - loading
     dataset = await datasets.create(ctx, member, "Bench")
     files = [document(i, tokens) for i in range(documents)]
@@ -109,7 +109,7 @@ async def _measure(
     chunks = sum(s.chunks for s in stored)
     counted = sum(s.tokens for s in stored)
     return {
-        "model": datasets.DEFAULT_EMBEDDING_MODEL,
+        "model": library.DEFAULT_EMBEDDING_MODEL,
         "cpus": os.cpu_count(),
         "documents": documents,
         "chunks": chunks,

@@ -23,7 +23,8 @@ import asyncpg
 
 from quartermaster import bootstrap
 from quartermaster.domain.periods import period_of, period_start, shift_period
-from quartermaster.services import audit, catalog
+from quartermaster.services.audit import trail
+from quartermaster.services.catalog import entries
 from quartermaster.settings import Settings
 from quartermaster.store import migrate
 from quartermaster.store.models import AuditEvent
@@ -50,7 +51,7 @@ async def _create_database(dsn: str) -> None:
 
 async def _seed(url: str) -> None:
     async with bootstrap.opened(Settings(database_url=url)) as ctx:
-        await catalog.seed(ctx, catalog.default_specs())
+        await entries.seed(ctx, entries.default_specs())
 
 
 def recreate(dsn: str) -> None:
@@ -205,7 +206,7 @@ async def sign_ins(db: asyncpg.Connection, count: int, now: datetime) -> None:
 async def audit_log(db: asyncpg.Connection, org_id: int, count: int, now: datetime) -> None:
     """`count` admin changes, chained exactly as `services.audit.record` chains them."""
     last = await db.fetchval("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-    prev, rows = last or audit.GENESIS_HASH, []
+    prev, rows = last or trail.GENESIS_HASH, []
     admin = await db.fetchval("SELECT user_id FROM memberships WHERE role = 'admin' LIMIT 1")
     for n in range(count):
         event = AuditEvent(
@@ -220,7 +221,7 @@ async def audit_log(db: asyncpg.Connection, org_id: int, count: int, now: dateti
             created_at=now - timedelta(minutes=count - n),
             prev_hash=prev,
         )
-        prev = audit.event_hash(prev, audit.hashed_fields(event))
+        prev = trail.event_hash(prev, trail.hashed_fields(event))
         rows.append((org_id, admin, event.action, "user", event.target_id, event.before,
                      event.after, "10.0.0.1", event.created_at, event.prev_hash, prev))  # fmt: skip
     await db.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -27,11 +27,11 @@ from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, TokenKind
 from quartermaster.services import catalog
+from quartermaster.services.catalog import entries
 from quartermaster.services.context import Context
-from quartermaster.services.enterprise import allocations, provisioning
+from quartermaster.services.enterprise import allocations, provisioning, rate_limit_settings
 from quartermaster.services.identity import api_keys, mfa
 from quartermaster.services.identity.accounts import Registration, register
-from quartermaster.services.ledger import rate_window
 from quartermaster.services.plans import subscriptions
 from quartermaster.services.plans.payments import RecordedPayment
 from quartermaster.settings import Settings
@@ -147,7 +147,7 @@ async def _seed_models(ctx: Context) -> None:
         training_rate=Decimal(1),
         context_window=512,
     )
-    await catalog.seed(ctx, [chat, embed])
+    await entries.seed(ctx, [chat, embed])
 
 
 async def with_context(url: str, work: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -199,7 +199,7 @@ async def provision_team(ctx: Context, spec: TeamSpec) -> Team:
     for email in emails:
         await allocations.set_allocation(ctx, OPERATOR, org_id, ids[email], caps)
     if spec.limits.active:
-        await rate_window.set_limits(ctx, OPERATOR, org_id, spec.limits)
+        await rate_limit_settings.set_limits(ctx, OPERATOR, org_id, spec.limits)
     if spec.admin_mfa:
         await _enrol_mfa(ctx, ids[admin])
     admin_key = await _key(ctx, ids[admin], mfa=spec.admin_mfa)

@@ -16,7 +16,7 @@ from quartermaster.domain.principal import Principal
 from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context
 from quartermaster.services.identity.accounts import Registration, register
-from quartermaster.services.ledger import fast_reserve
+from quartermaster.services.ledger import fast_reserve, transfers
 from quartermaster.store.models import Allocation, Membership, Organization, Purchase
 
 CHAT = "smollm2-135m-instruct"
@@ -109,6 +109,6 @@ async def remembered(ctx: Context, user_id: int) -> ledger.HoldReceipt:
     """Two calls: the month's first, which takes the full path (there is no counter yet), then
     one the fast path takes, so that this process now remembers what it guessed."""
     await ledger.reserve(ctx, user_id, CHAT, 10, 20, f"quick-{next(_serial)}")
-    fast = await ledger.reserve_quickly(ctx, quick_call(ctx, user_id))
+    fast = await transfers.reserve_quickly(ctx, quick_call(ctx, user_id))
     assert fast is not None, "the fast path took the second call"
     return fast

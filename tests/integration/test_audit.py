@@ -3,6 +3,7 @@ import itertools
 from sqlalchemy import select, update
 
 from quartermaster.services import audit
+from quartermaster.services.audit import trail
 from quartermaster.services.context import Context
 from quartermaster.store.models import AuditEvent
 
@@ -27,7 +28,7 @@ async def test_each_event_links_to_the_one_before(ctx: Context) -> None:
     for before, after in itertools.pairwise(events):
         assert after.prev_hash == before.hash
     for event in events:
-        assert event.hash == audit.event_hash(event.prev_hash, audit.hashed_fields(event))
+        assert event.hash == trail.event_hash(event.prev_hash, trail.hashed_fields(event))
 
 
 async def test_editing_an_event_breaks_its_hash(ctx: Context) -> None:
@@ -36,4 +37,4 @@ async def test_editing_an_event_breaks_its_hash(ctx: Context) -> None:
         await tx.session.execute(update(AuditEvent).values(action="b.forged"))
         await tx.commit()
     event = (await _events(ctx))[-1]
-    assert event.hash != audit.event_hash(event.prev_hash, audit.hashed_fields(event))
+    assert event.hash != trail.event_hash(event.prev_hash, trail.hashed_fields(event))

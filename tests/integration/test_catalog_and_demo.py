@@ -2,7 +2,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
-from quartermaster.services import catalog, demo
+from quartermaster.services import demo
+from quartermaster.services.catalog import entries
 from quartermaster.services.context import Context
 from quartermaster.services.identity.api_keys import key_hash
 from quartermaster.store.models import (
@@ -24,7 +25,7 @@ async def test_seeding_adds_only_missing_models_and_keeps_operator_edits(ctx: Co
             .values(input_rate=Decimal("3"))
         )
         await tx.commit()
-    assert await catalog.seed(ctx, catalog.default_specs()) == []
+    assert await entries.seed(ctx, entries.default_specs()) == []
     async with ctx.uow.begin(write=False) as tx:
         rate = await tx.session.scalar(
             select(ModelCatalogEntry.input_rate).where(

@@ -14,7 +14,7 @@ from quartermaster.domain.errors import QuotaExceeded
 from quartermaster.domain.types import TokenKind
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
-from quartermaster.services.ledger import check, counters, fast_reserve
+from quartermaster.services.ledger import check, counters, fast_reserve, transfers
 from quartermaster.store.db import create_engine
 from quartermaster.store.models import UsageCounter
 from quartermaster.store.uow import UnitOfWork
@@ -115,7 +115,7 @@ async def test_a_counter_row_committed_during_the_reserve_is_not_a_refusal(
         return fitted
 
     monkeypatch.setattr(counters, "_fits", fits_while_another_call_commits_the_row)
-    await ledger.reserve_fully(ctx, _call(ctx, member, "raced"))
+    await transfers.reserve_fully(ctx, _call(ctx, member, "raced"))
     assert raced == [False]  # the first UPDATE did miss the row
     assert await counter(ctx, member.user_id, "2026-11") == (0, PROMPT + OUTPUT)
 

@@ -18,7 +18,7 @@ from quartermaster.domain.errors import PermissionDenied, QuotaExceeded, TooMany
 from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context
 from quartermaster.services.identity import api_keys
-from quartermaster.services.ledger import fast_reserve
+from quartermaster.services.ledger import fast_reserve, transfers
 from quartermaster.store.models import (
     Allocation,
     Membership,
@@ -181,5 +181,5 @@ async def test_a_key_is_honoured_only_for_its_own_member(ctx: Context) -> None:
 
     for member in (owner, other):
         await remembered(ctx, member.user_id)
-    assert await ledger.reserve_quickly(ctx, call(other)) is None
-    assert await ledger.reserve_quickly(ctx, call(owner)) is not None
+    assert await transfers.reserve_quickly(ctx, call(other)) is None
+    assert await transfers.reserve_quickly(ctx, call(owner)) is not None

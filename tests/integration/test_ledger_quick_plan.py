@@ -23,7 +23,7 @@ from quartermaster.services import catalog, ledger, plans
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import membership
 from quartermaster.services.identity import api_keys
-from quartermaster.services.ledger import fast_reserve
+from quartermaster.services.ledger import fast_reserve, transfers
 from quartermaster.services.plans import subscriptions
 from quartermaster.services.plans.payments import OfflinePayments
 from quartermaster.store.models import ApiKey, Plan, PlanPayment
@@ -67,16 +67,16 @@ async def test_the_fast_path_holds_exactly_to_the_plan_and_the_months_refills(
     user = await add_user(ctx)
     assert (await remembered(ctx, user)).org_id is None  # 30 + 30 held
     for _ in range(2):
-        assert await ledger.reserve_quickly(ctx, quick_call(ctx, user, 99_940)) is not None
-    assert await ledger.reserve_quickly(ctx, quick_call(ctx, user, 1)) is None  # 21 over the cap
+        assert await transfers.reserve_quickly(ctx, quick_call(ctx, user, 99_940)) is not None
+    assert await transfers.reserve_quickly(ctx, quick_call(ctx, user, 1)) is None  # 21 over the cap
     refused = await _refused(ctx, user, 1)
     assert refused.details["cap"] == FREE_PLAN_TOKENS
     assert refused.details["tokens_left"] == 20
     await subscriptions.refill(ctx, _me(user), TokenKind.INFERENCE, 2_000_000, OfflinePayments())
-    taken = await ledger.reserve_quickly(ctx, quick_call(ctx, user, 1_999_980))
+    taken = await transfers.reserve_quickly(ctx, quick_call(ctx, user, 1_999_980))
     assert taken is not None
     assert taken.tokens_held == 2_000_000
-    assert await ledger.reserve_quickly(ctx, quick_call(ctx, user, 1)) is None
+    assert await transfers.reserve_quickly(ctx, quick_call(ctx, user, 1)) is None
 
 
 async def test_a_move_to_a_paid_plan_needs_its_payment_from_the_next_call(ctx: Context) -> None:
@@ -86,7 +86,7 @@ async def test_a_move_to_a_paid_plan_needs_its_payment_from_the_next_call(ctx: C
     assert (await _refused(ctx, user)).code == "plan_unpaid"
     await subscriptions.record_payment(ctx, OPERATOR, user, "2026-11", Decimal(20), "INV-P1")
     await ledger.reserve(ctx, user, CHAT, 10, 20, "paid-now")
-    assert await ledger.reserve_quickly(ctx, quick_call(ctx, user, 1_500_000)) is not None
+    assert await transfers.reserve_quickly(ctx, quick_call(ctx, user, 1_500_000)) is not None
 
 
 async def test_a_withdrawn_payment_refuses_the_next_call(ctx: Context) -> None:
@@ -111,7 +111,7 @@ async def test_a_plan_whose_list_drops_the_model_refuses_it_at_once(ctx: Context
     assert (await _refused(ctx, user)).code == "model_not_allowed"
     await _edit_free_plan(ctx, models_allowed=(CHAT,))
     await ledger.reserve(ctx, user, CHAT, 10, 20, "listed-again")
-    assert await ledger.reserve_quickly(ctx, quick_call(ctx, user)) is not None
+    assert await transfers.reserve_quickly(ctx, quick_call(ctx, user)) is not None
 
 
 async def test_a_plan_with_fewer_tokens_caps_the_next_call(ctx: Context) -> None:
@@ -197,7 +197,7 @@ async def test_last_months_refill_does_not_raise_this_months_cap(
     await subscriptions.refill(ctx, _me(user), TokenKind.INFERENCE, 2_000_000, OfflinePayments())
     clock.set(november)
     await remembered(ctx, user)
-    assert await ledger.reserve_quickly(ctx, quick_call(ctx, user, FREE_PLAN_TOKENS)) is None
+    assert await transfers.reserve_quickly(ctx, quick_call(ctx, user, FREE_PLAN_TOKENS)) is None
 
 
 async def test_an_embedding_spends_the_plans_training_tokens_which_no_chat_refill_raises(
@@ -205,12 +205,12 @@ async def test_an_embedding_spends_the_plans_training_tokens_which_no_chat_refil
 ) -> None:
     user = await add_user(ctx)
     await ledger.reserve(ctx, user, EMBEDDING, 10, 0, f"plan-{next(_ids)}")  # the month's first
-    assert await ledger.reserve_quickly(ctx, _embedding(ctx, user, 10)) is not None
+    assert await transfers.reserve_quickly(ctx, _embedding(ctx, user, 10)) is not None
     await subscriptions.refill(ctx, _me(user), TokenKind.INFERENCE, 2_000_000, OfflinePayments())
     left = FREE_PLAN_TRAINING_TOKENS - 2 * 5  # two uploads of 10 tokens at 0.5
-    assert await ledger.reserve_quickly(ctx, _embedding(ctx, user, 2 * left + 2)) is None
+    assert await transfers.reserve_quickly(ctx, _embedding(ctx, user, 2 * left + 2)) is None
     assert (await _refused(ctx, user, 2 * left + 2, EMBEDDING)).code == "insufficient_quota"
-    assert await ledger.reserve_quickly(ctx, _embedding(ctx, user, 2 * left)) is not None
+    assert await transfers.reserve_quickly(ctx, _embedding(ctx, user, 2 * left)) is not None
 
 
 async def test_a_disabled_model_is_refused_to_an_individual_at_once(ctx: Context) -> None:
@@ -235,10 +235,10 @@ async def test_an_individuals_revoked_key_takes_nothing_on_the_fast_path(ctx: Co
         await tx.commit()
     await remembered(ctx, user)
     keyed = dataclasses.replace(quick_call(ctx, user), key_hash=api_keys.key_hash(issued.secret))
-    assert await ledger.reserve_quickly(ctx, keyed) is not None
+    assert await transfers.reserve_quickly(ctx, keyed) is not None
     await _change(ctx, update(ApiKey).values(revoked_at=ctx.clock.now()))
     again = dataclasses.replace(keyed, request_id=f"plan-{next(_ids)}")
-    assert await ledger.reserve_quickly(ctx, again) is None
+    assert await transfers.reserve_quickly(ctx, again) is None
 
 
 @pytest.mark.parametrize("no_list", [null(), JSON.NULL], ids=["sql null", "json null"])
@@ -247,4 +247,4 @@ async def test_a_plan_without_a_model_list_opens_every_model(ctx: Context, no_li
     await _change(ctx, update(Plan).where(Plan.name == "free").values(models_allowed=no_list))
     user = await add_user(ctx)
     await remembered(ctx, user)
-    assert await ledger.reserve_quickly(ctx, quick_call(ctx, user)) is not None
+    assert await transfers.reserve_quickly(ctx, quick_call(ctx, user)) is not None

@@ -14,7 +14,8 @@ from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
-from quartermaster.services.ledger import fast_reserve, rate_window, spending
+from quartermaster.services.enterprise import rate_limit_settings
+from quartermaster.services.ledger import fast_reserve, spending, transfers
 from quartermaster.store.db import create_engine
 from quartermaster.store.models import Organization
 from quartermaster.store.uow import UnitOfWork
@@ -26,7 +27,7 @@ OPERATOR = Principal.command_line()
 
 async def _limited(ctx: Context, limits: Limits, cap: int = 100_000) -> int:
     member = await add_member(ctx, inference_cap=cap)
-    await rate_window.set_limits(ctx, OPERATOR, member.org_id, limits)
+    await rate_limit_settings.set_limits(ctx, OPERATOR, member.org_id, limits)
     return member.user_id
 
 
@@ -70,9 +71,9 @@ async def test_a_limited_members_calls_are_counted_on_the_fast_path(ctx: Context
     and each is counted into the minute there."""
     user = await _limited(ctx, Limits(requests_per_minute=3))
     await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # the month's first: the full path
-    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "second")) is not None
-    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "third")) is not None
-    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "fourth")) is None
+    assert await transfers.reserve_quickly(ctx, _call(ctx, user, "second")) is not None
+    assert await transfers.reserve_quickly(ctx, _call(ctx, user, "third")) is not None
+    assert await transfers.reserve_quickly(ctx, _call(ctx, user, "fourth")) is None
     with pytest.raises(TooManyRequests):
         await ledger.reserve(ctx, user, CHAT, 10, 10, "fourth")
 
@@ -83,7 +84,7 @@ async def test_a_call_the_fast_path_does_not_take_is_not_counted(ctx: Context) -
     user = await _limited(ctx, Limits(requests_per_minute=3), cap=50)
     await ledger.reserve(ctx, user, CHAT, 10, 10, "first")  # the month's first: the full path
     await ledger.reserve(ctx, user, CHAT, 5, 5, "second")  # 2 of 3, on the fast path
-    assert await ledger.reserve_quickly(ctx, _call(ctx, user, "too-big", 100)) is None
+    assert await transfers.reserve_quickly(ctx, _call(ctx, user, "too-big", 100)) is None
     with pytest.raises(QuotaExceeded):
         await ledger.reserve(ctx, user, CHAT, 100, 100, "too-big")
     await ledger.reserve(ctx, user, CHAT, 1, 1, "third")  # 3 of 3

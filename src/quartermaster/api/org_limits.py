@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from quartermaster.api.orgs import org_admin
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.http.deps import Caller, Ctx
-from quartermaster.services.ledger import rate_window
+from quartermaster.services.enterprise import rate_limit_settings
 
 router = APIRouter(
     prefix="/api/orgs/{org_id}", tags=["organization"], dependencies=[Depends(org_admin)]
@@ -28,7 +28,7 @@ def _out(limits: Limits) -> RateLimits:
 
 @router.get("/rate-limits")
 async def get_limits(org_id: int, ctx: Ctx, caller: Caller) -> RateLimits:
-    return _out(await rate_window.get(ctx, caller, org_id))
+    return _out(await rate_limit_settings.get(ctx, caller, org_id))
 
 
 @router.put("/rate-limits")
@@ -36,4 +36,4 @@ async def put_limits(org_id: int, body: RateLimits, ctx: Ctx, caller: Caller) ->
     """Each member may start at most this many metered calls, and reserve at most this many
     platform tokens, per clock minute, across all gateway processes. null: no limit."""
     limits = Limits(body.requests_per_minute, body.tokens_per_minute)
-    return _out(await rate_window.set_limits(ctx, caller, org_id, limits))
+    return _out(await rate_limit_settings.set_limits(ctx, caller, org_id, limits))

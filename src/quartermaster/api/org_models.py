@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from quartermaster.api.orgs import org_admin
 from quartermaster.http.deps import Caller, Ctx
-from quartermaster.services.ledger import model_rules
+from quartermaster.services.enterprise import model_list
 
 router = APIRouter(
     prefix="/api/orgs/{org_id}", tags=["organization"], dependencies=[Depends(org_admin)]
@@ -22,10 +22,10 @@ class AllowList(BaseModel):
 
 @router.get("/models")
 async def get_models(org_id: int, ctx: Ctx, caller: Caller) -> AllowList:
-    return AllowList(models=await model_rules.get(ctx, caller, org_id))
+    return AllowList(models=await model_list.get(ctx, caller, org_id))
 
 
 @router.put("/models")
 async def put_models(org_id: int, body: AllowList, ctx: Ctx, caller: Caller) -> AllowList:
     """Replace the allow-list; an empty list or null allows every enabled model again."""
-    return AllowList(models=await model_rules.set_allowed(ctx, caller, org_id, body.models))
+    return AllowList(models=await model_list.set_allowed(ctx, caller, org_id, body.models))

@@ -23,8 +23,8 @@ from quartermaster.services.enterprise import (
     org_summary,
     provisioning,
     purchases,
+    rate_limit_settings,
 )
-from quartermaster.services.ledger import rate_window
 
 app = typer.Typer(help="Enterprise accounts: provision, purchases, members, allocations.")
 OPERATOR = Principal.command_line()
@@ -225,7 +225,7 @@ def set_rate_limits(
     """
 
     async def work(ctx: Context, org_id: int) -> dict[str, int | None]:
-        limits = await rate_window.set_limits(ctx, OPERATOR, org_id, Limits(rpm, tpm))
+        limits = await rate_limit_settings.set_limits(ctx, OPERATOR, org_id, Limits(rpm, tpm))
         return {
             "requests_per_minute": limits.requests_per_minute,
             "tokens_per_minute": limits.tokens_per_minute,

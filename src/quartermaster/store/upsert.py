@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import CursorResult, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,3 +40,8 @@ async def insert_missing(session: AsyncSession, table: Table, row: dict[str, Any
 def _insert(session: AsyncSession) -> Callable[[Table], Any]:
     """The dialect's INSERT, which is the one that knows ON CONFLICT."""
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE matched: the verdict of a conditional update."""
+    return cast(CursorResult[Any], result).rowcount

@@ -2,17 +2,12 @@
 (chain.py)."""
 
 from quartermaster.services.audit.trail import (
-    GENESIS_HASH,
     AuditEntry,
-    event_hash,
-    hashed_fields,
     record,
 )
 
 __all__ = [
-    "GENESIS_HASH",
     "AuditEntry",
-    "event_hash",
-    "hashed_fields",
+    "chain",
     "record",
 ]

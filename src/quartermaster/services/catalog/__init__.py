@@ -4,18 +4,16 @@ per-process copy for the hot path (cache.py), and what a new installation starts
 
 from quartermaster.services.catalog.entries import (
     ModelSpec,
-    default_specs,
     enabled_model,
     list_models,
-    seed,
     update_model,
 )
 
 __all__ = [
     "ModelSpec",
-    "default_specs",
+    "cache",
+    "defaults",
     "enabled_model",
     "list_models",
-    "seed",
     "update_model",
 ]

@@ -2,29 +2,23 @@
 the embedding work metered as training tokens (embedding_work.py), and retrieval (retrieval.py)."""
 
 from quartermaster.services.datasets.library import (
-    DEFAULT_EMBEDDING_MODEL,
     MAX_NAME_CHARS,
     DatasetView,
     create,
     get,
     list_datasets,
-    new_tag,
-    owned,
     remove,
     update,
-    visible,
 )
 
 __all__ = [
-    "DEFAULT_EMBEDDING_MODEL",
     "MAX_NAME_CHARS",
     "DatasetView",
     "create",
     "get",
+    "ingestion",
     "list_datasets",
-    "new_tag",
-    "owned",
     "remove",
+    "retrieval",
     "update",
-    "visible",
 ]

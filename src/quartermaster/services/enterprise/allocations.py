@@ -26,8 +26,8 @@ from quartermaster.services import audit
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise.membership import active_member
 from quartermaster.services.enterprise.org_pool import OrgMonth, admin_change
-from quartermaster.services.ledger.counters import rows_changed
 from quartermaster.store.models import Allocation, Membership
+from quartermaster.store.upsert import rows_changed
 
 
 @dataclass(frozen=True)

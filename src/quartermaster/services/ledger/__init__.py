@@ -2,20 +2,19 @@
 
 `reserve` is the one entry point every metered call takes a hold through; settling, releasing and
 sweeping follow (transfers.py). The rules a hold obeys are in spending.py (standing and cap),
-model_rules.py (the org's model list), rate_window.py (rate limits), counters.py (the cap check
-itself); the single-statement forms of the same rules are fast_reserve.py, fast_plan_cap.py and
-fast_settle.py. check.py recomputes the invariants, fold.py folds closed months."""
+model_rules.py (the org's model list), rate_window.py (rate limits) and counters.py (the cap
+check itself); fast_reserve.py and fast_plan_cap.py build the single statement from those same
+rules, fast_settle.py books a settlement in one statement. check.py recomputes the invariants,
+fold.py folds closed months. `__all__` is what the rest of the code may use
+(tests/unit/test_public_surface.py keeps it so)."""
 
 from quartermaster.services.ledger.transfers import (
-    Caller,
     HoldReceipt,
     Settlement,
     Usage,
     book,
     release,
     reserve,
-    reserve_fully,
-    reserve_quickly,
     run_sweeper,
     settle,
     settle_hold,
@@ -23,17 +22,18 @@ from quartermaster.services.ledger.transfers import (
 )
 
 __all__ = [
-    "Caller",
     "HoldReceipt",
     "Settlement",
     "Usage",
     "book",
+    "check",
+    "fold",
+    "model_rules",
     "release",
     "reserve",
-    "reserve_fully",
-    "reserve_quickly",
     "run_sweeper",
     "settle",
     "settle_hold",
+    "spending",
     "sweep_expired",
 ]

@@ -3,15 +3,13 @@ and the increment are a single statement that no concurrent writer can slip betw
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from sqlalchemy import ColumnElement, CursorResult, Result, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quartermaster.domain import holds
 from quartermaster.domain.types import TokenKind
 from quartermaster.store.models import UsageCounter
-from quartermaster.store.upsert import insert_missing
+from quartermaster.store.upsert import insert_missing, rows_changed
 
 CounterKey = tuple[int, str, TokenKind]
 
@@ -73,11 +71,6 @@ async def unreserve(session: AsyncSession, key: CounterKey, amount: int) -> None
         .values(reserved=UsageCounter.reserved - amount)
         .execution_options(synchronize_session=False)
     )
-
-
-def rows_changed(result: Result[Any]) -> int:
-    """How many rows an UPDATE matched: the verdict of a conditional update."""
-    return cast(CursorResult[Any], result).rowcount
 
 
 async def charge(session: AsyncSession, key: CounterKey, tokens: int, released: int) -> None:

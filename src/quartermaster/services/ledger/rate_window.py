@@ -8,17 +8,14 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Insert, Integer, and_, bindparam, delete, or_, select
+from sqlalchemy import BigInteger, Insert, Integer, and_, bindparam, delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quartermaster.domain.principal import Principal
-from quartermaster.domain.rate_limits import Limits, check, minute_of, refusal
-from quartermaster.services import audit
+from quartermaster.domain.rate_limits import Limits, minute_of, refusal
 from quartermaster.services.context import Context
-from quartermaster.services.identity import authz
 from quartermaster.services.ledger.sql import params
-from quartermaster.store.models import Organization, RateWindow
+from quartermaster.store.models import RateWindow
 
 KEEP = timedelta(minutes=5)
 
@@ -92,35 +89,3 @@ async def prune(ctx: Context) -> int:
         result = await tx.session.execute(delete(RateWindow).where(RateWindow.minute < cutoff))
         await tx.commit()
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def get(ctx: Context, principal: Principal, org_id: int) -> Limits:
-    async with ctx.uow.begin(write=False) as tx:
-        await authz.require_org_admin(tx.session, principal, org_id)
-        row = (
-            await tx.session.execute(
-                select(Organization.rate_limit_rpm, Organization.rate_limit_tpm).where(
-                    Organization.id == org_id
-                )
-            )
-        ).one()
-    return Limits(row.rate_limit_rpm, row.rate_limit_tpm)
-
-
-async def set_limits(ctx: Context, principal: Principal, org_id: int, limits: Limits) -> Limits:
-    """Change the org's per-member limits (admins with MFA, operators); audited."""
-    check(limits)
-    async with ctx.uow.begin() as tx:
-        await authz.require_org_admin(tx.session, principal, org_id)
-        org = await tx.session.get(Organization, org_id)
-        assert org is not None, "require_org_admin found the org"
-        before = {"rpm": org.rate_limit_rpm, "tpm": org.rate_limit_tpm}
-        org.rate_limit_rpm = limits.requests_per_minute
-        org.rate_limit_tpm = limits.tokens_per_minute
-        after = {"rpm": org.rate_limit_rpm, "tpm": org.rate_limit_tpm}
-        entry = audit.AuditEntry(
-            "org.rate_limits.set", principal.user_id, org_id, "organization", org_id, before, after
-        )
-        await audit.record(tx.session, entry, ctx.clock.now())
-        await tx.commit()
-    return limits

@@ -16,7 +16,9 @@ __all__ = [
     "default_terms",
     "list_plans",
     "parse_terms",
+    "payments",
     "public",
     "save",
     "seed",
+    "subscriptions",
 ]

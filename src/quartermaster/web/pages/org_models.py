@@ -12,8 +12,7 @@ from quartermaster.domain.errors import InvalidInput
 from quartermaster.http.deps import Ctx
 from quartermaster.services import catalog
 from quartermaster.services.context import Context
-from quartermaster.services.enterprise import org_summary
-from quartermaster.services.ledger import model_rules
+from quartermaster.services.enterprise import model_list, org_summary
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn, Viewer
@@ -25,7 +24,7 @@ Names = Annotated[list[str], Form(max_length=500)]
 async def _render(
     request: Request, ctx: Context, viewer: Viewer, org_id: int, status: int = 200, **extra: Any
 ) -> Response:
-    allowed = await model_rules.get(ctx, viewer.principal, org_id)
+    allowed = await model_list.get(ctx, viewer.principal, org_id)
     context = {
         "active": "org",
         "tab": "models",
@@ -47,7 +46,7 @@ async def save(
     request: Request, ctx: Ctx, viewer: SignedIn, org_id: ManagedOrg, model: Names | None = None
 ) -> Response:
     try:
-        await model_rules.set_allowed(ctx, viewer.principal, org_id, model or None)
+        await model_list.set_allowed(ctx, viewer.principal, org_id, model or None)
     except InvalidInput as refused:
         return await _render(request, ctx, viewer, org_id, 400, error=refused.message)
     notice = "Every enabled model is open to members." if not model else "Allow-list saved."
