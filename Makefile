@@ -48,11 +48,13 @@ system-deps:
 	  (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) \
 	  >/dev/null || echo "could not install chromium; the browser tests are skipped outside CI"; }
 
-## test: lint, check layering, and run every test on SQLite and (when reachable) PostgreSQL
+## test: lint, check layering and types, and run every test on SQLite and (when reachable)
+## PostgreSQL
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## bench: reserve+settle pairs per second on SQLite and PostgreSQL, 1 and 4 processes (JSON lines)
@@ -85,4 +87,4 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .mypy_cache

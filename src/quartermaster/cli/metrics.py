@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -83,7 +83,7 @@ def activity(
     Example: qm metrics activity "ABC Corp" --action usage.inference --from 2026-11-01
     """
 
-    async def page(ctx: Context, org_id: int) -> dict[str, object]:
+    async def page(ctx: Context, org_id: int) -> dict[str, Any]:
         async with ctx.uow.begin(write=False) as tx:
             tz = (await org_pool.get_org(tx.session, org_id)).timezone
         start = parse_moment(since, tz, end=False, param="from")
@@ -93,7 +93,7 @@ def activity(
         return await activity_service.page(ctx, OPERATOR, org_id, query)
 
     result = common.run(common.settings(), in_org(org, page))
-    entries: list[dict[str, object]] = result["entries"]  # type: ignore[assignment]
+    entries: list[dict[str, object]] = result["entries"]
     lines = [f"{e['at']}  {e['action']:<20} {e['email'] or '-'}" for e in entries]
     lines.append(f"next: --cursor {result['next_cursor']}" if result["next_cursor"] else "end")
     common.report(result, as_json, "\n".join(lines))

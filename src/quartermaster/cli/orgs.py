@@ -6,7 +6,7 @@ ORG is an organization's name or id; members are named by email.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -33,12 +33,13 @@ Admins = Annotated[list[str], typer.Option("--admin", "-a", help="Admin email (r
 Inference = Annotated[int, typer.Option("--inference-tokens", help="Monthly, in 2M bundles.")]
 Training = Annotated[int, typer.Option("--training-tokens", help="Monthly, in 1M bundles.")]
 TermOption = Annotated[Term, typer.Option("--term", help="monthly or yearly.")]
+T = TypeVar("T")
 
 
 def in_org(
-    ref: str, work: Callable[[Context, int], Awaitable[Any]]
-) -> Callable[[Context], Awaitable[Any]]:
-    async def run(ctx: Context) -> Any:
+    ref: str, work: Callable[[Context, int], Awaitable[T]]
+) -> Callable[[Context], Awaitable[T]]:
+    async def run(ctx: Context) -> T:
         return await work(ctx, await provisioning.find_org(ctx, OPERATOR, ref))
 
     return run

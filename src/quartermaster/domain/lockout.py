@@ -30,7 +30,8 @@ def lock_after_failure(failed_logins: int, now: datetime) -> datetime | None:
     if failed_logins < FREE_FAILURES:
         return None
     doublings = min(failed_logins - FREE_FAILURES, 10)
-    return now + min(FIRST_LOCK * (2**doublings), MAX_LOCK)
+    factor: int = 2**doublings  # typeshed types int ** int as Any: a negative power is a float
+    return now + min(FIRST_LOCK * factor, MAX_LOCK)
 
 
 def seconds_locked(state: AccountState, now: datetime) -> int:

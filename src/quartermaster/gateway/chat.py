@@ -128,9 +128,9 @@ async def _events(
                 }
                 yield _sse(usage)
     except ProviderError as exc:
-        yield _sse(json.loads(from_provider(exc).body))
+        yield _sse(json.loads(bytes(from_provider(exc).body)))
         return
     except OperationalError as exc:  # the hold could not be confirmed on disk: nothing was sent
-        yield _sse(json.loads(database_unavailable(exc).body))
+        yield _sse(json.loads(bytes(database_unavailable(exc).body)))
         return
     yield "data: [DONE]\n\n"

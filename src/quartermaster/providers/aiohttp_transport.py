@@ -36,7 +36,8 @@ def proxy_for(scheme: str, host: str) -> str | None:
     """The proxy the environment names for `scheme://host`, or None (also when NO_PROXY
     lists the host). The environment is fixed for the life of the process."""
     proxies = urllib.request.getproxies_environment()
-    if urllib.request.proxy_bypass_environment(host, proxies):
+    # Undocumented, so absent from typeshed; `proxy_bypass` reads the OS settings on macOS.
+    if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
         return None
     return proxies.get(scheme) or proxies.get("all")
 

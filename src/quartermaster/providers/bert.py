@@ -82,7 +82,7 @@ class EncoderLayer:
 def gelu(x: Array) -> Array:
     """GELU with the exact erf, as BERT's `gelu` activation uses; in place where it can be,
     since this runs on the largest activations of the model."""
-    z = np.abs(x)
+    z: Array = np.abs(x)  # NumPy's stubs lose the dtype through `abs`
     z *= np.float32(1 / math.sqrt(2.0))
     t = ERF_P * z
     t += 1.0

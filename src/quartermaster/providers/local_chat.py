@@ -113,7 +113,9 @@ class LlamaChat:
 
     def _prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
         turns = [_turn(message) for message in messages]
-        text = self._format(messages=turns).prompt
+        # llama_cpp types the messages as its OpenAI TypedDicts, whose role Literals lack
+        # "developer"; the template reads role and content, which every turn has.
+        text = self._format(messages=turns).prompt  # type: ignore[arg-type]
         tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
         if len(tokens) >= CONTEXT_TOKENS:
             raise ProviderRejected(

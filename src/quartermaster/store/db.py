@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 WRITE_OPTION = "qm_write"
 UNAVAILABLE_STATES = ("08", "57P")
@@ -29,6 +29,13 @@ SQLITE_BUSY_TIMEOUT_S = 30
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """The dialect of the engine `session` is bound to, "postgresql" or "sqlite". Every session
+    comes from `UnitOfWork`'s sessionmakers, which bind one."""
+    assert session.bind is not None, "the session is bound to no engine"
+    return session.bind.dialect.name
 
 
 def create_engine(

@@ -9,6 +9,8 @@ from sqlalchemy import CursorResult, Result, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quartermaster.store.db import dialect_name
+
 
 async def add_to(
     session: AsyncSession,
@@ -39,7 +41,7 @@ async def insert_missing(session: AsyncSession, table: Table, row: dict[str, Any
 
 def _insert(session: AsyncSession) -> Callable[[Table], Any]:
     """The dialect's INSERT, which is the one that knows ON CONFLICT."""
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
 
 
 def rows_changed(result: Result[Any]) -> int:

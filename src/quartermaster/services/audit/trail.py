@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quartermaster.store.db import dialect_name
 from quartermaster.store.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -59,7 +60,7 @@ def hashed_fields(event: AuditEvent) -> dict[str, Any]:
 
 async def record(session: AsyncSession, entry: AuditEntry, now: datetime) -> AuditEvent:
     """Append `entry` to the chain in the session's transaction; it commits with the change."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
     last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(

@@ -275,7 +275,7 @@ async def update(
         session = tx.session
         dataset = await owned(session, principal, dataset_id, lock=True)
         if name is not None and (cleaned := clean_name(name)) != dataset.name:
-            before = {"name": dataset.name}
+            before: dict[str, Any] = {"name": dataset.name}
             dataset.name = cleaned
             await _audit(
                 session, principal, dataset, "dataset.rename", before, {"name": cleaned}, now

@@ -8,10 +8,10 @@ rules, fast_settle.py books a settlement in one statement. check.py recomputes t
 fold.py folds closed months. `__all__` is what the rest of the code may use
 (tests/unit/test_public_surface.py keeps it so)."""
 
+from quartermaster.services.ledger.rows import Usage
 from quartermaster.services.ledger.transfers import (
     HoldReceipt,
     Settlement,
-    Usage,
     book,
     release,
     reserve,

@@ -20,6 +20,7 @@ from quartermaster.domain.types import HoldState, TokenKind
 from quartermaster.services.context import Context
 from quartermaster.services.ledger import spending
 from quartermaster.services.ledger.fold import STATE_ID, late
+from quartermaster.store.db import dialect_name
 from quartermaster.store.models import (
     Allocation,
     FoldedOrgUsage,
@@ -71,7 +72,7 @@ async def check(ctx: Context) -> list[Difference]:
     now = ctx.clock.now()
     async with ctx.uow.begin(write=False) as tx:
         session = tx.session
-        if session.bind.dialect.name == "postgresql":
+        if dialect_name(session) == "postgresql":
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         return [
             *await _counter_differences(session),

@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain import holds
 from quartermaster.domain.types import TokenKind
 from quartermaster.store.models import UsageCounter
+from quartermaster.store.models.base import table_of
 from quartermaster.store.upsert import insert_missing, rows_changed
 
 CounterKey = tuple[int, str, TokenKind]
 
 
-def counter_is(key: CounterKey) -> list[object]:
+def counter_is(key: CounterKey) -> list[ColumnElement[bool]]:
     user_id, period, kind = key
     return [
         UsageCounter.user_id == user_id,
@@ -43,7 +44,7 @@ async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) ->
         return
     user_id, period, kind = key
     row = {"user_id": user_id, "period": period, "kind": kind.value, "used": 0, "reserved": 0}
-    await insert_missing(session, UsageCounter.__table__, row)
+    await insert_missing(session, table_of(UsageCounter), row)
     if await _fits(session, key, amount, cap):
         return
     counter = (

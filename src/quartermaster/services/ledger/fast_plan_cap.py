@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     ColumnElement,
     ScalarSelect,
@@ -112,7 +113,7 @@ def cap(kind: TokenKind) -> ScalarSelect[Any]:
         Refill.period == bindparam("b_period"),
         Refill.kind == kind.value,
     )
-    period = bindparam("b_period")
+    period: BindParameter[str] = bindparam("b_period")
     paid = exists().where(
         PlanPayment.user_id == bindparam("b_user_id"),
         PlanPayment.plan_id == Plan.id,

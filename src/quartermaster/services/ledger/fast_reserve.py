@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Date,
     Insert,
@@ -78,6 +79,7 @@ from quartermaster.store.models import (
     Organization,
     UsageCounter,
 )
+from quartermaster.store.models.base import table_of
 
 MAX_GUESSES = 50_000
 """Per process; past it the guesses start over (each costs one read to make again)."""
@@ -234,12 +236,12 @@ def _take(kind: TokenKind, keyed: bool, individual: bool) -> Update:
     )
 
 
-HOLD_FIELDS = [c.name for c in Hold.__table__.c if c.name not in ("id", "resolved_at")]
+HOLD_FIELDS = [c.name for c in table_of(Hold).c if c.name not in ("id", "resolved_at")]
 """Every column a new hold has; `hold_row` must give each one (store/hot.py refuses a gap)."""
 
 
-_KEY_HASH = bindparam("b_key_hash")
-_USER_ID = bindparam("b_user_id")
+_KEY_HASH: BindParameter[str] = bindparam("b_key_hash")
+_USER_ID: BindParameter[int] = bindparam("b_user_id")
 _KEY_CHECKED_AT = bindparam("b_key_checked_at", type_=ApiKey.expires_at.type)
 
 
@@ -257,12 +259,12 @@ def _take_and_hold(shape: Shape, counted: bool = False) -> Insert:
     """PostgreSQL: the UPDATE and the hold's INSERT as one data-modifying statement; when
     `counted`, only after the call is counted into its minute's window, in the same statement
     (which must then run in a transaction: a window counted for a hold not taken is undone)."""
-    taking = _take(*shape)
+    take = _take(*shape)
     if counted:
         counting = rate_window.counted("postgresql").cte("counted")
-        taking = taking.where(exists(select(counting.c.requests)))
-    taking = taking.returning(UsageCounter.user_id).cte("taken")
-    table = Hold.__table__
+        take = take.where(exists(select(counting.c.requests)))
+    taking = take.returning(UsageCounter.user_id).cte("taken")
+    table = table_of(Hold)
     held = bound(table, HOLD_FIELDS).select_from(taking)
     taken = postgresql.insert(table).from_select(HOLD_FIELDS, held)
     return taken.returning(table.c.id)

@@ -25,6 +25,7 @@ from quartermaster.services.ledger.rows import Usage, event_row, rollup_row
 from quartermaster.services.ledger.sql import bound, counter_is_bound, params
 from quartermaster.store import hot
 from quartermaster.store.models import Hold, UsageCounter, UsageEvent, UsageMonthly
+from quartermaster.store.models.base import table_of
 
 
 @cache
@@ -38,7 +39,7 @@ def _settle() -> Select[Any]:
         .returning(Hold.id)
         .cte("claimed")
     )
-    events = UsageEvent.__table__
+    events = table_of(UsageEvent)
     event = postgresql.insert(events).from_select(
         EVENT_FIELDS, bound(events, EVENT_FIELDS).select_from(claimed)
     )
@@ -50,7 +51,7 @@ def _settle() -> Select[Any]:
             reserved=UsageCounter.reserved - bindparam("b_held"),
         )
     )
-    table = UsageMonthly.__table__
+    table = table_of(UsageMonthly)
     rolled = postgresql.insert(table).from_select(
         ROLLUP_FIELDS, bound(table, ROLLUP_FIELDS).select_from(claimed)
     )
@@ -62,8 +63,8 @@ def _settle() -> Select[Any]:
     return booked.add_cte(event.cte("event"), counted.cte("counted"), rolled.cte("rolled"))
 
 
-EVENT_FIELDS = [c.name for c in UsageEvent.__table__.c if c.name != "id"]
-ROLLUP_FIELDS = [c.name for c in UsageMonthly.__table__.c if c.name != "id"]
+EVENT_FIELDS = [c.name for c in table_of(UsageEvent).c if c.name != "id"]
+ROLLUP_FIELDS = [c.name for c in table_of(UsageMonthly).c if c.name != "id"]
 
 
 async def settle(ctx: Context, usage: Usage, now: datetime) -> bool:

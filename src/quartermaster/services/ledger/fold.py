@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.periods import last_closed_period
 from quartermaster.domain.types import HoldState
 from quartermaster.services.context import Context
+from quartermaster.store.db import dialect_name
 from quartermaster.store.models import (
     FoldedOrgUsage,
     FoldedUserUsage,
@@ -47,6 +48,7 @@ from quartermaster.store.models import (
     UsageFold,
     UsageMonthly,
 )
+from quartermaster.store.models.base import table_of
 from quartermaster.store.models.usage_folds import LATE
 from quartermaster.store.upsert import insert_missing
 
@@ -79,9 +81,9 @@ async def fold(ctx: Context) -> str | None:
     target = last_closed_period(now)
     async with ctx.uow.begin() as tx:
         session = tx.session
-        if session.bind.dialect.name == "postgresql":
+        if dialect_name(session) == "postgresql":
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        await insert_missing(session, UsageFold.__table__, {"id": STATE_ID})
+        await insert_missing(session, table_of(UsageFold), {"id": STATE_ID})
         through = await session.scalar(
             select(UsageFold.through_period).where(UsageFold.id == STATE_ID).with_for_update()
         )
@@ -98,7 +100,7 @@ async def fold(ctx: Context) -> str | None:
 async def forget(session: AsyncSession) -> None:
     """Drop the fold, in the caller's transaction, before booking into a past month other than
     by a late settlement; readers add everything up from the roll-ups until the next fold."""
-    await insert_missing(session, UsageFold.__table__, {"id": STATE_ID})
+    await insert_missing(session, table_of(UsageFold), {"id": STATE_ID})
     await _mark(session, None, None)
     await _clear(session)
 

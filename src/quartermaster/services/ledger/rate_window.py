@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quartermaster.domain.rate_limits import Limits, minute_of, refusal
 from quartermaster.services.context import Context
 from quartermaster.services.ledger.sql import params
+from quartermaster.store.db import dialect_name
 from quartermaster.store.models import RateWindow
+from quartermaster.store.models.base import table_of
 
 KEEP = timedelta(minutes=5)
 
@@ -28,7 +30,7 @@ async def take(
         return
     if not fits_a_window(limits, tokens):
         raise refusal(limits, tokens, now)
-    counting = counted(session.bind.dialect.name)
+    counting = counted(dialect_name(session))
     values = window_params(user_id, limits, tokens, now)
     if (await session.execute(counting, values)).first() is None:
         raise refusal(limits, tokens, now)
@@ -60,7 +62,7 @@ def counted(dialect: str) -> Insert:
     would go past `b_rpm` calls or `b_tpm` tokens (NULL: no limit); a minute's first call is
     inserted unchecked (see `fits_a_window`). Built once per dialect: the reserve's fast path
     runs it in the transaction that takes the hold (services/ledger/fast_reserve.py)."""
-    table = RateWindow.__table__
+    table = table_of(RateWindow)
     rpm = bindparam("b_rpm", type_=Integer)
     tpm = bindparam("b_tpm", type_=BigInteger)
     tokens = bindparam("b_tokens", type_=BigInteger)

@@ -26,6 +26,20 @@ class Owner(Protocol):
     def period(self) -> str: ...
 
 
+class HeldRow(Owner, Protocol):
+    """A hold as its row says: whose, how much, at which rates (a `Hold`, or the row a claim
+    returned)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def input_rate(self) -> Decimal: ...
+    @property
+    def output_rate(self) -> Decimal: ...
+
+
 @dataclass(frozen=True)
 class Planned:
     """Whose hold is about to be written (an `Owner`)."""

@@ -26,11 +26,11 @@ def model_columns() -> list[ColumnElement[Any]]:
     m = ModelCatalogEntry
     return [
         m.id.label("model_id"),
-        m.kind,
-        m.input_rate,
-        m.output_rate,
-        m.training_rate,
-        m.max_output_tokens,
+        m.kind.expression,
+        m.input_rate.expression,
+        m.output_rate.expression,
+        m.training_rate.expression,
+        m.max_output_tokens.expression,
     ]
 
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +52,7 @@ from quartermaster.store.models import (
     UsageEvent,
     UsageMonthly,
 )
+from quartermaster.store.models.base import table_of
 from quartermaster.store.upsert import add_to
 
 log = logging.getLogger(__name__)
@@ -104,14 +105,22 @@ class HoldReceipt:
 
 
 class _Booked(Protocol):
-    request_id: str
-    period: str
-    prompt_tokens: int
-    completion_tokens: int
-    tokens: int
-    input_rate: Decimal
-    output_rate: Decimal
-    status: str
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def input_rate(self) -> Decimal: ...
+    @property
+    def output_rate(self) -> Decimal: ...
+    @property
+    def status(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -157,11 +166,11 @@ async def book(session: AsyncSession, usage: Usage, now: datetime, released: int
     await session.execute(insert(UsageEvent).values(**event_row(usage, now)))
     key = {"user_id": usage.user_id, "period": usage.period, "kind": usage.kind.value}
     if usage.held is None:
-        await add_to(session, UsageCounter.__table__, key, {"used": usage.tokens}, {"reserved": 0})
+        await add_to(session, table_of(UsageCounter), key, {"used": usage.tokens}, {"reserved": 0})
     else:
         await charge(session, (usage.user_id, usage.period, usage.kind), usage.tokens, released)
     keys, increments, extra = rollup_row(usage)
-    await add_to(session, UsageMonthly.__table__, keys, increments, extra)
+    await add_to(session, table_of(UsageMonthly), keys, increments, extra)
 
 
 Caller = int | Principal | known_keys.Remembered
@@ -259,17 +268,21 @@ async def settle(
     now = ctx.clock.now()
     async with ctx.uow.begin() as tx:
         session = tx.session
-        hold = await _claim(session, request_id, HoldState.SETTLED, now)
-        late = hold is None
-        if hold is None:  # not pending: a replay, a hold the sweeper expired, or a mistake
-            hold = await _locked_hold(session, request_id)
+        claimed = await _claim(session, request_id, HoldState.SETTLED, now)
+        late = claimed is None
+        hold: rows.HeldRow
+        if claimed is None:  # not pending: a replay, a hold the sweeper expired, or a mistake
+            found = await _locked_hold(session, request_id)
             first = await session.scalar(
                 select(UsageEvent).where(UsageEvent.request_id == request_id)
             )
             if first is not None:
-                return _replay(first, hold.amount, prompt_tokens, completion_tokens)
-            if hold.state != HoldState.EXPIRED.value:
-                holds.resolve(HoldState(hold.state), HoldState.SETTLED)
+                return _replay(first, found.amount, prompt_tokens, completion_tokens)
+            if found.state != HoldState.EXPIRED.value:
+                holds.resolve(HoldState(found.state), HoldState.SETTLED)
+            hold = found
+        else:
+            hold = claimed
         rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
         status = "late" if late else "ok"
         usage = charged(
@@ -360,7 +373,7 @@ async def run_sweeper(ctx: Context, interval_s: float = SWEEP_INTERVAL_S) -> Non
 
 async def _claim(
     session: AsyncSession, request_id: str, target: HoldState, now: datetime
-) -> Row[Any] | None:
+) -> rows.HeldRow | None:
     """Resolve the hold if it is still pending, in one statement; None when it is not (so a
     hold resolves exactly once, whoever races for it)."""
     holds.resolve(HoldState.PENDING, target)

@@ -10,7 +10,7 @@ after the fold (`services/ledger/fold.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,9 @@ from quartermaster.services.enterprise.org_pool import get_org
 from quartermaster.services.identity import authz
 from quartermaster.services.metrics import member_totals
 from quartermaster.store.models import Allocation, Membership, UsageCounter, User
+
+Columns = TypeVarTuple("Columns")
+"""What a query selects, kept through the helpers that filter and sort it."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ STORED = {
 }
 
 
-def _filtered(query: Select[Any], org_id: int, q: MemberQuery) -> Select[Any]:
+def _filtered(query: Select[*Columns], org_id: int, q: MemberQuery) -> Select[*Columns]:
     query = query.where(Membership.org_id == org_id, Membership.removed_at.is_(None))
     if q.email:
         query = query.where(User.email_normalized.contains(q.email.lower(), autoescape=True))
@@ -113,7 +116,9 @@ def _filtered(query: Select[Any], org_id: int, q: MemberQuery) -> Select[Any]:
     return query
 
 
-def page_query(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
+def page_query(
+    org_id: int, q: MemberQuery, periods: Periods
+) -> Select[Membership, User, Allocation]:
     """The page of members, sorted and filtered."""
     if q.sort in USAGE_COLUMNS:
         return _page_by_usage(org_id, q, periods)
@@ -126,7 +131,9 @@ def page_query(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
     return _ordered(_filtered(query, org_id, q), key, q).limit(q.limit).offset(q.offset)
 
 
-def _page_by_usage(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]:
+def _page_by_usage(
+    org_id: int, q: MemberQuery, periods: Periods
+) -> Select[Membership, User, Allocation]:
     """Sorted and cut to the page before the users are joined: the sort then handles one
     narrow row per member, and only the page's members are read whole."""
     members = select(Membership.id).join(Allocation, Allocation.membership_id == Membership.id)
@@ -145,7 +152,7 @@ def _page_by_usage(org_id: int, q: MemberQuery, periods: Periods) -> Select[Any]
     return _ordered(query, page.c.key, q)
 
 
-def _ordered(query: Select[Any], key: Any, q: MemberQuery) -> Select[Any]:
+def _ordered(query: Select[*Columns], key: Any, q: MemberQuery) -> Select[*Columns]:
     """Sorted by `key` in the asked order, ties broken by user id in the same direction."""
     tiebreak = Membership.user_id.desc() if q.descending else Membership.user_id
     return query.order_by(key.desc() if q.descending else key, tiebreak)
