@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from quartermaster import __version__, bootstrap
@@ -30,7 +30,7 @@ from quartermaster.api import (
 from quartermaster.domain.clock import Clock
 from quartermaster.gateway import chat, embeddings, models
 from quartermaster.gateway import errors as gateway_errors
-from quartermaster.http import errors
+from quartermaster.http import errors, text_guard
 from quartermaster.http.providers import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
@@ -74,7 +74,12 @@ def create_app(
         return providers or await _build_providers(ctx, settings)
 
     lazy = LazyProviders(build)
-    app = FastAPI(title="Quartermaster", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Quartermaster",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=[Depends(text_guard.refuse_unsafe_text)],
+    )
     app.state.providers = lazy
     app.state.settings = settings
     app.state.ctx = ctx

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, find, settings
 
 from quartermaster.app import create_app
+from quartermaster.http.text_guard import unsafe
 from quartermaster.settings import Settings
 from tests.conftest import TEST_SECRET
 
@@ -67,17 +68,31 @@ def as_httpx(
     )
 
 
-def _no_empty_lists(case: Any) -> bool:
-    """An upload with no file is refused by validation, before any authorization check."""
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value, *(text for item in value.values() for text in _texts(item))]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _texts(item)]
+    return []
+
+
+def _accepted(case: Any) -> bool:
+    """What the edge accepts: an upload with no file is refused by validation, and text with a
+    NUL or a lone surrogate by http/text_guard.py, both before any authorization check."""
     body = case.body
-    return not isinstance(body, dict) or all(value != [] for value in body.values())
+    if isinstance(body, dict) and any(value == [] for value in body.values()):
+        return False
+    parts = (body, case.query, case.path_parameters)
+    return not any(unsafe(text) for part in parts for text in _texts(part))
 
 
 @cache
 def _valid_kwargs(method: str, path: str) -> dict[str, Any]:
     case = find(
         SCHEMA[path][method].as_strategy(),
-        _no_empty_lists,
+        _accepted,
         settings=settings(
             database=None,
             derandomize=True,

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from quartermaster.http.deps import Caller, Cert, Ctx
+from quartermaster.http.fields import LoginsLimit
 from quartermaster.services.identity import api_keys, cac, logins, mfa, profile
 
 router = APIRouter(prefix="/api/me", tags=["me"])
@@ -109,6 +110,6 @@ async def revoke_api_key(key_id: int, ctx: Ctx, caller: Caller) -> None:
 
 
 @router.get("/logins")
-async def my_logins(ctx: Ctx, caller: Caller, limit: int = 50) -> list[dict[str, Any]]:
+async def my_logins(ctx: Ctx, caller: Caller, limit: LoginsLimit = 50) -> list[dict[str, Any]]:
     """Your sign-in attempts, newest first: time, address, agent, method, MFA, outcome."""
     return await logins.history(ctx, caller, None, limit)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from quartermaster.http.deps import Caller, Ctx
+from quartermaster.http.fields import LoginsLimit
 from quartermaster.services.identity import cac, logins, mfa
 
 router = APIRouter(prefix="/api/users", tags=["administration"])
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/users", tags=["administration"])
 
 @router.get("/{user_id}/logins")
 async def user_logins(
-    user_id: int, ctx: Ctx, caller: Caller, limit: int = 50
+    user_id: int, ctx: Ctx, caller: Caller, limit: LoginsLimit = 50
 ) -> list[dict[str, Any]]:
     """A member's sign-in attempts: for admins of their org (MFA verified) and operators."""
     return await logins.history(ctx, caller, user_id, limit)

@@ -8,12 +8,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.lockout import ADDRESS_WINDOW
 from quartermaster.domain.principal import Principal
 from quartermaster.services.context import Context
 from quartermaster.services.identity import authz
 from quartermaster.services.identity.sessions import ClientInfo
 from quartermaster.store.models import LoginAttempt
+
+MAX_LOGINS = 500
+"""The most sign-in attempts one page shows."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ async def history(
     ctx: Context, principal: Principal, user_id: int | None = None, limit: int = 50
 ) -> list[dict[str, object]]:
     """Newest first. Yourself, or a member of an org you administer, or anyone for operators."""
+    if not 1 <= limit <= MAX_LOGINS:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LOGINS}", param="limit")
     target = principal.uid if user_id is None else user_id
     async with ctx.uow.begin(write=False) as tx:
         if target != principal.user_id:
@@ -69,7 +75,7 @@ async def history(
             select(LoginAttempt)
             .where(LoginAttempt.user_id == target)
             .order_by(LoginAttempt.id.desc())
-            .limit(max(1, min(limit, 500)))
+            .limit(limit)
         )
         return [
             {
