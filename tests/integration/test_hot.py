@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy import Integer, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import QueuePool
 
 from quartermaster.services.context import Context
 from quartermaster.store import hot
@@ -25,6 +27,35 @@ async def _one_more(ctx: Context, n: int) -> int:
         row = await connection.first(ONE_MORE, {"b_n": n})
     assert row is not None
     return int(row["n"])
+
+
+async def _on_the_server(ctx: Context, query: str) -> Any:
+    """`query`'s value, asked of the server on a connection of its own with the test's
+    database name as $1."""
+    url = ctx.uow.engine.url
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database="postgres"
+    )
+    try:
+        return await admin.fetchval(query, url.database)
+    finally:
+        await admin.close()
+
+
+async def _nothing_leaked(ctx: Context) -> None:
+    """Every connection is back, and the server holds no idle one beyond those the pool keeps:
+    one the pool dropped without closing it would stay open there. (A closed one's server
+    process may take a moment to leave; one whose client left mid-statement stays active until
+    the statement ends.)"""
+    pool = ctx.uow.engine.pool
+    assert isinstance(pool, QueuePool)
+    assert pool.checkedout() == 0
+    idle = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'idle'"
+    for _ in range(40):
+        if await _on_the_server(ctx, idle) <= pool.checkedin():
+            return
+        await asyncio.sleep(0.05)
+    assert await _on_the_server(ctx, idle) <= pool.checkedin()
 
 
 def _postgresql_only(database: Context | str) -> None:
@@ -80,6 +111,7 @@ async def test_a_statement_cancelled_midway_leaves_no_busy_connection_behind(
         await task
     # Every pooled connection is asked in turn; none is still busy with the cancelled sleep.
     assert await asyncio.gather(*(_one_more(ctx, n) for n in range(12))) == list(range(1, 13))
+    await _nothing_leaked(ctx)
 
 
 async def test_connections_beyond_the_pools_size_are_closed_when_returned(ctx: Context) -> None:
@@ -94,7 +126,7 @@ async def test_connections_beyond_the_pools_size_are_closed_when_returned(ctx: C
         return n + int(row["one"])
 
     assert await asyncio.gather(*(held_a_while(n) for n in range(18))) == list(range(1, 19))
-    assert ctx.uow.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    await _nothing_leaked(ctx)
 
 
 async def test_after_the_server_drops_every_connection_one_call_fails_not_each(
@@ -109,17 +141,9 @@ async def test_after_the_server_drops_every_connection_one_call_fails_not_each(
             await connection.first(text("SELECT pg_sleep(0.1)"), {})
 
     await asyncio.gather(*(held_a_while() for _ in range(5)))  # five connections in the pool
-    url = ctx.uow.engine.url
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, database="postgres"
+    await _on_the_server(
+        ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1"
     )
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            url.database,
-        )
-    finally:
-        await admin.close()
     failed = 0
     for n in range(6):
         try:
@@ -127,6 +151,7 @@ async def test_after_the_server_drops_every_connection_one_call_fails_not_each(
         except OperationalError:
             failed += 1
     assert failed == 1
+    await _nothing_leaked(ctx)
 
 
 HOT_ATOMIC_INSERT = text("INSERT INTO hot_atomic VALUES (:k)").bindparams(

@@ -1,12 +1,14 @@
 """The gateway's per-call statements, run on the driver itself on PostgreSQL.
 
-SQLAlchemy's execution layer costs about 150 µs of CPU per statement here and a pool checkout
-through `Connection` about 250 µs more: several times what the statement costs PostgreSQL, and
-the largest share of a metered call's overhead. The few statements every call makes (the API key,
-the reserve, the settlement) are still written once with SQLAlchemy Core; on PostgreSQL they are
-compiled once to SQL and run on the pooled asyncpg connection directly, each in autocommit (or a
-few together in `HotConnection.atomic()`), with asyncpg's prepared-statement cache. On SQLite
-they run through SQLAlchemy as usual, in one BEGIN IMMEDIATE transaction per `connect()`.
+SQLAlchemy's execution layer costs about 150 µs of CPU per statement here: several times what
+the statement costs PostgreSQL, and the largest share of a metered call's overhead. The few
+statements every call makes (the API key, the reserve, the settlement) are still written once with
+SQLAlchemy Core; on PostgreSQL they are compiled once to SQL and run on the pooled asyncpg
+connection directly, each in autocommit (or a few together in `HotConnection.atomic()`), with
+asyncpg's prepared-statement cache. Only the checkout and the return go through SQLAlchemy's
+public `AsyncConnection` (some tens of µs per call), so that its pool closes, drops and renews
+these connections as it does every other. On SQLite the statements run through SQLAlchemy as
+usual, in one BEGIN IMMEDIATE transaction per `connect()`.
 
 Errors keep the meaning they have everywhere else: a server that cannot be reached is an
 `OperationalError` (the API answers 503, failing closed) and its connection leaves the pool; a
@@ -21,13 +23,22 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql import Executable
-from sqlalchemy.util import greenlet_spawn
 
 from quartermaster.store.db import UNAVAILABLE_STATES
 from quartermaster.store.uow import UnitOfWork
@@ -169,39 +180,96 @@ def _unreachable(sql: str, error: BaseException) -> OperationalError:
 async def connect(uow: UnitOfWork) -> AsyncIterator[HotConnection]:
     """A connection from the app's pool for the statements of one call."""
     if uow.engine.dialect.name != "postgresql":
-        async with uow.statement() as connection:
-            yield HotConnection(None, connection)
+        async with uow.statement() as fallback:
+            yield HotConnection(None, fallback)
         return
+    checked_out = await _check_out(uow.engine)
+    pooled = await checked_out.get_raw_connection()
+    driver = pooled.driver_connection
+    connection = HotConnection(driver, None)
+    discarded: BaseException | None = None
     try:
-        pooled = await uow.engine.raw_connection()
+        yield connection
+    except asyncio.CancelledError as error:
+        discarded = error  # perhaps mid-statement: never hand it to the next call
+        raise
+    except OperationalError as error:
+        if error.connection_invalidated:
+            discarded = error
+            _generation(uow.engine.sync_engine).end(pooled)
+        raise
+    finally:
+        if discarded is None and connection.mid_transaction:
+            discarded = RuntimeError("returned in the middle of a transaction")
+        await _give_back(checked_out, driver, discarded)
+
+
+async def _check_out(engine: AsyncEngine) -> AsyncConnection:
+    """A pooled connection through `AsyncConnection`, whose return (`_give_back`) runs inside
+    SQLAlchemy's own greenlet: a pool that closes the connection then awaits the driver's close
+    instead of leaking it."""
+    try:
+        return await engine.connect()
     except SQLAlchemyError:
         raise
     except Exception as error:  # the driver's own refusal to connect
         raise _unreachable("connect", error) from error
-    driver = pooled.driver_connection
-    connection = HotConnection(driver, None)
+
+
+async def _give_back(
+    checked_out: AsyncConnection, driver: asyncpg.Connection, discarded: BaseException | None
+) -> None:
+    """Return the connection to the pool, or, when `discarded` says why, drop it: its socket at
+    once (SQLAlchemy's own invalidation first tries a polite close, which can wait seconds on a
+    server that does not answer), then its place in the pool."""
     try:
-        yield connection
-    except asyncio.CancelledError as error:
-        _discard(pooled, driver, error)  # perhaps mid-statement: never hand it to the next call
-        raise
-    except OperationalError as error:
-        if error.connection_invalidated:
-            _discard(pooled, driver, error)
-            # As SQLAlchemy does on a disconnect: every connection of this one's generation is
-            # replaced at its next checkout, so a restarted server costs one failed call, not
-            # one per pooled connection.
-            uow.engine.sync_engine.pool._invalidate(pooled, error, _checkin=False)
-        raise
+        if discarded is not None:
+            driver.terminate()
+            await checked_out.invalidate(discarded)
     finally:
-        if connection.mid_transaction and not driver.is_closed():
-            _discard(pooled, driver, RuntimeError("returned in the middle of a transaction"))
-        # The pool may close the connection on its return (overflow, invalidation), which awaits
-        # the driver: only inside SQLAlchemy's greenlet does that happen instead of leaking it.
-        await greenlet_spawn(pooled.close)
+        await checked_out.close()
 
 
-def _discard(pooled: Any, driver: asyncpg.Connection, error: BaseException) -> None:
-    """Drop the driver's connection at once and take it out of the pool."""
-    driver.terminate()
-    pooled.invalidate(error)
+_GENERATION = "quartermaster.hot.generation"
+"""Key of a pooled connection's generation in its `info`; absent on those opened before the
+first disconnect, which are of generation 0."""
+
+
+class _Generation:
+    """What SQLAlchemy does on a disconnect it sees itself, for those the driver meets here:
+    every connection of the failed one's generation is replaced at its next checkout, so a
+    restarted server costs one failed call, not one per pooled connection."""
+
+    def __init__(self) -> None:
+        self.current = 0
+
+    def end(self, failed: PoolProxiedConnection) -> None:
+        """Start a new generation, unless `failed` was already of an ended one (the pool was
+        renewed since it was checked out)."""
+        if failed.info.get(_GENERATION, 0) == self.current:
+            self.current += 1
+
+    def stamp(self, _dbapi_connection: object, entry: ConnectionPoolEntry) -> None:
+        """`PoolEvents.connect`: a new connection is of the current generation."""
+        entry.info[_GENERATION] = self.current
+
+    def renew_if_ended(
+        self, _dbapi_connection: object, entry: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        """`PoolEvents.checkout`: the pool replaces a connection of an ended generation by a
+        new one when its listener raises `DisconnectionError`."""
+        if entry.info.get(_GENERATION, 0) != self.current:
+            raise DisconnectionError("opened before the database was last found unreachable")
+
+
+_generations: WeakKeyDictionary[Engine, _Generation] = WeakKeyDictionary()
+
+
+def _generation(engine: Engine) -> _Generation:
+    """The engine's generations, followed from its first disconnect on: until then the pool's
+    checkouts carry no listener of ours."""
+    if engine not in _generations:
+        generation = _generations[engine] = _Generation()
+        event.listen(engine, "connect", generation.stamp)
+        event.listen(engine, "checkout", generation.renew_if_ended)
+    return _generations[engine]
