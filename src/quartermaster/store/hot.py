@@ -38,7 +38,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from quartermaster.store.db import UNAVAILABLE_STATES
 from quartermaster.store.uow import UnitOfWork
@@ -68,7 +69,9 @@ class _Compiled:
 def _compiled(statement: Executable) -> _Compiled:
     """PostgreSQL's SQL for `statement`, in $n order. Cached by the statement object: only for
     statements built once (module constants, `functools.cache`d builders)."""
+    assert isinstance(statement, ClauseElement), "a Core statement"
     compiled = statement.compile(dialect=pg_asyncpg.dialect())
+    assert isinstance(compiled, SQLCompiler), "a statement compiles to SQL"
     names = tuple(compiled.positiontup or ())
     fixed = {name: compiled.params[name] for name in names if not compiled.binds[name].required}
     return _Compiled(str(compiled), names, fixed)
@@ -94,7 +97,7 @@ class HotConnection:
         if self._driver is None:
             assert self._fallback is not None
             row = (await self._fallback.execute(statement, dict(params))).first()
-            return None if row is None else row._mapping
+            return None if row is None else dict(row._mapping)
         compiled = _compiled(statement)
         with _translated(compiled.sql):
             return await self._driver.fetchrow(compiled.sql, *compiled.arguments(params))
@@ -122,9 +125,10 @@ class HotConnection:
             ending = await self._fallback.begin_nested()
         else:
             self.mid_transaction = True
-            ending = self._driver.transaction()
+            transaction = self._driver.transaction()
             with _translated("BEGIN"):
-                await ending.start()
+                await transaction.start()
+            ending = transaction
         undo = Undo()
         try:
             yield undo
