@@ -30,7 +30,7 @@ from quartermaster.api import (
 from quartermaster.domain.clock import Clock
 from quartermaster.gateway import chat, embeddings, models
 from quartermaster.gateway import errors as gateway_errors
-from quartermaster.http import errors, text_guard
+from quartermaster.http import errors, openapi, text_guard
 from quartermaster.http.providers import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
@@ -85,6 +85,7 @@ def create_app(
     app.state.ctx = ctx
     app.state.payments = payments.provider_named(settings.payment_provider)
     errors.install(app)
+    openapi.install(app)
     gateway_errors.install(app)
     routers = (  # the gateway's first: routes are matched in order, on every call
         chat,

@@ -57,14 +57,14 @@ from quartermaster.domain.principal import Principal
 from quartermaster.domain.rate_limits import Limits
 from quartermaster.domain.types import ModelKind, Role, Term, TokenKind
 from quartermaster.services import catalog, ledger, plans
+from quartermaster.services.catalog import entries
 from quartermaster.services.context import Context
-from quartermaster.services.enterprise import membership
+from quartermaster.services.enterprise import membership, model_list, rate_limit_settings
 from quartermaster.services.identity import api_keys
 from quartermaster.services.identity.accounts import Registration, register
-from quartermaster.services.ledger import fast_reserve, model_rules, rate_window
+from quartermaster.services.ledger import fast_reserve, transfers
 from quartermaster.services.plans import subscriptions
 from quartermaster.services.plans.payments import OfflinePayments
-from quartermaster.store import wal_flush
 from quartermaster.store.db import create_engine
 from quartermaster.store.models import (
     Allocation,
@@ -340,7 +340,7 @@ async def _new_model(ctx: Context, spec: Model) -> str:
     model = catalog.ModelSpec(
         name, kind, "local", name, spec.input_rate, spec.output_rate, spec.training_rate, 8192
     )
-    await catalog.seed(ctx, [replace(model, max_output_tokens=max_output)])
+    await entries.seed(ctx, [replace(model, max_output_tokens=max_output)])
     return name
 
 
@@ -379,9 +379,9 @@ async def _build(ctx: Context, s: Scenario) -> World:
         world = World(member.user_id, str(email), name, kind, rates, max_output, s.zone)
         world.org_id, world.membership_id = member.org_id, member.membership_id
         if s.listed:
-            await model_rules.set_allowed(ctx, OPERATOR, member.org_id, [name])
+            await model_list.set_allowed(ctx, OPERATOR, member.org_id, [name])
         if s.limits.active:
-            await rate_window.set_limits(ctx, OPERATOR, member.org_id, s.limits)
+            await rate_limit_settings.set_limits(ctx, OPERATOR, member.org_id, s.limits)
     else:
         user_id, email = await _new_user(ctx)
         world = World(user_id, email, name, kind, rates, max_output, "UTC")
@@ -429,7 +429,7 @@ async def _prime(ctx: Context, clock: FixedClock, s: Scenario, world: World) -> 
         await ledger.settle(ctx, first.request_id, *s.prior_usage)
     if s.remember:
         call = replace(_call(s, world, 1, output), now=s.prior_at)
-        quick = await ledger.reserve_quickly(ctx, call)
+        quick = await transfers.reserve_quickly(ctx, call)
         assert quick is not None, "setup: the fast path takes a call in the unchanged state"
         if not s.keep_pending:
             await ledger.release(ctx, quick.request_id)
@@ -586,10 +586,10 @@ async def _change(ctx: Context, s: Scenario, world: World, change: Change) -> No
         "unpaid": lambda: membership.update_member(
             ctx, OPERATOR, world.org_id, world.user_id, membership.MemberChanges(paid=False)
         ),
-        "org models": lambda: model_rules.set_allowed(
+        "org models": lambda: model_list.set_allowed(
             ctx, OPERATOR, world.org_id, {"ours": [world.model], "another": [CHAT]}.get(value)
         ),
-        "rate limits": lambda: rate_window.set_limits(ctx, OPERATOR, world.org_id, value),
+        "rate limits": lambda: rate_limit_settings.set_limits(ctx, OPERATOR, world.org_id, value),
         "time zone": lambda: _write(
             ctx,
             update(Organization).where(Organization.id == world.org_id).values(timezone=value),
@@ -709,7 +709,7 @@ async def _fully(ctx: Context, call: fast_reserve.Call, secret: str | None) -> l
         principal = await api_keys.authenticate(ctx, secret)
         if principal.uid != call.user_id:
             raise KeyOfAnotherUser("the key is another user's", code="another_users_key")
-    return await ledger.reserve_fully(ctx, replace(call, key_hash=None, request_id=_rid()))
+    return await transfers.reserve_fully(ctx, replace(call, key_hash=None, request_id=_rid()))
 
 
 def _same(fast: ledger.HoldReceipt, full: ledger.HoldReceipt) -> bool:
@@ -720,7 +720,7 @@ async def _compare(ctx: Context, s: Scenario, world: World) -> str:
     """Ask the fast path, then the full path, the same question; returns the outcome."""
     call = replace(_call(s, world, s.prompt_tokens, s.max_output_tokens), key_hash=world.key_hash)
     before = await _snapshot(ctx, world.user_id)
-    fast = await ledger.reserve_quickly(ctx, call)
+    fast = await transfers.reserve_quickly(ctx, call)
     if fast is not None:
         await ledger.release(ctx, fast.request_id)
         await _restore_windows(ctx, world.user_id, before)
@@ -749,7 +749,7 @@ async def _compare(ctx: Context, s: Scenario, world: World) -> str:
     )
     await ledger.release(ctx, full.request_id)
     await _restore_windows(ctx, world.user_id, before)
-    again = await ledger.reserve_quickly(ctx, replace(call, request_id=_rid()))
+    again = await transfers.reserve_quickly(ctx, replace(call, request_id=_rid()))
     assert again is not None, "once the month's row exists the fast path takes the call"
     assert _same(again, full), f"fast {again} != full {full}"
     return "month's first call"
@@ -995,7 +995,6 @@ def test_the_fast_and_the_full_path_decide_every_reserve_alike(database_url: str
         try:
             checked()
         finally:
-            runner.run(wal_flush.drain(ctx.uow))
             runner.run(engine.dispose())
     # Not vacuous: the random examples came to both answers (about half each).
     assert outcomes["both took"] >= 5, outcomes
