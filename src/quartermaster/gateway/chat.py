@@ -130,7 +130,7 @@ async def _events(
     except ProviderError as exc:
         yield _sse(json.loads(bytes(from_provider(exc).body)))
         return
-    except OperationalError as exc:  # the hold could not be confirmed on disk: nothing was sent
+    except OperationalError as exc:  # the ledger's database went away mid-stream: say so
         yield _sse(json.loads(bytes(database_unavailable(exc).body)))
         return
     yield "data: [DONE]\n\n"

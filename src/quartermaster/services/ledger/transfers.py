@@ -7,6 +7,7 @@ Settling books the event, the counter and the roll-up together, so Σ events = c
 Σ roll-ups holds (`qm ledger check`). Lock order is always hold row, then counter row.
 
 Errors (domain/errors.py; codes in parentheses):
+NotAuthenticated   a remembered API key revoked or expired since (invalid_api_key, expired_api_key)
 NotFound           unknown or disabled model (model_not_found), unknown request (hold_not_found)
 PermissionDenied   member_banned, member_unpaid, no_token_pool (services/ledger/spending.py)
 QuotaExceeded      the worst case does not fit (insufficient_quota; details say what is left)
