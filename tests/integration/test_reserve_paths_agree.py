@@ -363,6 +363,7 @@ def test_the_fast_and_the_full_path_decide_every_reserve_alike(database_url: str
             reserve_paths_agree = example(scenario)(reserve_paths_agree)
         checked = settings(
             max_examples=EXAMPLES,
+            derandomize=True,  # the same examples every run: CI must not pass by luck of the draw
             deadline=None,
             database=None,
             print_blob=True,
