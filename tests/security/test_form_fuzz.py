@@ -14,7 +14,6 @@ Alone: `.venv/bin/pytest -q tests/security/test_form_fuzz.py` (QM_FUZZ_EXAMPLES=
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import pytest
@@ -24,19 +23,18 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.security.cases import schema_app
-from tests.security.test_fuzz import HOSTILE_NUMBERS, HOSTILE_TEXT, Live, live
+from tests.security.test_fuzz import HOSTILE_NUMBERS, HOSTILE_TEXT, Live, live, utf8_carried
 from tests.security.world import Person, fill, path_values
 
 __all__ = ["live"]
 EXAMPLES = int(os.environ.get("QM_FUZZ_EXAMPLES", "8"))
-SURROGATE = re.compile("[\ud800-\udfff]")
 VALUES = st.one_of(
     st.sampled_from(
-        [SURROGATE.sub("\ufffd", text) for text in HOSTILE_TEXT]
+        [utf8_carried(text) for text in HOSTILE_TEXT]
         + [str(number) for number in HOSTILE_NUMBERS]
         + ["", "-1", "0", "1,000", "yes", "on", "admin", "inference", "monthly"]
     ),
-    st.text(max_size=40).map(lambda text: SURROGATE.sub("\ufffd", text)),
+    st.text(max_size=40).map(utf8_carried),
 )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Live:
 
 
 HOSTILE_TEXT = ["\x00", "a\ud800b", "\u202eevil\u200f", "\U0001d518\U0001f642" * 3, "x" * 20_000]
+SURROGATE = re.compile("[\ud800-\udfff]")
 HOSTILE_NUMBERS = [2**63, -(2**63) - 1, 10**30]
 
 
@@ -110,11 +112,17 @@ def _hostile(value: Any, text: str, number: int) -> Any:
     return value
 
 
+def utf8_carried(text: str) -> str:
+    """`text` as a URL or a form, which carry UTF-8 bytes only, brings it to the server: a lone
+    surrogate arrives as the replacement character."""
+    return SURROGATE.sub("\ufffd", text)
+
+
 def _made_hostile(kwargs: dict[str, Any], text: str, number: int) -> dict[str, Any]:
     """The request with hostile values. A URL carries only UTF-8 bytes, so a lone surrogate
     reaches a query string as the replacement character the server decodes it to, and a long
     one is cut to what a URL may hold."""
-    in_url = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")[:2000]
+    in_url = utf8_carried(text)[:2000]
     hostile = dict(kwargs)
     for part, value in (("json", text), ("data", text), ("params", in_url)):
         if isinstance(kwargs.get(part), dict | list):

@@ -56,6 +56,12 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{path}.{index}" if path else str(index))
 
 
+def first_unsafe(value: Any) -> str | None:
+    """The path of the first unsafe string in a decoded JSON value (`body` for the value
+    itself), or None when every string in it is safe."""
+    return next((path or "body" for path, text in _strings(value, "") if unsafe(text)), None)
+
+
 def _check_json(body: bytes) -> None:
     if _SUSPECT_ESCAPE.search(body) is None:
         return
@@ -63,9 +69,9 @@ def _check_json(body: bytes) -> None:
         decoded = json.loads(body)
     except ValueError:
         return  # the route's own parser names what is wrong with it
-    for path, text in _strings(decoded, ""):
-        if unsafe(text):
-            raise refusal(path or "body")
+    found = first_unsafe(decoded)
+    if found is not None:
+        raise refusal(found)
 
 
 async def _check_form(request: Request) -> None:
@@ -81,11 +87,13 @@ async def _check_form(request: Request) -> None:
 
 
 async def refuse_unsafe_text(request: Request) -> None:
-    """A dependency every route has (bootstrap in app.py): refuse the request when any text
+    """A dependency every route has (installed in app.py): refuse the request when any text
     in it is unsafe. Runs before the route, after FastAPI has read the body."""
     for name, value in request.query_params.multi_items():
-        if unsafe(name) or unsafe(value):
-            raise refusal(name if not unsafe(name) else "query parameter name")
+        if unsafe(name):
+            raise refusal("query parameter name")
+        if unsafe(value):
+            raise refusal(name)
     for name, value in request.path_params.items():
         if isinstance(value, str) and unsafe(value):
             raise refusal(name)
