@@ -43,34 +43,36 @@ async def _refused(
     [
         ({"n": 2}, "n"),
         ({"tools": [TOOL]}, "tools"),
-        ({"tool_choice": "required"}, "tool_choice"),
+        ({"functions": [TOOL["function"]]}, "functions"),
         ({"logprobs": True}, "logprobs"),
-        ({"modalities": ["text", "audio"]}, "modalities"),
-        ({"web_search_options": {}}, "web_search_options"),
+        ({"top_logprobs": 3}, "logprobs"),
     ],
 )
-async def test_a_field_the_gateway_does_not_offer_is_refused_by_name(
+async def test_what_the_model_cannot_do_is_refused_by_name(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream, extra: dict[str, Any], param: str
 ) -> None:
-    """More choices, tool calls or log probabilities would change what the caller gets and what
-    it costs: refused before anything is held or sent upstream."""
+    """The catalog says the model takes text only: more choices, tools or log probabilities
+    would change what the caller gets, so they are refused before anything is held or sent,
+    with the model named and the way to enable it."""
     user_id, key = await _member(ctx)
     refused = await _refused(gateway, key, HELLO, extra)
     assert refused.param == param
-    assert refused.code == "unsupported_parameter"
+    assert refused.code in ("unsupported_parameter", "unsupported_value")
+    assert CHAT in refused.message
     assert fake.requests == []
     assert await counter(ctx, user_id, ctx.clock.now().strftime("%Y-%m")) == (0, 0)
 
 
-async def test_an_image_in_a_message_is_refused_not_dropped(
+async def test_an_image_for_a_model_without_vision_is_refused_not_dropped(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream
 ) -> None:
     """Answering as though the image were not there would be a wrong answer, and charged."""
     _, key = await _member(ctx)
     message = {"role": "user", "content": [{"type": "text", "text": "What is this?"}, IMAGE]}
     refused = await _refused(gateway, key, [message])
-    assert refused.param == "messages.0.content"
-    assert "image_url" in refused.message
+    assert refused.param == "messages[0].content[1]"
+    assert "images" in refused.message
+    assert "qm models set" in refused.message
     assert fake.requests == []
 
 
@@ -80,11 +82,11 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "now", "arguments":
 @pytest.mark.parametrize(
     ("message", "param"),
     [
-        ({"role": "assistant", "content": None, "tool_calls": [CALL]}, "messages.1.tool_calls"),
-        ({"role": "tool", "content": "12:00", "tool_call_id": "c1"}, "messages.1.role"),
+        ({"role": "assistant", "content": None, "tool_calls": [CALL]}, "messages[1].tool_calls"),
+        ({"role": "tool", "content": "12:00", "tool_call_id": "c1"}, "messages[1].role"),
     ],
 )
-async def test_a_conversation_with_tool_calls_is_refused_not_flattened(
+async def test_a_conversation_with_tool_calls_needs_a_model_that_takes_tools(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream, message: dict[str, Any], param: str
 ) -> None:
     """Sent as text, a tool call would become an empty turn and its result a stray one."""
@@ -93,12 +95,13 @@ async def test_a_conversation_with_tool_calls_is_refused_not_flattened(
     assert fake.requests == []
 
 
-async def test_the_values_that_ask_for_nothing_more_are_accepted(
+async def test_fields_the_gateway_does_not_read_reach_the_upstream_as_sent(
     gateway: FastAPI, ctx: Context, fake: FakeUpstream
 ) -> None:
-    """Clients that send the defaults explicitly, or OpenAI's own bookkeeping fields, work."""
+    """Defaults sent explicitly, OpenAI's bookkeeping fields and fields no one has heard of are
+    forwarded untouched; only our own extensions stay behind."""
     _, key = await _member(ctx)
-    defaults = {"n": 1, "logprobs": False, "tool_choice": "auto", "tools": [], "store": False}
+    unknown = {"n": 1, "logprobs": False, "store": False, "future_field": {"deep": [1, "x"]}}
     async with openai_client(gateway, key) as client:
         answer = await client.chat.completions.create(
             model=CHAT,
@@ -106,12 +109,15 @@ async def test_the_values_that_ask_for_nothing_more_are_accepted(
             max_tokens=20,
             metadata={"team": "blue"},
             response_format={"type": "text"},
-            extra_body=defaults,
+            extra_body={**unknown, "persona": "Be brief."},
         )
     assert answer.choices[0].message.content == fake.reply
     (sent,) = fake.bodies()
-    assert not {"n", "tools", "tool_choice", "logprobs", "store", "metadata"} & set(sent)
-    assert "response_format" not in sent  # plain text is what every model gives anyway
+    assert {name: sent[name] for name in unknown} == unknown
+    assert sent["metadata"] == {"team": "blue"}
+    assert sent["response_format"] == {"type": "text"}
+    assert "persona" not in sent
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
 async def test_the_sampling_fields_reach_the_upstream_as_sent(

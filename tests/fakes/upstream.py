@@ -32,6 +32,9 @@ class FakeUpstream:
     stall_after_chunks: int | None = None
     cut_stream: bool = False
     raw_body: bytes | None = None
+    answer: dict[str, Any] | None = None
+    """A whole `chat.completion` (several choices, tool calls, logprobs, usage) to answer with
+    instead of `reply`; streamed, it is cut into chunk events as OpenAI sends them."""
     requests: list[httpx.Request] = field(default_factory=list)
     connect_attempts: int = 0
 
@@ -75,6 +78,9 @@ class FakeUpstream:
         }
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.answer is not None:
+            canned = {**self.answer, "model": body["model"]}
+            return canned if self.report_usage else {**canned, "usage": None}
         message = {"role": "assistant", "content": self.reply}
         payload: dict[str, Any] = {
             "id": "chatcmpl-fake",
@@ -88,6 +94,13 @@ class FakeUpstream:
 
     async def _events(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": body["model"]}
+        if self.answer is not None:
+            for event in _answer_events(self.answer):
+                yield _event(base | event)
+            if self.report_usage and body.get("stream_options", {}).get("include_usage"):
+                yield _event(base | {"choices": [], "usage": self.answer["usage"]})
+            yield b"data: [DONE]\n\n"
+            return
         for index, piece in enumerate(self.chunks):
             if self.stall_after_chunks is not None and index == self.stall_after_chunks:
                 await asyncio.sleep(self.stall_s)
@@ -117,6 +130,32 @@ def fake_vector(text: str) -> list[float]:
     """A stable vector per text, so tests can check which input each vector belongs to."""
     digest = hashlib.sha256(text.encode()).digest()
     return [byte / 255 for byte in digest[:EMBED_DIMENSIONS]]
+
+
+def _answer_events(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """A completion's choices as OpenAI streams them: the role, the content word by word (with
+    its logprobs), each tool call's id and name then its arguments in two halves, the finish."""
+    events: list[dict[str, Any]] = []
+    for choice in answer["choices"]:
+        events += [{"choices": [{"index": choice["index"], **part}]} for part in _parts(choice)]
+    return events
+
+
+def _parts(choice: dict[str, Any]) -> list[dict[str, Any]]:
+    message, logprobs = choice["message"], choice.get("logprobs")
+    parts: list[dict[str, Any]] = [{"delta": {"role": "assistant", "content": ""}}]
+    words = [word for word in (message.get("content") or "").split(" ") if word]
+    for i, word in enumerate(words):
+        parts.append({"delta": {"content": word if i == 0 else f" {word}"}, "logprobs": logprobs})
+    for position, call in enumerate(message.get("tool_calls") or ()):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        name = {"name": call["function"]["name"], "arguments": arguments[:half]}
+        head = {"index": position, "id": call["id"], "type": "function", "function": name}
+        rest = {"index": position, "function": {"arguments": arguments[half:]}}
+        parts += [{"delta": {"tool_calls": [head]}}, {"delta": {"tool_calls": [rest]}}]
+    parts.append({"delta": {}, "finish_reason": choice["finish_reason"]})
+    return [{"finish_reason": None} | part for part in parts]
 
 
 def _event(payload: dict[str, Any]) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 from quartermaster.domain.principal import Principal
-from quartermaster.providers.base import ChatMessage
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.services import metering
@@ -16,7 +15,9 @@ from tests.fakes.upstream import FakeUpstream
 from tests.integration.ledger_fixtures import CHAT, add_member
 from tests.integration.test_ledger import counter
 
-CALL = metering.ChatCall(CHAT, (ChatMessage("user", "Say hello"),), max_tokens=100)
+CALL = metering.ChatCall(
+    CHAT, {"messages": [{"role": "user", "content": "Say hello"}]}, max_tokens=100
+)
 
 
 async def _prepared(ctx: Context, fake: FakeUpstream) -> tuple[int, metering.PreparedChat]:

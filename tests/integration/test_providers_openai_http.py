@@ -111,9 +111,15 @@ async def test_chat_without_usage_reports_none(make_provider: MakeProvider) -> N
 async def test_stream_asks_for_usage_and_ends_with_it(make_provider: MakeProvider) -> None:
     fake = FakeUpstream(reply="one two three", prompt_tokens=5)
     chunks = await collect(make_provider(fake).stream_chat(REQUEST))
-    assert [c.delta for c in chunks[:-1]] == ["one", " two", " three"]
+    assert [c.delta for c in chunks[:-1]] == ["one", " two", " three", ""]
     assert not any(c.is_final for c in chunks[:-1])
-    assert chunks[-1] == ChatChunk(finish_reason="stop", usage=TokenUsage(5, 3))
+    finish = chunks[-2].raw
+    assert finish is not None
+    assert finish["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+    final = chunks[-1]
+    assert (final.finish_reason, final.usage) == ("stop", TokenUsage(5, 3))
+    assert final.raw is not None
+    assert final.raw["usage"]["prompt_tokens"] == 5  # the event that carried it, as it came
     assert fake.bodies()[0]["stream_options"] == {"include_usage": True}
 
 

@@ -46,11 +46,31 @@ def set_model(
     context_window: Annotated[int | None, typer.Option(help="Longest prompt, in tokens.")] = None,
     max_output_tokens: Annotated[int | None, typer.Option(help="Longest completion.")] = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
+    tools: Annotated[
+        bool | None, typer.Option("--tools/--no-tools", help="Takes tool definitions and calls.")
+    ] = None,
+    vision: Annotated[
+        bool | None, typer.Option("--vision/--no-vision", help="Takes image parts.")
+    ] = None,
+    audio_input: Annotated[
+        bool | None, typer.Option("--audio-input/--no-audio-input", help="Takes audio parts.")
+    ] = None,
+    logprobs: Annotated[
+        bool | None, typer.Option("--logprobs/--no-logprobs", help="Returns log probabilities.")
+    ] = None,
+    max_choices: Annotated[int | None, typer.Option(help="The largest n (1-128).")] = None,
+    image_tokens: Annotated[
+        int | None, typer.Option(help="The most one image costs, in prompt tokens.")
+    ] = None,
+    prompt_margin_pct: Annotated[
+        int | None, typer.Option(help="Percent added to the counted prompt when holding.")
+    ] = None,
     as_json: common.JsonOption = False,
 ) -> None:
-    """Change a model's rates, limits or availability; audited; past charges keep their rates.
+    """Change a model's rates, limits, capabilities or availability; audited; past charges keep
+    their rates.
 
-    Example: qm models set gpt-4o-mini --input-rate 1.5 --output-rate 6 --enabled
+    Example: qm models set gpt-4o-mini --input-rate 1.5 --output-rate 6 --enabled --tools
     """
     given: dict[str, Any] = {
         "input_rate": input_rate,
@@ -59,6 +79,13 @@ def set_model(
         "context_window": context_window,
         "max_output_tokens": max_output_tokens,
         "enabled": enabled,
+        "tools": tools,
+        "vision": vision,
+        "audio_input": audio_input,
+        "logprobs": logprobs,
+        "max_choices": max_choices,
+        "image_tokens": image_tokens,
+        "prompt_margin_pct": prompt_margin_pct,
     }
     changes = {key: value for key, value in given.items() if value is not None}
     spec = common.run(
@@ -69,4 +96,9 @@ def set_model(
         common.print_json(asdict(spec))
     else:
         rates = ", ".join(f"{k}={v}" for k, v in asdict(spec).items() if isinstance(v, Decimal))
-        common.console.print(f"{spec.name}: {rates}; enabled={spec.enabled}", highlight=False)
+        can = ", ".join(flag for flag in catalog.CAPABILITIES if getattr(spec, flag)) or "text only"
+        common.console.print(
+            f"{spec.name}: {rates}; enabled={spec.enabled}; takes {can}; "
+            f"n up to {spec.max_choices}",
+            highlight=False,
+        )

@@ -68,18 +68,25 @@ def charge(rates: Rates, prompt_tokens: int, completion_tokens: int) -> int:
 
 
 def worst_case(
-    rates: Rates, prompt_tokens: int, max_output_tokens: int, model_max_output: int
+    rates: Rates,
+    prompt_tokens: int,
+    max_output_tokens: int,
+    model_max_output: int,
+    choices: int = 1,
 ) -> int:
-    """What to hold before the call: the prompt plus every output token the call may produce.
+    """What to hold before the call: the prompt plus every output token the call may produce,
+    `max_output_tokens` for each of its `choices` (a chat's `n`), reasoning tokens included.
 
     Training holds are exact (the upload is counted before it is embedded), so a training call
     never asks for output tokens.
     """
+    if choices < 1:
+        raise InvalidInput("a call asks for at least one choice", param="n")
     if rates.kind is TokenKind.TRAINING and max_output_tokens:
         raise InvalidInput("embedding calls produce no output tokens", param="max_tokens")
     if rates.kind is TokenKind.INFERENCE:
         require_output_limit(max_output_tokens, model_max_output)
-    return charge(rates, prompt_tokens, max_output_tokens)
+    return charge(rates, prompt_tokens, max_output_tokens * choices)
 
 
 def require_output_limit(max_output_tokens: int, model_max_output: int, model: str = "") -> int:

@@ -1,113 +1,105 @@
 """Request bodies of /v1, as OpenAI defines them, plus two extensions: `persona` (a system
 prompt added in front) and `datasets` (retrieval, see docs/datasets.md).
 
-A chat's fields are honoured, forwarded to the model (the sampling ones), or refused by name
-(`UNSUPPORTED`): a field that would change the answer's shape or what it costs — more choices,
-tool calls, log probabilities, audio, images — is never silently dropped. Fields that only
-describe the request to OpenAI itself (`metadata`, `store`, `service_tier`, …) are ignored."""
+A chat is forwarded as sent (gateway/chat_flow.py): these models read only what bounds its cost
+(the messages and their parts, tools, `n`, the output limit) or what the gateway must refuse
+when the model cannot do it (services/catalog capabilities); every other field, known to OpenAI
+or not, passes through untouched. Shapes are checked so that a malformed message or part is a
+400 naming it, before anything is held.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationInfo,
-    field_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from quartermaster.domain.capabilities import Asks
 from quartermaster.gateway.response_format import ResponseFormat
 from quartermaster.providers.base import Sampling
+from quartermaster.providers.prompt_count import message_text
 
 MAX_MESSAGES = 1000
 MAX_CONTENT_CHARS = 2_000_000
+MAX_TOOLS = 128
+MAX_CHOICES = 128
+
+
+class ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class InputAudio(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    data: str = Field(min_length=1)
+    format: str = Field(min_length=1, max_length=16)
 
 
 class ContentPart(BaseModel):
+    """One part of a message: text, an image, audio or a file (OpenAI's part types)."""
+
     model_config = ConfigDict(extra="allow")
 
-    type: str
+    type: Literal["text", "image_url", "input_audio", "file", "refusal"]
     text: str | None = None
+    image_url: ImageUrl | None = None
+    input_audio: InputAudio | None = None
+    file: dict[str, Any] | None = None
+    refusal: str | None = None
+
+    @model_validator(mode="after")
+    def _carries_its_type(self) -> ContentPart:
+        """A part carries the field its type names (`{"type": "image_url", "image_url": …}`)."""
+        if getattr(self, self.type) is None:
+            raise ValueError(f"a {self.type} part needs its {self.type} field")
+        return self
 
 
-Calls = list[Any] | dict[str, Any] | None
-"""An assistant message's `tool_calls` (or its older `function_call`)."""
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=256)
+    arguments: str = ""
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=256)
+    type: str = "function"
+    function: FunctionCall | None = None
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: Literal["system", "developer", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = Field(default=None, max_length=64)
-    tool_calls: list[Any] | None = None
-    function_call: dict[str, Any] | None = None
-
-    @field_validator("role")
-    @classmethod
-    def _not_a_tool_result(cls, role: str) -> str:
-        if role == "tool":
-            raise PydanticCustomError(
-                "unsupported_value", "tool results are not supported: tool calling is not offered"
-            )
-        return role
-
-    @field_validator("tool_calls", "function_call")
-    @classmethod
-    def _no_calls(cls, calls: Calls) -> Calls:
-        if calls:
-            raise PydanticCustomError(
-                "unsupported_parameter", "tool calls are not supported: tool calling is not offered"
-            )
-        return calls
-
-    @field_validator("content")
-    @classmethod
-    def _text_only(cls, content: str | list[ContentPart] | None) -> str | list[ContentPart] | None:
-        if isinstance(content, list):
-            for part in content:
-                if part.type != "text":
-                    raise PydanticCustomError(
-                        "unsupported_value",
-                        "only text content is supported; this message has a part of type {kind}",
-                        {"kind": part.type},
-                    )
-        return content
+    tool_calls: list[ToolCall] | None = None
+    function_call: FunctionCall | None = None
+    tool_call_id: str | None = Field(default=None, max_length=256)
 
     def text(self) -> str:
-        """The message's text (its parts are all text: `_text_only`)."""
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text or "" for part in self.content if part.type == "text")
+        return message_text(self.model_dump(include={"content"})["content"])
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
     include_usage: bool = False
 
 
-UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "n": ((None, 1), "one choice per request (n=1); send the request again for another"),
-    "tools": ((None, []), "tool calling is not supported; the gateway returns text answers"),
-    "tool_choice": ((None, "none", "auto"), "tool calling is not supported"),
-    "functions": ((None, []), "function calling is not supported"),
-    "function_call": ((None, "none", "auto"), "function calling is not supported"),
-    "logprobs": ((None, False), "log probabilities are not returned"),
-    "top_logprobs": ((None, 0), "log probabilities are not returned"),
-    "logit_bias": ((None, {}), "logit bias is not supported"),
-    "audio": ((None,), "audio output is not supported"),
-    "modalities": ((None, ["text"]), "only text output is supported"),
-    "prediction": ((None,), "predicted outputs are not supported"),
-    "web_search_options": ((None,), "web search is not supported"),
-}
-"""OpenAI's chat fields the gateway does not offer: the values that ask for nothing, and why
-any other is refused (400, `unsupported_parameter`, `param` naming the field)."""
+class Tool(BaseModel):
+    """A tool the model may call: a function with its JSON schema (other kinds pass as sent)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(min_length=1, max_length=64)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -117,6 +109,7 @@ class ChatCompletionRequest(BaseModel):
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1, le=MAX_CHOICES)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -129,26 +122,10 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = Field(default=None, max_length=256)
     persona: str | None = Field(default=None, max_length=20_000)
     datasets: list[int] | None = Field(default=None, max_length=20)
-    n: StrictInt | None = None
-    tools: list[Any] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    functions: list[Any] | None = None
-    function_call: str | dict[str, Any] | None = None
+    tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
+    functions: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     logprobs: StrictBool | None = None
-    top_logprobs: StrictInt | None = None
-    logit_bias: dict[str, Any] | None = None
-    audio: dict[str, Any] | None = None
-    modalities: list[str] | None = None
-    prediction: dict[str, Any] | None = None
-    web_search_options: dict[str, Any] | None = None
-
-    @field_validator(*UNSUPPORTED)
-    @classmethod
-    def _offered(cls, value: Any, info: ValidationInfo) -> Any:
-        asks_for_nothing, why = UNSUPPORTED[info.field_name or ""]
-        if value not in asks_for_nothing:
-            raise PydanticCustomError("unsupported_parameter", why)
-        return value
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
     @field_validator("messages")
     @classmethod
@@ -176,6 +153,41 @@ class ChatCompletionRequest(BaseModel):
         penalties = (self.presence_penalty, self.frequency_penalty)
         structured = self.response_format.forwarded() if self.response_format else None
         return Sampling(self.top_p, *penalties, self.seed, structured)
+
+    def asks(self) -> Asks:
+        """What the call asks of its model beyond text, each by the field that asks it."""
+        return Asks(
+            tools=_first_tools(self),
+            vision=_first_part(self.messages, "image_url"),
+            audio_input=_first_part(self.messages, "input_audio"),
+            files=_first_part(self.messages, "file"),
+            logprobs="logprobs" if self.logprobs or self.top_logprobs else None,
+            choices=self.n or 1,
+        )
+
+
+EXTENSIONS = ("persona", "datasets")
+"""Our own fields: read by the gateway, never forwarded."""
+
+
+def _first_tools(body: ChatCompletionRequest) -> str | None:
+    for name in ("tools", "functions"):
+        if getattr(body, name):
+            return name
+    for index, message in enumerate(body.messages):
+        if message.tool_calls or message.function_call:
+            return f"messages[{index}].{'tool_calls' if message.tool_calls else 'function_call'}"
+        if message.role in ("tool", "function"):
+            return f"messages[{index}].role"
+    return None
+
+
+def _first_part(messages: list[Message], kind: str) -> str | None:
+    for i, message in enumerate(messages):
+        for j, part in enumerate(message.content if isinstance(message.content, list) else ()):
+            if part.type == kind:
+                return f"messages[{i}].content[{j}]"
+    return None
 
 
 class EmbeddingRequest(BaseModel):

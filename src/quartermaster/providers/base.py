@@ -3,13 +3,21 @@
 Remote upstreams and the embedded local models implement the same `Provider` protocol, so the
 gateway never knows which one it is talking to. Requests and results are plain dataclasses;
 token usage is `None` when the upstream did not report it, and the gateway then counts locally.
+
+A chat carries the caller's OpenAI body (`ChatRequest.wire`) beside its typed fields: an HTTP
+upstream gets that body as sent, with every field the gateway does not read (tools, `n`,
+logprobs, images…), and its answer comes back whole (`ChatResult.raw`, `ChatChunk.raw`). The
+embedded model reads the typed fields; the gateway has refused what it cannot do.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from quartermaster.providers.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,25 @@ class ChatRequest:
     temperature: float | None = None
     stop: Sequence[str] = field(default_factory=tuple)
     sampling: Sampling = field(default_factory=Sampling)
+    wire: Mapping[str, Any] | None = None
+    """The caller's OpenAI chat body, as an HTTP upstream gets it (its `model`, `stream` and
+    `stream_options` are the provider's to set); None: built from the typed fields."""
+
+    def wire_body(self) -> dict[str, Any]:
+        """The OpenAI chat body for an upstream, without `model` and `stream`."""
+        if self.wire is not None:
+            return dict(self.wire)
+        body: dict[str, Any] = {
+            "messages": [
+                {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
+                for m in self.messages
+            ]
+        }
+        optional = {"max_tokens": self.max_tokens, "temperature": self.temperature}
+        body |= {key: value for key, value in optional.items() if value is not None}
+        if self.stop:
+            body["stop"] = list(self.stop)
+        return body | self.sampling.given()
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,10 @@ class TokenUsage:
 
     prompt_tokens: int
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Of the prompt tokens, those the upstream read from its prompt cache."""
+    reasoning_tokens: int = 0
+    """Of the completion tokens, those spent reasoning (not shown in the answer)."""
 
     @property
     def total_tokens(self) -> int:
@@ -63,6 +94,8 @@ class ChatResult:
     finish_reason: str
     usage: TokenUsage | None
     model: str
+    raw: Mapping[str, Any] | None = None
+    """The upstream's `chat.completion` object as it came (choices, tool calls, logprobs)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +106,9 @@ class ChatChunk:
     delta: str = ""
     finish_reason: str | None = None
     usage: TokenUsage | None = None
+    raw: Mapping[str, Any] | None = None
+    """The upstream's `chat.completion.chunk` event as it came; on the last chunk, the event
+    that carried the usage, if any."""
 
     @property
     def is_final(self) -> bool:
@@ -95,5 +131,15 @@ class Provider(Protocol):
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
 
     async def embed(self, inputs: list[str]) -> EmbedResult: ...
+
+    def unsupported(self, body: Mapping[str, Any]) -> str | None:
+        """The first field of a chat body the provider would have to ignore (an HTTP upstream
+        takes them all: None), so the gateway refuses it instead of dropping it."""
+        ...
+
+    def tokenizer(self) -> Tokenizer | None:
+        """The model's own prompt counter when the provider has one (the embedded model's
+        tokenizer and chat template); None: count as the model's name says (tokenizer.py)."""
+        ...
 
     async def close(self) -> None: ...

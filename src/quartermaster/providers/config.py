@@ -34,6 +34,10 @@ class UpstreamConfig:
     retry_backoff_s: float = 0.25
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
+    force: Mapping[str, Any] = field(default_factory=dict)
+    """Body fields every call to this upstream gets, whatever the caller sent (`store = false`)."""
+    remove: tuple[str, ...] = ()
+    """Body fields taken out of every call before it is sent."""
 
     def __post_init__(self) -> None:
         url = urlsplit(self.base_url)
@@ -54,6 +58,13 @@ class UpstreamConfig:
         )
         _require(0 <= self.connect_retries <= 10, self, "connect_retries", "must be 0..10")
         _require(self.retry_backoff_s >= 0, self, "retry_backoff_s", "must not be negative")
+        _require(
+            not {"model", "stream", "messages"} & {*self.force, *self.remove},
+            self,
+            "force/remove",
+            "cannot name model, stream or messages: the gateway sets them",
+        )
+        object.__setattr__(self, "remove", tuple(self.remove))
 
     def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The key from the named environment variable; a named but unset variable is an error,

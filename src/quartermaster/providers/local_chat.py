@@ -60,6 +60,25 @@ MAX_SCHEMA_SIZE = 1_000
 spells each one out, nested (a `maxLength` of 20,000 is 20,000 levels deep)."""
 LLAMA_OPTIONS = ("top_p", "presence_penalty", "frequency_penalty")
 """The `Sampling` fields `Llama.generate` takes under the same names."""
+READ = frozenset(
+    {
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "stop",
+        "response_format",
+        *Sampling.__dataclass_fields__,
+        *("user", "metadata", "store", "service_tier", "stream_options", "parallel_tool_calls"),
+    }
+)
+"""The chat fields the embedded model honours, or that only describe the request (who sent
+it, OpenAI's storage and tier): any other field that asks for something is refused."""
+NOTHING_ASKED: dict[str, tuple[Any, ...]] = {
+    "n": (1,),
+    "modalities": (["text"],),
+    "tool_choice": ("none", "auto"),
+}
 COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
 
@@ -110,6 +129,14 @@ class LlamaChat:
         if rest := stops.flush() + decoder.decode(b"", final=True):
             emit(rest)
         return finish, TokenUsage(len(prompt), completion)
+
+    def count_prompt(self, messages: Sequence[ChatMessage]) -> int:
+        """Prompt tokens exactly as `generate` will feed them: the chat template's framing (and
+        its default system prompt) included — what llama.cpp reports as the prompt."""
+        return len(self._prompt(messages))
+
+    def count_text(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def _prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
         turns = [_turn(message) for message in messages]
@@ -235,8 +262,40 @@ class LocalChatProvider:
     async def embed(self, inputs: list[str]) -> EmbedResult:
         raise not_supported(self._model, "embeddings")
 
+    def unsupported(self, body: Mapping[str, Any]) -> str | None:
+        return next(
+            (name for name, value in body.items() if name not in READ and _asks(name, value)),
+            None,
+        )
+
+    def tokenizer(self) -> LocalTokenizer:
+        return LocalTokenizer(self._chat)
+
     async def close(self) -> None:
         """Nothing to release: the model stays loaded for the life of the process."""
+
+
+class LocalTokenizer:
+    """Counts with SmolLM2's own tokenizer and chat template, so the hold is the prompt the
+    model will read ("hi" is 31 tokens once framed, not 1); loads the model on first use."""
+
+    encoding = f"{MODEL_NAME} chat template"
+
+    def __init__(self, chat: Once[LlamaChat]) -> None:
+        self._chat = chat
+
+    def count(self, text: str) -> int:
+        with local_failures(MODEL_NAME):
+            return self._chat.get().count_text(text)
+
+    def count_messages(self, messages: Sequence[ChatMessage]) -> int:
+        with local_failures(MODEL_NAME):
+            return self._chat.get().count_prompt(messages)
+
+
+def _asks(name: str, value: Any) -> bool:
+    """Whether a field's value asks for something (`n: 1`, `logprobs: false` and `[]` do not)."""
+    return value not in (None, False, 0, "", [], {}, *NOTHING_ASKED.get(name, ()))
 
 
 def _largest_count(schema: Any) -> int:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +112,12 @@ class LocalEmbedProvider:
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         raise not_supported(self._model, "chat")
         yield ChatChunk()  # pragma: no cover - makes this an async generator
+
+    def unsupported(self, body: Mapping[str, Any]) -> None:
+        """It does not chat: the gateway sends it no chat (the catalog says it embeds)."""
+
+    def tokenizer(self) -> None:
+        """Uploads are counted as the model's name says (providers/tokenizer.py)."""
 
     async def close(self) -> None:
         """Nothing to release: the model stays loaded for the life of the process."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -76,30 +76,34 @@ class OpenAIHTTPProvider:
         async with self._open("chat/completions", self._chat_body(request, stream=False)) as reply:
             payload = await self._read_json(reply)
         with self._translated():
-            choice = payload["choices"][0]
+            choices = payload["choices"]
             return ChatResult(
-                content=choice["message"].get("content") or "",
-                finish_reason=choice.get("finish_reason") or "stop",
+                content=_generated(choices, "message"),
+                finish_reason=choices[0].get("finish_reason") or "stop",
                 usage=_usage(payload.get("usage")),
                 model=payload.get("model", self._model),
+                raw=payload,
             )
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """The upstream's events as they come, each with the text it adds (for a local count
+        when no usage is reported); then the final chunk, carrying the usage event."""
         finish: str | None = None
         usage: TokenUsage | None = None
+        usage_event: dict[str, Any] | None = None
         async with self._open("chat/completions", self._chat_body(request, stream=True)) as reply:
             async for event in self._events(reply):
                 with self._translated():
-                    usage = _usage(event.get("usage")) or usage
-                    choices = event.get("choices") or ()
-                    deltas = [(c.get("delta") or {}).get("content") for c in choices]
+                    choices = event.get("choices") or []
+                    if _usage(event.get("usage")) is not None:
+                        usage, usage_event = _usage(event.get("usage")), event
                     finish = next(
                         (c["finish_reason"] for c in choices if c.get("finish_reason")), finish
                     )
-                for delta in deltas:
-                    if delta:
-                        yield ChatChunk(delta=str(delta))
-        yield ChatChunk(finish_reason=finish or "stop", usage=usage)
+                    text = _generated(choices, "delta")
+                if choices:
+                    yield ChatChunk(delta=text, raw=event)
+        yield ChatChunk(finish_reason=finish or "stop", usage=usage, raw=usage_event)
 
     async def embed(self, inputs: list[str]) -> EmbedResult:
         body = {"model": self._model, "input": inputs, "encoding_format": "float"}
@@ -112,26 +116,27 @@ class OpenAIHTTPProvider:
                 raise ValueError(f"{len(vectors)} vectors for {len(inputs)} inputs")
             return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
 
+    def unsupported(self, body: Mapping[str, Any]) -> None:
+        """Every field is forwarded; the upstream refuses what it does not know."""
+
+    def tokenizer(self) -> None:
+        """Counted by the model's name (providers/tokenizer.py)."""
+
     async def close(self) -> None:
         await self._transport.aclose()
 
     def _chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": [
-                {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
-                for m in request.messages
-            ],
-            "stream": stream,
-        }
-        optional = {"max_tokens": request.max_tokens, "temperature": request.temperature}
-        body |= {key: value for key, value in optional.items() if value is not None}
-        if request.stop:
-            body["stop"] = list(request.stop)
-        body |= request.sampling.given()
+        """The caller's body with the upstream's model name, usage asked for on streams, and
+        the upstream's policy (fields it forces or removes) applied last."""
+        body = request.wire_body() | {"model": self._model, "stream": stream}
         if stream:
-            body["stream_options"] = {"include_usage": True}
-        return body
+            asked = body.get("stream_options")
+            body["stream_options"] = (asked if isinstance(asked, dict) else {}) | {
+                "include_usage": True
+            }
+        for name in self._config.remove:
+            body.pop(name, None)
+        return body | dict(self._config.force)
 
     @asynccontextmanager
     async def _open(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
@@ -251,9 +256,31 @@ def _redacted(text: str, key: str | None) -> str:
 
 
 def _usage(raw: Any) -> TokenUsage | None:
+    """OpenAI's usage object, with the cached and reasoning parts when the upstream gives them."""
     if not isinstance(raw, dict) or raw.get("prompt_tokens") is None:
         return None
-    return TokenUsage(int(raw["prompt_tokens"]), int(raw.get("completion_tokens") or 0))
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return TokenUsage(
+        int(raw["prompt_tokens"]),
+        int(raw.get("completion_tokens") or 0),
+        int(prompt_details.get("cached_tokens") or 0),
+        int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+def _generated(choices: list[Any], key: str) -> str:
+    """All the text the choices hold under `key` (`message`, or a stream's `delta`): content,
+    refusals and tool calls' names and arguments — what a local count falls back on."""
+    pieces: list[str] = []
+    for choice in choices:
+        part = choice.get(key) or {}
+        pieces += [str(part.get(field) or "") for field in ("content", "refusal")]
+        calls = [*(part.get("tool_calls") or ()), part.get("function_call") or {}]
+        for call in calls:
+            function = call.get("function", call) if isinstance(call, dict) else {}
+            pieces += [str(function.get(field) or "") for field in ("name", "arguments")]
+    return "".join(pieces)
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -16,21 +16,23 @@ providers' ProviderError tree, re-raised after the hold is released.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import anyio
 
-from quartermaster.domain import holds
+from quartermaster.domain import capabilities, holds
 from quartermaster.domain.errors import InvalidInput, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rates import inference_charge, training_charge
 from quartermaster.domain.types import ModelKind
+from quartermaster.providers import prompt_count
 from quartermaster.providers.base import (
     ChatChunk,
-    ChatMessage,
     ChatRequest,
     ChatResult,
     Provider,
@@ -53,14 +55,20 @@ MeteredCaller = Principal | known_keys.Remembered
 
 @dataclass(frozen=True)
 class ChatCall:
+    """A chat as the gateway read it: the OpenAI body forwarded to an HTTP upstream (`body`:
+    messages and every field the caller sent, but not `model`, `stream` or our extensions), and
+    what the metering and the embedded model read of it."""
+
     model: str
-    messages: tuple[ChatMessage, ...]
+    body: Mapping[str, Any]
     max_tokens: int | None = None
     temperature: float | None = None
     stop: tuple[str, ...] = ()
     persona: str | None = None
     datasets: tuple[int, ...] = ()
     sampling: Sampling = field(default_factory=Sampling)
+    asks: capabilities.Asks = field(default_factory=capabilities.Asks)
+    id_prefix: str = "chatcmpl"
 
 
 @dataclass(frozen=True)
@@ -141,43 +149,81 @@ async def prepare_chat(
     """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
     async with known_keys.confirmed_before_refusal(ctx, caller):
         entry = await _entry(ctx, call.model, ModelKind.CHAT)
+        capabilities.require_capable(entry.name, _can(entry), call.asks)
         provider = _provider(providers, entry.name)
-        messages, references = await _prompt(ctx, providers, caller, call)
-        tokenizer = tokenizer_for_model(entry.upstream_model)
-        prompt_tokens = tokenizer.count_messages(messages)
-        limit = _output_limit(entry, call.max_tokens, prompt_tokens)
-    request_id = new_request_id("chatcmpl")
-    receipt = await ledger.reserve(ctx, caller, entry.name, prompt_tokens, limit, request_id)
-    request = ChatRequest(messages, limit, call.temperature, call.stop, call.sampling)
+        _require_taken(provider, entry.name, call.body)
+        body, references = await _prompt(ctx, providers, caller, call)
+        tokenizer = provider.tokenizer() or tokenizer_for_model(entry.upstream_model)
+        counted = prompt_count.count_prompt(tokenizer, body, _bounds(entry))
+        limit = _output_limit(entry, call.max_tokens, counted.text)
+    request_id = new_request_id(call.id_prefix)
+    held = _with_margin(entry, counted.total)
+    choices = call.asks.choices
+    receipt = await ledger.reserve(
+        ctx, caller, entry.name, held, limit, request_id, choices=choices
+    )
+    messages = prompt_count.text_messages(body["messages"])
+    request = ChatRequest(messages, limit, call.temperature, call.stop, call.sampling, body)
     return PreparedChat(
         request_id,
         int(time.time()),
         entry.name,
         provider,
         request,
-        prompt_tokens,
+        counted.total,
         tokenizer,
         receipt,
         references,
     )
 
 
+def _can(entry: catalog.ModelSpec) -> capabilities.Can:
+    return capabilities.Can(
+        entry.tools, entry.vision, entry.audio_input, entry.logprobs, entry.max_choices
+    )
+
+
+def _bounds(entry: catalog.ModelSpec) -> prompt_count.MediaBounds:
+    return prompt_count.MediaBounds(entry.image_tokens, entry.context_window)
+
+
+def _with_margin(entry: catalog.ModelSpec, prompt_tokens: int) -> int:
+    """The prompt to hold: the count plus the model's safety margin, never more than the model
+    can read (an upstream refuses a longer prompt, so it is never billed)."""
+    margin = math.ceil(prompt_tokens * entry.prompt_margin_pct / 100)
+    return min(prompt_tokens + margin, entry.context_window)
+
+
+def _require_taken(provider: Provider, model: str, body: Mapping[str, Any]) -> None:
+    """The embedded model refuses fields it would otherwise ignore (never dropped silently)."""
+    field_name = provider.unsupported(body)
+    if field_name is not None:
+        raise InvalidInput(
+            f"{model} does not take {field_name}; leave it out or use another model",
+            param=field_name,
+            code="unsupported_parameter",
+        )
+
+
 async def _prompt(
     ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, call: ChatCall
-) -> tuple[tuple[ChatMessage, ...], tuple[retrieval.Passage, ...] | None]:
-    """The messages as sent upstream (persona and retrieved passages first), and the passages."""
-    messages = call.messages
+) -> tuple[dict[str, Any], tuple[retrieval.Passage, ...] | None]:
+    """The body as sent upstream (persona and retrieved passages first), and the passages."""
+    messages: list[Mapping[str, Any]] = list(call.body["messages"])
     references: tuple[retrieval.Passage, ...] | None = None
     if call.datasets:  # the passages are part of the prompt: counted, reserved and charged
         principal = await known_keys.confirm(ctx, caller)  # the datasets are read for them
-        references = tuple(
-            await retrieval.for_chat(ctx, providers, principal, call.datasets, messages)
-        )
+        said = prompt_count.text_messages(messages)
+        references = tuple(await retrieval.for_chat(ctx, providers, principal, call.datasets, said))
         if references:
-            messages = (retrieval.sources_message(references), *messages)
+            messages.insert(0, _system(retrieval.sources_message(references).content))
     if call.persona:
-        messages = (ChatMessage("system", call.persona), *messages)
-    return messages, references
+        messages.insert(0, _system(call.persona))
+    return {**call.body, "messages": messages}, references
+
+
+def _system(text: str) -> dict[str, str]:
+    return {"role": "system", "content": text}
 
 
 def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple[int, Booking]:

@@ -3,6 +3,7 @@ per-process copy for the hot path (cache.py), and what a new installation starts
 (defaults.py)."""
 
 from quartermaster.services.catalog.entries import (
+    CAPABILITIES,
     ModelSpec,
     enabled_model,
     list_models,
@@ -10,6 +11,7 @@ from quartermaster.services.catalog.entries import (
 )
 
 __all__ = [
+    "CAPABILITIES",
     "ModelSpec",
     "cache",
     "defaults",

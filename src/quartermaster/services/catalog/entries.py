@@ -37,6 +37,25 @@ class ModelSpec:
     context_window: int = 8192
     max_output_tokens: int = 1024
     enabled: bool = True
+    tools: bool = False
+    """Takes tool (function) definitions and conversations that hold tool calls."""
+    vision: bool = False
+    """Takes image parts."""
+    audio_input: bool = False
+    """Takes audio parts."""
+    logprobs: bool = False
+    """Returns log probabilities."""
+    max_choices: int = 1
+    """The largest `n` (answers per request)."""
+    image_tokens: int = 0
+    """The most one image can cost in prompt tokens: held for an image given by URL, and the
+    ceiling that scales OpenAI's tile formula for an image whose pixels are in the request."""
+    prompt_margin_pct: int = 0
+    """Added to the counted prompt before it is held, for upstreams whose tokenizer is not ours."""
+
+
+CAPABILITIES = ("tools", "vision", "audio_input", "logprobs")
+COUNTS = ("max_choices", "image_tokens", "prompt_margin_pct")
 
 
 def parse_specs(document: dict[str, Any]) -> list[ModelSpec]:
@@ -57,11 +76,17 @@ def parse_specs(document: dict[str, Any]) -> list[ModelSpec]:
                     context_window=int(raw.get("context_window", 8192)),
                     max_output_tokens=int(raw.get("max_output_tokens", 1024)),
                     enabled=bool(raw.get("enabled", True)),
+                    **_capabilities(raw),
                 )
             )
         except (KeyError, ValueError) as exc:
             raise InvalidInput(f"model entry {index + 1} in the catalog file: {exc}") from exc
     return specs
+
+
+def _capabilities(raw: dict[str, Any]) -> dict[str, Any]:
+    flags = {flag: bool(raw.get(flag, False)) for flag in CAPABILITIES}
+    return flags | {count: int(raw[count]) for count in COUNTS if count in raw}
 
 
 def default_specs() -> list[ModelSpec]:
@@ -98,6 +123,8 @@ EDITABLE = (
     "context_window",
     "max_output_tokens",
     "enabled",
+    *CAPABILITIES,
+    *COUNTS,
 )
 
 
@@ -113,7 +140,14 @@ def spec_of(entry: ModelCatalogEntry) -> ModelSpec:
         context_window=entry.context_window,
         max_output_tokens=entry.max_output_tokens,
         enabled=entry.enabled,
+        **{name: getattr(entry, name) for name in (*CAPABILITIES, *COUNTS)},
     )
+
+
+LARGEST = 2**31 - 1
+"""The catalog's limits are 32-bit columns."""
+LEAST = {"context_window": 1, "max_choices": 1}
+MOST = {"max_choices": 128, "prompt_margin_pct": 1000}
 
 
 def parse_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -126,12 +160,17 @@ def parse_changes(changes: dict[str, Any]) -> dict[str, Any]:
             )
         if name.endswith("_rate"):
             parsed[name] = parse_rate(value, name)
-        elif name == "enabled":
+        elif name == "enabled" or name in CAPABILITIES:
             if not isinstance(value, bool):
-                raise InvalidInput("enabled must be true or false", param=name)
+                raise InvalidInput(f"{name} must be true or false", param=name)
             parsed[name] = value
-        elif not isinstance(value, int) or value < (1 if name == "context_window" else 0):
-            raise InvalidInput(f"{name} must be a whole number of tokens", param=name)
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not (LEAST.get(name, 0) <= value <= MOST.get(name, LARGEST))
+        ):
+            least, most = LEAST.get(name, 0), MOST.get(name, LARGEST)
+            raise InvalidInput(f"{name} must be a whole number from {least} to {most}", param=name)
         else:
             parsed[name] = value
     return parsed

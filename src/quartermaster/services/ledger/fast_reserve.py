@@ -136,6 +136,8 @@ class Call:
     """The caller's API key when nothing has checked it for this call
     (services/identity/known_keys.py): the statement then takes the hold only while the key is still
     valid and the member's."""
+    choices: int = 1
+    """Answers the call asks for (a chat's `n`); each may be `max_output_tokens` long."""
 
 
 class _Guesses(dict[tuple[int, str], Guess]):
@@ -340,7 +342,11 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
     rates = guess.rates
     try:
         amount = holds.worst_case(
-            rates, call.prompt_tokens, call.max_output_tokens, guess.max_output_tokens
+            rates,
+            call.prompt_tokens,
+            call.max_output_tokens,
+            guess.max_output_tokens,
+            call.choices,
         )
     except InvalidInput:
         return None  # perhaps only by the guess: the full path says so if it is true

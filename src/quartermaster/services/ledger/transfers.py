@@ -188,6 +188,7 @@ async def reserve(
     request_id: str,
     *,
     hold_ttl_s: int | None = None,
+    choices: int = 1,
 ) -> HoldReceipt:
     """Hold the worst case of a call before it is sent upstream, or refuse it with nothing written.
 
@@ -196,7 +197,8 @@ async def reserve(
     (`reserve_fully`, whose refusals name the rule). A remembered API key is checked by that
     statement; when it takes nothing, the key is authenticated in full (401 if revoked) before
     the full path. For an embedding (training) model `prompt_tokens` is the counted tokens of
-    the upload and `max_output_tokens` must be 0. The hold counts in the month of the org's time
+    the upload and `max_output_tokens` must be 0; a chat asking for `choices` answers (`n`) holds
+    `max_output_tokens` for each. The hold counts in the month of the org's time
     zone at `now`, until `hold_ttl_s` (the context's by default) has passed.
     """
     user_id = caller if isinstance(caller, int) else caller.uid
@@ -204,7 +206,7 @@ async def reserve(
     ttl = ctx.hold_ttl_s if hold_ttl_s is None else hold_ttl_s
     now = ctx.clock.now()
     call = fast_reserve.Call(
-        user_id, model, prompt_tokens, max_output_tokens, request_id, now, ttl, key_hash
+        user_id, model, prompt_tokens, max_output_tokens, request_id, now, ttl, key_hash, choices
     )
     receipt = await reserve_quickly(ctx, call)
     if receipt is not None:
@@ -245,7 +247,11 @@ async def reserve_fully(ctx: Context, call: fast_reserve.Call) -> HoldReceipt:
         if cap is None:
             raise spending.no_pool(rates.kind, period)
         amount = holds.worst_case(
-            rates, call.prompt_tokens, call.max_output_tokens, entry.max_output_tokens
+            rates,
+            call.prompt_tokens,
+            call.max_output_tokens,
+            entry.max_output_tokens,
+            call.choices,
         )
         await rate_window.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)

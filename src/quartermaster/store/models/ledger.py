@@ -32,6 +32,14 @@ class ModelCatalogEntry(Base):
     context_window: Mapped[int] = mapped_column(Integer, default=8192)
     max_output_tokens: Mapped[int] = mapped_column(Integer, default=1024)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the model can do, so the gateway refuses only what it cannot (services/catalog).
+    tools: Mapped[bool] = mapped_column(Boolean, default=False)
+    vision: Mapped[bool] = mapped_column(Boolean, default=False)
+    audio_input: Mapped[bool] = mapped_column(Boolean, default=False)
+    logprobs: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_choices: Mapped[int] = mapped_column(Integer, default=1)
+    image_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_margin_pct: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
