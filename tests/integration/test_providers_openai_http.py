@@ -14,6 +14,7 @@ from quartermaster.providers import (
     ChatRequest,
     OpenAIHTTPProvider,
     ProviderBadResponse,
+    ProviderConfigError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
@@ -217,3 +218,32 @@ async def test_embed_returns_vectors_in_input_order(make_provider: MakeProvider)
     result = await make_provider(FakeUpstream()).embed(texts)
     assert result.vectors == [fake_vector(text) for text in texts]
     assert result.usage == TokenUsage(prompt_tokens=6)
+
+
+async def test_the_caller_body_is_forwarded_with_the_upstream_policy_applied_last(
+    make_provider: MakeProvider,
+) -> None:
+    """An operator can force a field (`store = false`) or take one out for one upstream,
+    whatever the caller sent; everything else arrives as the caller wrote it."""
+    fake = FakeUpstream()
+    provider = make_provider(fake, force={"store": False}, remove=("service_tier",))
+    wire = {
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+        "store": True,
+        "service_tier": "priority",
+        "tools": [{"type": "function", "function": {"name": "now"}}],
+    }
+    await provider.chat(ChatRequest([ChatMessage("user", "Hi")], wire=wire))
+    (sent,) = fake.bodies()
+    assert sent == {
+        "messages": wire["messages"],
+        "tools": wire["tools"],
+        "store": False,
+        "model": "fake-model",
+        "stream": False,
+    }
+
+
+def test_an_upstream_policy_cannot_touch_what_the_gateway_sets() -> None:
+    with pytest.raises(ProviderConfigError, match="cannot name model, stream or messages"):
+        UpstreamConfig(name="x", base_url="http://x.test", force={"model": "other"})
