@@ -106,3 +106,31 @@ def test_serve_keeps_an_idle_connection_as_long_as_configured(
         assert _answered(kept)  # idle for 1 s of the 2 allowed: still open
         time.sleep(3)
         assert not _answered(kept)  # idle past 2 s: closed by the server
+
+
+def test_an_operator_gives_a_model_its_capabilities(env: dict[str, str], tmp_path: Path) -> None:
+    """What a model can do is the catalog's: set from the command line, shown by `list`, and a
+    value out of range is refused with the bound, nothing changed."""
+    assert run_qm(["init"], env, tmp_path).returncode == 0
+    model = "smollm2-135m-instruct"
+    changed = run_qm(
+        ["models", "set", model, "--tools", "--vision", "--max-choices", "4", "--json"],
+        env,
+        tmp_path,
+    )
+    assert changed.returncode == 0, changed.stderr
+    spec = json.loads(changed.stdout)
+    assert (spec["tools"], spec["vision"], spec["audio_input"], spec["max_choices"]) == (
+        True,
+        True,
+        False,
+        4,
+    )
+    listed = run_qm(["models", "list"], env, tmp_path).stdout
+    line = next(row for row in listed.splitlines() if row.startswith(model))
+    assert line.endswith("takes tools, vision; n up to 4")
+    refused = run_qm(["models", "set", model, "--max-choices", "500"], env, tmp_path)
+    assert refused.returncode != 0
+    assert "max_choices must be a whole number from 1 to 128" in refused.stderr + refused.stdout
+    again = json.loads(run_qm(["models", "list", "--json"], env, tmp_path).stdout)
+    assert next(m for m in again if m["name"] == model)["max_choices"] == 4

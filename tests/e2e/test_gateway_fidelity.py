@@ -297,3 +297,19 @@ async def test_log_probabilities_and_usage_details_come_back_unchanged(
     assert reply.model_extra is not None
     assert reply.usage.model_extra is not None
     assert reply.usage.model_extra["tokens_charged"] == 26
+
+
+async def test_the_model_list_says_what_each_model_can_do(
+    gateway: FastAPI, member: tuple[int, str]
+) -> None:
+    _, key = member
+    async with openai_client(gateway, key) as client:
+        listed = {model.id: model.model_extra for model in (await client.models.list()).data}
+    assert listed[CHAT] is not None
+    assert listed[CHAT]["capabilities"] == {
+        "tools": True,
+        "vision": True,
+        "audio_input": False,
+        "logprobs": True,
+        "max_choices": 4,
+    }

@@ -32,7 +32,8 @@ def list_models(as_json: common.JsonOption = False) -> None:
             else f"input {spec.input_rate} output {spec.output_rate}"
         )
         state = "enabled" if spec.enabled else "disabled"
-        common.console.print(f"{spec.name:<28} {spec.kind:<9} {state:<8} {rates}", highlight=False)
+        line = f"{spec.name:<28} {spec.kind:<9} {state:<8} {rates}"
+        common.console.print(f"{line:<72} {_abilities(spec)}", highlight=False, soft_wrap=True)
 
 
 @app.command("set")
@@ -96,9 +97,14 @@ def set_model(
         common.print_json(asdict(spec))
     else:
         rates = ", ".join(f"{k}={v}" for k, v in asdict(spec).items() if isinstance(v, Decimal))
-        can = ", ".join(flag for flag in catalog.CAPABILITIES if getattr(spec, flag)) or "text only"
         common.console.print(
-            f"{spec.name}: {rates}; enabled={spec.enabled}; takes {can}; "
-            f"n up to {spec.max_choices}",
-            highlight=False,
+            f"{spec.name}: {rates}; enabled={spec.enabled}; {_abilities(spec)}", highlight=False
         )
+
+
+def _abilities(spec: catalog.ModelSpec) -> str:
+    """What the model takes beyond text, as `qm models set` names it."""
+    if spec.kind != "chat":
+        return ""
+    can = ", ".join(flag.replace("_", "-") for flag in catalog.CAPABILITIES if getattr(spec, flag))
+    return f"takes {can or 'text only'}; n up to {spec.max_choices}"

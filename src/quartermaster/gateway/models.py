@@ -1,4 +1,5 @@
-"""GET /v1/models: the models the caller may use, in OpenAI's list format."""
+"""GET /v1/models: the models the caller may use, in OpenAI's list format, with what each can
+do (`capabilities`), so a client can tell before it sends tools, images or `n`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter
 
 from quartermaster.http.deps import Caller, Ctx
 from quartermaster.http.providers import Providers
-from quartermaster.services import metering
+from quartermaster.services import catalog, metering
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -27,6 +28,10 @@ async def list_models(ctx: Ctx, caller: Caller, providers: Providers) -> dict[st
                 "kind": spec.kind.value,
                 "context_window": spec.context_window,
                 "max_output_tokens": spec.max_output_tokens,
+                "capabilities": {
+                    **{flag: getattr(spec, flag) for flag in catalog.CAPABILITIES},
+                    "max_choices": spec.max_choices,
+                },
             }
             for spec in specs
         ],
