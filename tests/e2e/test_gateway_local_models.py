@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import openai
 import pytest
 from fastapi import FastAPI
 
@@ -54,3 +55,39 @@ async def test_the_local_model_gives_json_of_a_schema_through_the_client(
     first, again = (answer.choices[0].message.content or "" for answer in answers)
     assert list(json.loads(first)) == ["colour"]
     assert again == first  # the same seed, the same sampled answer
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "now"}}]}, "tools"),
+        ({"logit_bias": {"42": 5}}, "logit_bias"),
+        ({"reasoning_effort": "high"}, "reasoning_effort"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+    ],
+)
+async def test_the_local_model_refuses_what_it_would_otherwise_ignore(
+    app: FastAPI, ctx: Context, extra: dict[str, object], param: str
+) -> None:
+    """SmolLM2 cannot call tools or bias logits: a 400 naming the field and the model, nothing
+    held — never an answer that silently did without them."""
+    member = await add_member(ctx, inference_cap=100_000)
+    async with openai_client(app, await key_for(ctx, member.user_id)) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model=CHAT, messages=[{"role": "user", "content": "Hi"}], extra_body=extra
+            )
+        fine = await client.chat.completions.create(
+            model=CHAT,
+            messages=[{"role": "user", "content": "Hi"}],
+            max_tokens=4,
+            extra_body={"n": 1, "store": False, "metadata": {"team": "blue"}},
+        )
+    assert refused.value.param == param
+    assert CHAT in refused.value.message
+    assert fine.usage is not None
+    assert await counter(ctx, member.user_id, ctx.clock.now().strftime("%Y-%m")) == (
+        fine.usage.total_tokens,
+        0,
+    )
