@@ -30,7 +30,7 @@ from quartermaster.api import (
 from quartermaster.domain.clock import Clock
 from quartermaster.gateway import chat, embeddings, models
 from quartermaster.gateway import errors as gateway_errors
-from quartermaster.http import errors, openapi, text_guard
+from quartermaster.http import body_limit, errors, openapi, text_guard
 from quartermaster.http.providers import LazyProviders
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
@@ -80,6 +80,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(text_guard.refuse_unsafe_text)],
     )
+    app.add_middleware(body_limit.BodyLimit)
     app.state.providers = lazy
     app.state.settings = settings
     app.state.ctx = ctx
