@@ -153,8 +153,7 @@ async def prepare_chat(
         provider = _provider(providers, entry.name)
         _require_taken(provider, entry.name, call.body)
         body, references = await _prompt(ctx, providers, caller, call)
-        tokenizer = provider.tokenizer() or tokenizer_for_model(entry.upstream_model)
-        counted = prompt_count.count_prompt(tokenizer, body, _bounds(entry))
+        tokenizer, counted = await _counted(provider, entry, body)
         limit = _output_limit(entry, call.max_tokens, counted.text)
     request_id = new_request_id(call.id_prefix)
     held = _with_margin(entry, counted.total)
@@ -175,6 +174,19 @@ async def prepare_chat(
         receipt,
         references,
     )
+
+
+async def _counted(
+    provider: Provider, entry: catalog.ModelSpec, body: Mapping[str, Any]
+) -> tuple[Tokenizer, prompt_count.PromptCount]:
+    """The prompt counted as the upstream bills it. The embedded model's own tokenizer counts in
+    a worker thread: it loads the model on first use, which must not stall the event loop."""
+    own = provider.tokenizer()
+    if own is None:
+        tokenizer = tokenizer_for_model(entry.upstream_model)
+        return tokenizer, prompt_count.count_prompt(tokenizer, body, _bounds(entry))
+    counted = await asyncio.to_thread(prompt_count.count_prompt, own, body, _bounds(entry))
+    return own, counted
 
 
 def _can(entry: catalog.ModelSpec) -> capabilities.Can:
