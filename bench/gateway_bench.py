@@ -3,7 +3,7 @@ Quartermaster (ledger on PostgreSQL), and through LiteLLM's proxy, side by side.
 
 Usage: .venv/bin/python bench/gateway_bench.py [--rates 10 50] [--paced-seconds 10]
        [--serial 500] [--requests 1000] [--concurrency 32] [--time-cap 30] [--slices 5]
-       [--workers 1] [--stream] [--upstream-delay-ms 0]
+       [--workers 1] [--stream] [--routes chat responses messages] [--upstream-delay-ms 0]
        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--no-litellm] [--no-floor]
        [--no-install-litellm] [--rate-limited | --individual] [--profile qm.prof]
 
@@ -13,7 +13,9 @@ proxy on the same serving stack, alone and with one write round trip to PostgreS
 own venv (bench/.litellm-venv, installed from PyPI on first use). Each target is warmed up, then
 measured at paced loads (each of `--rates` requests/s for `--paced-seconds`, for latency), with
 `--serial` requests one at a time back to back (latency without idle wake-ups), and at
-`--concurrency` requests in flight (for requests/s). Each latency phase runs in `--slices` parts,
+`--concurrency` requests in flight (for requests/s). Quartermaster is measured by each of
+`--routes` in turn (chat completions, the Responses API, Anthropic's Messages API), each beside
+the same chat sent straight to the upstream. Each latency phase runs in `--slices` parts,
 alternating straight to the upstream and through the gateway, so that both are measured in the
 same seconds. Prints one JSON line per measurement and per gateway and rate (added latency = its
 p50/p99 minus that of the direct slices beside it), then a table on stderr.
@@ -48,7 +50,14 @@ from quartermaster.domain.rate_limits import Limits
 HERE = Path(__file__).resolve().parent
 FAKE_UPSTREAM = HERE / "fake_upstream.py"
 BARE_PROXY = HERE / "bare_proxy.py"
-GATEWAYS = ("floor", "floor+write", "quartermaster", "litellm")
+GATEWAYS = (
+    "floor",
+    "floor+write",
+    "quartermaster",
+    "quartermaster/responses",
+    "quartermaster/messages",
+    "litellm",
+)
 PROFILED_SERVE = HERE / "profiled_serve.py"
 UNREACHED_LIMITS = Limits(requests_per_minute=10**7, tokens_per_minute=10**13)
 """`--rate-limited`: the highest limits the API takes, which no run reaches; every call is then
@@ -204,13 +213,16 @@ def bench_quartermaster(
         ready = f"http://127.0.0.1:{port}/healthz"
         with running("qm serve", command, ready, workdir / "qm.log", env, cwd=workdir) as server:
             base_url = f"http://127.0.0.1:{port}/v1"
-            target = load.Target("quartermaster", base_url, key, qm_stack.MODEL, args.stream)
             watched = {
                 "server": lambda: tree(server.pid),
                 "postgres": lambda: qm_stack.backend_pids(database),
                 "upstream": upstream,
             }
-            rows = measure(target, plan, watched, direct_target(upstream_url, args.stream))
+            rows = []
+            for route in args.routes:  # each beside the same chat straight to the upstream
+                name = "quartermaster" if route == "chat" else f"quartermaster/{route}"
+                target = load.Target(name, base_url, key, qm_stack.MODEL, args.stream, route)
+                rows += measure(target, plan, watched, direct_target(upstream_url, args.stream))
     finally:
         qm_stack.drop_database(database)
     if args.profile:
@@ -327,6 +339,7 @@ def meta(args: argparse.Namespace, plan: Plan) -> Row:
             "litellm_mode": None if args.no_litellm else litellm_proxy.MODE,
             "workers": args.workers,
             "stream": args.stream,
+            "routes": args.routes,
             "upstream_delay_ms": args.upstream_delay_ms,
             "plan": vars(plan),
             "profiled": bool(args.profile),
@@ -377,6 +390,13 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes per gateway")
     parser.add_argument("--stream", action="store_true", help="streamed chat (SSE) instead")
+    parser.add_argument(
+        "--routes",
+        nargs="+",
+        choices=sorted(load.ROUTES),
+        default=["chat", "responses", "messages"],
+        help="the gateway's routes to send the chat by (the upstream always gets chat)",
+    )
     parser.add_argument(
         "--upstream-delay-ms", type=float, default=0.0, help="the fake model's time per answer"
     )

@@ -2,8 +2,10 @@
 paced (a fixed arrival rate, for latency at a moderate load) or saturating (a fixed number of
 requests in flight, for requests per second). Both stop at a request count or a time cap.
 
-A request counts as done when its whole body has been read; one answered with anything but 200
-and an OpenAI chat body is counted as an error, not as a latency.
+The same chat goes by any of the gateway's routes: OpenAI's chat completions (what the upstream
+itself speaks), OpenAI's Responses API or Anthropic's Messages API. A request counts as done
+when its whole body has been read; one answered with anything but 200 and the route's answer is
+counted as an error, not as a latency.
 """
 
 from __future__ import annotations
@@ -22,24 +24,41 @@ MAX_TOKENS = 16
 MAX_IN_FLIGHT = 256
 
 
+ROUTES = {
+    "chat": ("chat/completions", b'"choices"'),
+    "responses": ("responses", b'"output"'),
+    "messages": ("messages", b'"content"'),
+}
+"""Route → (path under the base URL, what every answer of it holds, whole or streamed)."""
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where to send chat requests: an OpenAI-compatible base URL, a key and a model name."""
+    """Where to send chat requests: an OpenAI-compatible base URL, a key, a model name, and
+    the route the chat goes by."""
 
     name: str
     base_url: str
     api_key: str
     model: str
     stream: bool = False
+    route: str = "chat"
+
+    def url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{ROUTES[self.route][0]}"
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": PROMPT}],
-            "max_tokens": MAX_TOKENS,
-            "stream": self.stream,
-        }
-        if self.stream:
+        said = [{"role": "user", "content": PROMPT}]
+        if self.route == "responses":
+            return {
+                "model": self.model,
+                "input": PROMPT,
+                "max_output_tokens": MAX_TOKENS,
+                "stream": self.stream,
+            }
+        body: dict[str, Any] = {"model": self.model, "messages": said, "max_tokens": MAX_TOKENS}
+        body["stream"] = self.stream
+        if self.stream and self.route == "chat":
             body["stream_options"] = {"include_usage": True}
         return body
 
@@ -90,7 +109,7 @@ def client(connections: int) -> httpx.AsyncClient:
 
 
 async def one_request(http: httpx.AsyncClient, target: Target, outcome: Outcome) -> None:
-    url = f"{target.base_url.rstrip('/')}/chat/completions"
+    url = target.url()
     headers = {"authorization": f"Bearer {target.api_key}"}
     start = time.perf_counter()
     try:
@@ -102,8 +121,8 @@ async def one_request(http: httpx.AsyncClient, target: Target, outcome: Outcome)
     latency = time.perf_counter() - start
     if response.status_code != 200:
         outcome.errors[f"http_{response.status_code}"] += 1
-    elif b'"choices"' not in body:
-        outcome.errors["not_a_chat_answer"] += 1
+    elif ROUTES[target.route][1] not in body:
+        outcome.errors[f"not_a_{target.route}_answer"] += 1
     else:
         outcome.latencies_s.append(latency)
 
