@@ -69,6 +69,22 @@ def test_serve_answers_healthz_in_demo_mode(env: dict[str, str], tmp_path: Path)
     assert f"http://127.0.0.1:{port}/" in output[0]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_names_a_database_it_cannot_reach(env: dict[str, str], tmp_path: Path) -> None:
+    """A wrong host in the URL is said at start, in one line an operator can act on, and the
+    server still comes up to answer /healthz with the same words."""
+    port = free_port()
+    wrong = "postgresql://qm:hunter2@127.0.0.1:1/qm"
+    env = {**env, "QM_DEMO": "1", "QM_DATABASE_URL": wrong}
+    with qm_server(env, tmp_path, port) as output:
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    said = "database unreachable at 127.0.0.1:1: nothing accepts connections there"
+    assert f"warning: {said}; serving anyway" in output[0]
+    assert health.status_code == 503
+    assert health.json()["error"]["message"] == said
+    assert "hunter2" not in output[0]
+
+
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: qm.test\r\n\r\n"
 
 

@@ -4,8 +4,12 @@ import httpx
 import pytest
 
 from quartermaster.app import create_app
+from quartermaster.domain.errors import ServiceUnavailable
+from quartermaster.services import health
+from quartermaster.services.context import Context
 from quartermaster.settings import ConfigurationError, Settings
 from tests.conftest import TEST_SECRET
+from tests.databases import _admin
 
 
 async def test_healthz_reports_a_reachable_current_database(client: httpx.AsyncClient) -> None:
@@ -57,3 +61,47 @@ async def test_unknown_paths_get_the_shared_error_shape(client: httpx.AsyncClien
 def test_the_app_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="QM_SECRET_KEY"):
         create_app(Settings(data_dir=tmp_path, secret_key=None, demo=False))
+
+
+async def test_a_database_host_that_does_not_resolve_is_named(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://qm:secret@db.invalid:5432/qm",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+    )
+    error = (await _health_of(settings)).json()["error"]
+    assert error["message"] == (
+        "database unreachable at db.invalid:5432: its host name does not resolve"
+    )
+    assert "secret" not in error["message"]
+
+
+async def test_a_port_nobody_listens_on_is_named(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+    )
+    error = (await _health_of(settings)).json()["error"]
+    assert error["message"] == (
+        "database unreachable at 127.0.0.1:1: nothing accepts connections there"
+    )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_read_only_standby_is_named_not_served(ctx: Context, database_url: str) -> None:
+    """A URL that reaches a standby (or a database set read-only) would refuse every hold with
+    a write error; health says why, and what to change."""
+    name = database_url.rsplit("/", 1)[1]
+    await _admin(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    await ctx.uow.engine.dispose()  # settings apply to new connections
+    try:
+        with pytest.raises(ServiceUnavailable) as refused:
+            await health.check(ctx)
+    finally:
+        await _admin(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+        await ctx.uow.engine.dispose()
+    assert refused.value.code == "database_read_only"
+    assert "read-only (a standby)" in refused.value.message
+    assert "target_session_attrs=read-write" in refused.value.message
+    assert (await health.check(ctx))["database"] == "ok"

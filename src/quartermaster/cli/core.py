@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from quartermaster import __version__
+from quartermaster import __version__, bootstrap
 from quartermaster.cli import common
-from quartermaster.services import demo
+from quartermaster.domain.errors import DomainError
+from quartermaster.services import demo, health
 from quartermaster.services.catalog import defaults
-from quartermaster.settings import ConfigurationError
+from quartermaster.settings import ConfigurationError, Settings
 from quartermaster.store import migrate
 from quartermaster.store.db import is_sqlite
 
@@ -62,6 +65,14 @@ def serve(
     except ConfigurationError as exc:
         raise common.fail(str(exc)) from None
     host, port = host or settings.host, port or settings.port
+    problem = _database_problem(settings)
+    if problem is not None:
+        Console(stderr=True).print(
+            f"[yellow]warning:[/yellow] {problem}; serving anyway, /healthz answers 503 until "
+            "it is fixed",
+            highlight=False,
+            soft_wrap=True,
+        )
     common.console.print(f"Quartermaster {__version__} on http://{host}:{port}/  (Ctrl+C stops it)")
     uvicorn.run(
         "quartermaster.app:create_app",
@@ -72,6 +83,20 @@ def serve(
         log_level=settings.log_level,
         timeout_keep_alive=settings.keepalive_s,
     )
+
+
+def _database_problem(settings: Settings) -> str | None:
+    """What stops the database serving, as /healthz would say it (services/health.py)."""
+
+    async def probe() -> None:
+        async with bootstrap.opened(settings) as context:
+            await health.check(context)
+
+    try:
+        asyncio.run(probe())
+    except (DomainError, ConfigurationError) as exc:
+        return str(exc)
+    return None
 
 
 @core.command("demo")

@@ -1,27 +1,71 @@
-"""Readiness: can this process reach its database right now?"""
+"""Readiness: can this process reach its database, and write to it, right now?
+
+Each failure names the problem an operator can act on — the host that does not answer or does
+not resolve, a schema to upgrade, a read-only standby where the primary should be — and never
+the URL's credentials.
+"""
 
 from __future__ import annotations
+
+import socket
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.services.context import Context
+from quartermaster.store.db import dialect_name
 from quartermaster.store.migrate import current_revision, head_revision
+
+READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
 
 
 async def check(ctx: Context) -> dict[str, str]:
-    """The database's state, or ServiceUnavailable saying what is wrong (never the URL)."""
+    """The database's state, or ServiceUnavailable saying what is wrong."""
     try:
         async with ctx.uow.begin(write=False) as tx:
             await tx.session.execute(text("SELECT 1"))
+            read_only = dialect_name(tx.session) == "postgresql" and bool(
+                await tx.session.scalar(text(READ_ONLY))
+            )
         revision = await current_revision(ctx.uow.engine)
     except (SQLAlchemyError, OSError) as exc:
+        raise unreachable(ctx, exc) from None
+    if read_only:
         raise ServiceUnavailable(
-            f"database unreachable ({type(exc).__name__})", code="database_unavailable"
-        ) from None
+            f"the database at {where(ctx)} is read-only (a standby): point QM_DATABASE_URL at "
+            "the primary, or list every host with target_session_attrs=read-write",
+            code="database_read_only",
+        )
     if revision != head_revision():
         raise ServiceUnavailable(
             "database schema is not current; run `qm init`", code="schema_outdated"
         )
     return {"status": "ok", "database": "ok", "schema": revision}
+
+
+def where(ctx: Context) -> str:
+    """host:port of the database, or its file (never the user or password)."""
+    url = ctx.uow.engine.url
+    if url.get_backend_name() == "sqlite":
+        return url.database or "(memory)"
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def unreachable(ctx: Context, exc: BaseException) -> ServiceUnavailable:
+    """The cause at the bottom of the error chain, in words: the name does not resolve, the
+    port refuses, or the driver's own error class."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, socket.gaierror):
+        why = "its host name does not resolve"
+    elif isinstance(cause, ConnectionRefusedError):
+        why = "nothing accepts connections there"
+    elif isinstance(cause, TimeoutError):
+        why = "it does not answer"
+    else:
+        why = type(cause or exc).__name__
+    return ServiceUnavailable(
+        f"database unreachable at {where(ctx)}: {why}", code="database_unavailable"
+    )
