@@ -1,9 +1,9 @@
 """A fake OpenAI-compatible upstream, served in-process through `httpx.MockTransport`.
 
-It answers chat completions (whole or streamed as SSE, with or without usage), embeddings,
-and can misbehave on demand: fail to accept connections a number of times, answer with an error
-status or a body that is not the protocol, stall before answering or in the middle of a stream,
-end a stream before `[DONE]`. It records what it was sent.
+It answers chat completions and legacy completions (whole or streamed as SSE, with or without
+usage) and embeddings, and can misbehave on demand: fail to accept connections a number of
+times, answer with an error status or a body that is not the protocol, stall before answering
+or in the middle of a stream, end a stream before `[DONE]`. It records what it was sent.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ class FakeUpstream:
     cut_stream: bool = False
     raw_body: bytes | None = None
     answer: dict[str, Any] | None = None
-    """A whole `chat.completion` (several choices, tool calls, logprobs, usage) to answer with
-    instead of `reply`; streamed, it is cut into chunk events as OpenAI sends them."""
+    """A whole `chat.completion` (several choices, tool calls, logprobs, usage) or
+    `text_completion` to answer with instead of `reply`; streamed, it is cut into chunk events
+    as OpenAI sends them."""
     requests: list[httpx.Request] = field(default_factory=list)
     connect_attempts: int = 0
 
@@ -65,10 +66,11 @@ class FakeUpstream:
         body = json.loads(request.content)
         if request.url.path.endswith("/embeddings"):
             return httpx.Response(200, json=self._embeddings(body))
+        legacy = not request.url.path.endswith("/chat/completions")
         if body.get("stream"):
             headers = {"content-type": "text/event-stream"}
-            return httpx.Response(200, headers=headers, content=self._events(body))
-        return httpx.Response(200, json=self._completion(body))
+            return httpx.Response(200, headers=headers, content=self._events(body, legacy))
+        return httpx.Response(200, json=self._completion(body, legacy))
 
     def _usage(self, prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
         return {
@@ -77,23 +79,28 @@ class FakeUpstream:
             "total_tokens": prompt_tokens + completion_tokens,
         }
 
-    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], legacy: bool) -> dict[str, Any]:
+        """The reply once (a legacy completion: once for each prompt and each of its `n`)."""
         if self.answer is not None:
             canned = {**self.answer, "model": body["model"]}
             return canned if self.report_usage else {**canned, "usage": None}
-        message = {"role": "assistant", "content": self.reply}
+        answers = len(_prompts(body)) * (body.get("n") or 1) if legacy else 1
         payload: dict[str, Any] = {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
+            "id": "cmpl-fake" if legacy else "chatcmpl-fake",
+            "object": "text_completion" if legacy else "chat.completion",
             "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [_choice(legacy, index, self.reply) for index in range(answers)],
         }
         if self.report_usage:
-            payload["usage"] = self._usage(self.prompt_tokens, len(self.chunks))
+            payload["usage"] = self._usage(self.prompt_tokens, len(self.chunks) * answers)
         return payload
 
-    async def _events(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": body["model"]}
+    async def _events(self, body: dict[str, Any], legacy: bool) -> AsyncIterator[bytes]:
+        base = {
+            "id": "cmpl-fake" if legacy else "chatcmpl-fake",
+            "object": "text_completion" if legacy else "chat.completion.chunk",
+            "model": body["model"],
+        }
         if self.answer is not None:
             for event in _answer_events(self.answer):
                 yield _event(base | event)
@@ -104,11 +111,10 @@ class FakeUpstream:
         for index, piece in enumerate(self.chunks):
             if self.stall_after_chunks is not None and index == self.stall_after_chunks:
                 await asyncio.sleep(self.stall_s)
-            choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
-            yield _event(base | {"choices": [choice]})
+            yield _event(base | {"choices": [_piece(legacy, piece, None)]})
         if self.cut_stream:
             return
-        yield _event(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        yield _event(base | {"choices": [_piece(legacy, "", "stop")]})
         wants_usage = body.get("stream_options", {}).get("include_usage")
         if self.report_usage and wants_usage:
             usage = self._usage(self.prompt_tokens, len(self.chunks))
@@ -132,6 +138,24 @@ def fake_vector(text: str) -> list[float]:
     return [byte / 255 for byte in digest[:EMBED_DIMENSIONS]]
 
 
+def _prompts(body: dict[str, Any]) -> list[str]:
+    prompt = body["prompt"]
+    return [prompt] if isinstance(prompt, str) else list(prompt)
+
+
+def _choice(legacy: bool, index: int, text: str) -> dict[str, Any]:
+    if legacy:
+        return {"index": index, "text": text, "logprobs": None, "finish_reason": "stop"}
+    message = {"role": "assistant", "content": text}
+    return {"index": index, "message": message, "finish_reason": "stop"}
+
+
+def _piece(legacy: bool, text: str, finish: str | None) -> dict[str, Any]:
+    if legacy:
+        return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+    return {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
+
+
 def _answer_events(answer: dict[str, Any]) -> list[dict[str, Any]]:
     """A completion's choices as OpenAI streams them: the role, the content word by word (with
     its logprobs), each tool call's id and name then its arguments in two halves, the finish."""
@@ -142,6 +166,11 @@ def _answer_events(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _parts(choice: dict[str, Any]) -> list[dict[str, Any]]:
+    if "text" in choice:  # a legacy completion's: its text word by word, then the finish
+        pieces = [f" {word}" if i else word for i, word in enumerate(choice["text"].split(" "))]
+        texts = [{"text": piece, "logprobs": None} for piece in pieces]
+        finish = {"text": "", "logprobs": None, "finish_reason": choice["finish_reason"]}
+        return [{"finish_reason": None} | text for text in [*texts, finish]]
     message, logprobs = choice["message"], choice.get("logprobs")
     parts: list[dict[str, Any]] = [{"delta": {"role": "assistant", "content": ""}}]
     words = [word for word in (message.get("content") or "").split(" ") if word]

@@ -145,6 +145,19 @@ async def test_a_schema_whose_grammar_would_be_too_deep_is_refused(
         await chat.chat(_asking_for(asked))
 
 
+async def test_a_completion_continues_its_prompt_as_written(chat: LocalChatProvider) -> None:
+    """No chat template: the model reads the prompt's own tokens, which are exactly what its
+    tokenizer counts for the hold."""
+    prompt = "The capital of France is"
+    result = await chat.chat(ChatRequest((), max_tokens=6, temperature=0, prompts=(prompt,)))
+    assert result.content
+    assert result.usage is not None
+    assert result.usage.prompt_tokens == chat.tokenizer().count(prompt)
+    framed = chat.tokenizer().count_messages([ChatMessage("user", prompt)])
+    assert result.usage.prompt_tokens < framed
+    assert 0 < result.usage.completion_tokens <= 6
+
+
 async def test_a_prompt_beyond_the_context_is_rejected(chat: LocalChatProvider) -> None:
     huge = ChatRequest([ChatMessage("user", "word " * (local_chat.CONTEXT_TOKENS + 10))])
     with pytest.raises(ProviderRejected, match="at most"):

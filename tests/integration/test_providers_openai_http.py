@@ -247,3 +247,35 @@ async def test_the_caller_body_is_forwarded_with_the_upstream_policy_applied_las
 def test_an_upstream_policy_cannot_touch_what_the_gateway_sets() -> None:
     with pytest.raises(ProviderConfigError, match="cannot name model, stream or messages"):
         UpstreamConfig(name="x", base_url="http://x.test", force={"model": "other"})
+
+
+COMPLETION = ChatRequest((), max_tokens=16, temperature=0.5, prompts=("Once upon", "In the"))
+
+
+async def test_a_completion_goes_to_the_upstreams_completions_and_reads_the_text(
+    make_provider: MakeProvider,
+) -> None:
+    """Its answer holds `text`, not a message: the local count falls back on it too."""
+    fake = FakeUpstream(reply="a time", prompt_tokens=4)
+    result = await make_provider(fake).chat(COMPLETION)
+    assert fake.requests[0].url.path == "/v1/completions"
+    assert fake.bodies()[0] == {
+        "prompt": ["Once upon", "In the"],
+        "max_tokens": 16,
+        "temperature": 0.5,
+        "model": "fake-model",
+        "stream": False,
+    }
+    assert result.content == "a timea time"  # both answers' text, for a local count
+    assert result.usage == TokenUsage(4, 4)
+    assert result.raw is not None
+    assert result.raw["object"] == "text_completion"
+
+
+async def test_a_streamed_completion_gives_each_pieces_text(make_provider: MakeProvider) -> None:
+    fake = FakeUpstream(reply="a long time", prompt_tokens=2)
+    chunks = await collect(make_provider(fake).stream_chat(COMPLETION))
+    assert [c.delta for c in chunks] == ["a", " long", " time", "", ""]
+    assert chunks[-1].usage == TokenUsage(2, 3)
+    assert fake.requests[0].url.path == "/v1/completions"
+    assert fake.bodies()[0]["stream_options"] == {"include_usage": True}

@@ -7,7 +7,9 @@ token usage is `None` when the upstream did not report it, and the gateway then 
 A chat carries the caller's OpenAI body (`ChatRequest.wire`) beside its typed fields: an HTTP
 upstream gets that body as sent, with every field the gateway does not read (tools, `n`,
 logprobs, images…), and its answer comes back whole (`ChatResult.raw`, `ChatChunk.raw`). The
-embedded model reads the typed fields; the gateway has refused what it cannot do.
+embedded model reads the typed fields; the gateway has refused what it cannot do. A legacy
+completion (`ChatRequest.prompts`) is the same request sent to the upstream's `completions`
+endpoint: its prompt is continued as written, with no chat template.
 """
 
 from __future__ import annotations
@@ -54,17 +56,25 @@ class ChatRequest:
     wire: Mapping[str, Any] | None = None
     """The caller's OpenAI chat body, as an HTTP upstream gets it (its `model`, `stream` and
     `stream_options` are the provider's to set); None: built from the typed fields."""
+    prompts: Sequence[str] = ()
+    """A legacy completion's prompts, each continued as written; empty: a chat of `messages`."""
+
+    @property
+    def endpoint(self) -> str:
+        """The upstream path the request is posted to, under its base URL."""
+        return "completions" if self.prompts else "chat/completions"
 
     def wire_body(self) -> dict[str, Any]:
-        """The OpenAI chat body for an upstream, without `model` and `stream`."""
+        """The OpenAI body for an upstream, without `model` and `stream`."""
         if self.wire is not None:
             return dict(self.wire)
-        body: dict[str, Any] = {
-            "messages": [
-                {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
-                for m in self.messages
-            ]
-        }
+        messages = [
+            {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
+            for m in self.messages
+        ]
+        body: dict[str, Any] = (
+            {"prompt": list(self.prompts)} if self.prompts else {"messages": messages}
+        )
         optional = {"max_tokens": self.max_tokens, "temperature": self.temperature}
         body |= {key: value for key, value in optional.items() if value is not None}
         if self.stop:

