@@ -39,6 +39,7 @@ from quartermaster.providers.base import (
     Sampling,
     TokenUsage,
 )
+from quartermaster.providers.completion_count import Completion
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import Tokenizer, tokenizer_for_model
 from quartermaster.services import catalog, ledger
@@ -57,7 +58,8 @@ MeteredCaller = Principal | known_keys.Remembered
 class ChatCall:
     """A chat as the gateway read it: the OpenAI body forwarded to an HTTP upstream (`body`:
     messages and every field the caller sent, but not `model`, `stream` or our extensions), and
-    what the metering and the embedded model read of it."""
+    what the metering and the embedded model read of it. A legacy completion is a chat whose
+    body holds a `prompt` instead of messages (`completion`)."""
 
     model: str
     body: Mapping[str, Any]
@@ -69,6 +71,7 @@ class ChatCall:
     sampling: Sampling = field(default_factory=Sampling)
     asks: capabilities.Asks = field(default_factory=capabilities.Asks)
     id_prefix: str = "chatcmpl"
+    completion: Completion | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,9 @@ def _provider(providers: ProviderRegistry, model: str) -> Provider:
     return providers.get(model)
 
 
-def _output_limit(entry: catalog.ModelSpec, requested: int | None, prompt_tokens: int) -> int:
+def _output_limit(
+    entry: catalog.ModelSpec, requested: int | None, prompt_tokens: int, prompt_field: str
+) -> int:
     limit = holds.require_output_limit(
         requested or entry.max_output_tokens, entry.max_output_tokens, entry.name
     )
@@ -137,7 +142,7 @@ def _output_limit(entry: catalog.ModelSpec, requested: int | None, prompt_tokens
             f"{entry.name} takes {entry.context_window} tokens in all; this request has "
             f"{prompt_tokens} in the prompt and asks for {limit} more; shorten it or lower "
             "max_tokens",
-            param="messages",
+            param=prompt_field,
             code="context_length_exceeded",
         )
     return limit
@@ -153,23 +158,30 @@ async def prepare_chat(
         provider = _provider(providers, entry.name)
         _require_taken(provider, entry.name, call.body)
         body, references = await _prompt(ctx, providers, caller, call)
-        tokenizer, counted = await _counted(provider, entry, body)
-        limit = _output_limit(entry, call.max_tokens, counted.text)
+        tokenizer, counted = await _counted(provider, entry, body, call)
+        longest = max(prompt.text for prompt in counted)
+        where = "messages" if call.completion is None else "prompt"
+        limit = _output_limit(entry, call.max_tokens, longest, where)
     request_id = new_request_id(call.id_prefix)
-    held = _with_margin(entry, counted.total)
+    held = sum(_with_margin(entry, prompt.total) for prompt in counted)
     choices = call.asks.choices
+    if call.completion is not None:  # every answer it may be billed for, for every prompt
+        choices = call.completion.answers(choices, limit, _with_margin(entry, longest))
     receipt = await ledger.reserve(
         ctx, caller, entry.name, held, limit, request_id, choices=choices
     )
-    messages = prompt_count.text_messages(body["messages"])
-    request = ChatRequest(messages, limit, call.temperature, call.stop, call.sampling, body)
+    messages = prompt_count.text_messages(body.get("messages") or ())
+    prompts = call.completion.prompts if call.completion else ()
+    request = ChatRequest(
+        messages, limit, call.temperature, call.stop, call.sampling, body, prompts
+    )
     return PreparedChat(
         request_id,
         int(time.time()),
         entry.name,
         provider,
         request,
-        counted.total,
+        sum(prompt.total for prompt in counted),
         tokenizer,
         receipt,
         references,
@@ -177,16 +189,20 @@ async def prepare_chat(
 
 
 async def _counted(
-    provider: Provider, entry: catalog.ModelSpec, body: Mapping[str, Any]
-) -> tuple[Tokenizer, prompt_count.PromptCount]:
-    """The prompt counted as the upstream bills it. The embedded model's own tokenizer counts in
-    a worker thread: it loads the model on first use, which must not stall the event loop."""
+    provider: Provider, entry: catalog.ModelSpec, body: Mapping[str, Any], call: ChatCall
+) -> tuple[Tokenizer, list[prompt_count.PromptCount]]:
+    """The prompt of each answer (a chat's one conversation, or each prompt of a completion)
+    counted as the upstream bills it. The embedded model's own tokenizer counts in a worker
+    thread: it loads the model on first use, which must not stall the event loop."""
     own = provider.tokenizer()
-    if own is None:
-        tokenizer = tokenizer_for_model(entry.upstream_model)
-        return tokenizer, prompt_count.count_prompt(tokenizer, body, _bounds(entry))
-    counted = await asyncio.to_thread(prompt_count.count_prompt, own, body, _bounds(entry))
-    return own, counted
+    tokenizer = own or tokenizer_for_model(entry.upstream_model)
+
+    def count() -> list[prompt_count.PromptCount]:
+        if call.completion is not None:
+            return call.completion.count(tokenizer)
+        return [prompt_count.count_prompt(tokenizer, body, _bounds(entry))]
+
+    return tokenizer, count() if own is None else await asyncio.to_thread(count)
 
 
 def _can(entry: catalog.ModelSpec) -> capabilities.Can:
@@ -221,6 +237,8 @@ async def _prompt(
     ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, call: ChatCall
 ) -> tuple[dict[str, Any], tuple[retrieval.Passage, ...] | None]:
     """The body as sent upstream (persona and retrieved passages first), and the passages."""
+    if not (call.datasets or call.persona):
+        return dict(call.body), None
     messages: list[Mapping[str, Any]] = list(call.body["messages"])
     references: tuple[retrieval.Passage, ...] | None = None
     if call.datasets:  # the passages are part of the prompt: counted, reserved and charged
