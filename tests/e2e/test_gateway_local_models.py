@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from quartermaster.services.context import Context
 from tests.e2e.gateway_fixtures import key_for, openai_client
+from tests.e2e.test_gateway_fidelity import held
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
 from tests.integration.test_ledger import counter
 from tests.integration.test_providers_local import COLOUR
@@ -83,6 +84,71 @@ async def test_the_local_model_refuses_what_it_would_otherwise_ignore(
             messages=[{"role": "user", "content": "Hi"}],
             max_tokens=4,
             extra_body={"n": 1, "store": False, "metadata": {"team": "blue"}},
+        )
+    assert refused.value.param == param
+    assert CHAT in refused.value.message
+    assert fine.usage is not None
+    assert await counter(ctx, member.user_id, ctx.clock.now().strftime("%Y-%m")) == (
+        fine.usage.total_tokens,
+        0,
+    )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_local_model_continues_a_prompt_charged_exactly_its_counts(
+    app: FastAPI, ctx: Context
+) -> None:
+    """A legacy completion is the prompt read as written, no chat template: held exactly as
+    llama.cpp reads it (with the 8 tokens asked for), and charged what llama.cpp counted."""
+    member = await add_member(ctx, inference_cap=100_000)
+    async with openai_client(app, await key_for(ctx, member.user_id)) as client:
+        whole = await client.completions.create(
+            model=CHAT, prompt="The capital of France is", max_tokens=8, temperature=0
+        )
+        stream = await client.completions.create(
+            model=CHAT,
+            prompt="Once upon a time",
+            max_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+    assert (whole.object, whole.id[:5]) == ("text_completion", "cmpl-")
+    assert whole.choices[0].text
+    assert "".join(chunk.choices[0].text for chunk in chunks if chunk.choices)
+    answers = [(whole.id, whole.usage), (chunks[0].id, chunks[-1].usage)]
+    for request_id, usage in answers:
+        assert usage is not None
+        assert usage.prompt_tokens < 10  # the prompt's own tokens, without a template's framing
+        assert await held(ctx, request_id) == usage.prompt_tokens + 8 >= usage.total_tokens
+    total = sum(usage.total_tokens for _, usage in answers if usage is not None)
+    assert await counter(ctx, member.user_id, ctx.clock.now().strftime("%Y-%m")) == (total, 0)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"echo": True}, "echo"),
+        ({"suffix": "The end."}, "suffix"),
+        ({"best_of": 2}, "best_of"),
+        ({"logprobs": 1}, "logprobs"),
+        ({"n": 2}, "n"),
+        ({"prompt": ["One", "Two"]}, "prompt[1]"),
+    ],
+)
+async def test_the_local_model_refuses_what_a_completion_asks_beyond_its_text(
+    app: FastAPI, ctx: Context, extra: dict[str, object], param: str
+) -> None:
+    """SmolLM2 writes one answer to one prompt and cannot echo, insert or score: each is a 400
+    naming the field and the model, nothing held — never an answer without it."""
+    member = await add_member(ctx, inference_cap=100_000)
+    body = {"model": CHAT, "prompt": "Hi", "max_tokens": 4}
+    async with openai_client(app, await key_for(ctx, member.user_id)) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.post("/completions", body=body | extra, cast_to=object)
+        fine = await client.completions.create(
+            model=CHAT, prompt=["Hi"], max_tokens=4, n=1, best_of=1, echo=False
         )
     assert refused.value.param == param
     assert CHAT in refused.value.message

@@ -16,11 +16,13 @@ from starlette.background import BackgroundTask
 from quartermaster.gateway import chat_flow
 from quartermaster.gateway.deps import MeteredCallerDep
 from quartermaster.gateway.errors import from_provider
-from quartermaster.gateway.schemas import ChatCompletionRequest
+from quartermaster.gateway.schemas import ChatCompletionRequest, Generation
 from quartermaster.http.deps import Ctx
 from quartermaster.http.errors import database_unavailable
 from quartermaster.http.providers import Providers
 from quartermaster.providers.errors import ProviderError
+from quartermaster.services import metering
+from quartermaster.services.context import Context
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -38,11 +40,17 @@ async def chat_completions(
     any token is held or generated."""
     raw = await request.json()
     chat = await chat_flow.open_chat(ctx, providers, caller, raw, parsed=body)
+    return await respond(ctx, chat, body)
+
+
+async def respond(
+    ctx: Context, chat: metering.PreparedChat, body: Generation
+) -> JSONResponse | StreamingResponse:
+    """The held call answered whole, or streamed as server-sent events, as `body` asked."""
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
         stream = chat_flow.ChunkStream(ctx, chat)
         return StreamingResponse(
-            _events(stream, include_usage),
+            _events(stream, body.include_usage()),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
             background=BackgroundTask(stream.close),  # settles even if never iterated

@@ -1,6 +1,7 @@
 """A metered chat from an OpenAI chat body to OpenAI's answer objects, for every route that
 chats: /v1/chat/completions sends them as they are, /v1/responses and /v1/messages translate
-them. One path, so every route has the same checks, hold, settlement and release.
+them, and /v1/completions (a prompt continued, not a chat) gets OpenAI's `text_completion`
+objects. One path, so every route has the same checks, hold, settlement and release.
 
 An HTTP upstream's answer reaches the caller as it came (tool calls, several choices, logprobs,
 refusals), with our request id and model name, and its usage with `tokens_charged` added. The
@@ -94,6 +95,9 @@ async def whole(
     usage = usage_payload(answer.usage, reported, answer.tokens_charged)
     if result.raw is not None:
         payload = {**result.raw, "id": chat.request_id, "model": chat.model, "usage": usage}
+    elif chat.request.prompts:
+        choice = _text_choice(result.content, result.finish_reason)
+        payload = _head(chat, "text_completion") | {"choices": [choice], "usage": usage}
     else:
         message = {"role": "assistant", "content": result.content}
         choice = {"index": 0, "message": message, "finish_reason": result.finish_reason}
@@ -112,14 +116,21 @@ def _head(chat: metering.PreparedChat, kind: str) -> dict[str, Any]:
     return {"id": chat.request_id, "object": kind, "created": chat.created, "model": chat.model}
 
 
+def _text_choice(text: str, finish: str | None) -> dict[str, Any]:
+    """The embedded model's completion, or a streamed piece of it: text, whole or in part."""
+    return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+
+
 class ChunkStream:
-    """The answer as `chat.completion.chunk` objects: the upstream's events as they came (or the
-    embedded model's pieces), then always one usage chunk (`choices: []`) carrying the usage and
-    `tokens_charged`. `close()` settles, also when the stream was never read."""
+    """The answer as `chat.completion.chunk` objects (a completion's as `text_completion`): the
+    upstream's events as they came (or the embedded model's pieces), then always one usage chunk
+    (`choices: []`) carrying the usage and `tokens_charged`. `close()` settles, also when the
+    stream was never read."""
 
     def __init__(self, ctx: Context, chat: metering.PreparedChat) -> None:
         self._chat = chat
         self._stream = metering.ChatStream(ctx, chat)
+        self._kind = "text_completion" if chat.request.prompts else "chat.completion.chunk"
 
     async def close(self) -> None:
         await self._stream.close()
@@ -148,11 +159,14 @@ class ChunkStream:
         reported = final.raw.get("usage") if final.raw is not None else None
         usage = final.usage or TokenUsage(0)
         payload = usage_payload(usage, reported, self._stream.tokens_charged)
-        return _head(self._chat, "chat.completion.chunk") | {"choices": [], "usage": payload}
+        return _head(self._chat, self._kind) | {"choices": [], "usage": payload}
 
     def _piece(self, chunk: ChatChunk, first: bool) -> dict[str, Any]:
-        delta: dict[str, str] = {"role": "assistant"} if first else {}
-        if chunk.delta:
-            delta["content"] = chunk.delta
-        choice = {"index": 0, "delta": delta, "finish_reason": chunk.finish_reason}
-        return _head(self._chat, "chat.completion.chunk") | {"choices": [choice]}
+        if self._chat.request.prompts:
+            choice = _text_choice(chunk.delta, chunk.finish_reason)
+        else:
+            delta: dict[str, str] = {"role": "assistant"} if first else {}
+            if chunk.delta:
+                delta["content"] = chunk.delta
+            choice = {"index": 0, "delta": delta, "finish_reason": chunk.finish_reason}
+        return _head(self._chat, self._kind) | {"choices": [choice]}

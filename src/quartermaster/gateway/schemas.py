@@ -102,13 +102,12 @@ class Tool(BaseModel):
     type: str = Field(min_length=1, max_length=64)
 
 
-class ChatCompletionRequest(BaseModel):
+class Generation(BaseModel):
+    """The fields a chat and a legacy completion share: how the answer is drawn and sent."""
+
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, max_length=200)
-    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
     n: int | None = Field(default=None, ge=1, le=MAX_CHOICES)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -120,6 +119,33 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     user: str | None = Field(default=None, max_length=256)
+
+    @field_validator("stop")
+    @classmethod
+    def _few_stops(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(stop, list) and len(stop) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return stop
+
+    def stops(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+    def sampling(self) -> Sampling:
+        penalties = (self.presence_penalty, self.frequency_penalty)
+        structured = self.response_format.forwarded() if self.response_format else None
+        return Sampling(self.top_p, *penalties, self.seed, structured)
+
+    def include_usage(self) -> bool:
+        """Whether a stream ends with the usage chunk (`stream_options.include_usage`)."""
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(Generation):
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     persona: str | None = Field(default=None, max_length=20_000)
     datasets: list[int] | None = Field(default=None, max_length=20)
     tools: list[Tool] | None = Field(default=None, max_length=MAX_TOOLS)
@@ -134,25 +160,8 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError(f"the messages are longer than {MAX_CONTENT_CHARS} characters")
         return messages
 
-    @field_validator("stop")
-    @classmethod
-    def _few_stops(cls, stop: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(stop, list) and len(stop) > 4:
-            raise ValueError("at most 4 stop sequences")
-        return stop
-
-    def stops(self) -> tuple[str, ...]:
-        if self.stop is None:
-            return ()
-        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
-
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
-
-    def sampling(self) -> Sampling:
-        penalties = (self.presence_penalty, self.frequency_penalty)
-        structured = self.response_format.forwarded() if self.response_format else None
-        return Sampling(self.top_p, *penalties, self.seed, structured)
 
     def asks(self) -> Asks:
         """What the call asks of its model beyond text, each by the field that asks it."""
