@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from quartermaster.http.errors import ErrorResponse
+from quartermaster.http.errors import ErrorResponse, in_route_shape
 from quartermaster.providers.errors import (
     ProviderBadResponse,
     ProviderError,
@@ -68,4 +68,4 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, ProviderError)
         return from_provider(exc)
 
-    app.add_exception_handler(ProviderError, provider_error)
+    app.add_exception_handler(ProviderError, in_route_shape(provider_error))

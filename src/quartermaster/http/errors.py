@@ -2,6 +2,8 @@
 
     {"error": {"message": "...", "type": "...", "param": "...", "code": "..."}}
 
+(Routes that speak another API register how to reshape it for their paths: `error_shapes`.)
+
 Domain errors map to status codes in one table; validation errors name the field; a number too
 large for the database's integers (an id like 2**70) is a 400; anything unexpected becomes a 500
 whose message leaks nothing.
@@ -10,7 +12,7 @@ whose message leaks nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -106,6 +108,24 @@ def database_unavailable(exc: BaseException) -> ErrorResponse:
     )
 
 
+ErrorShape = Callable[[JSONResponse], JSONResponse]
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def in_route_shape(handler: Handler) -> Handler:
+    """`handler`, its JSON error reshaped for the API the request's path speaks: OpenAI's, unless
+    an adapter registered another for the path's prefix in `app.state.error_shapes`."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        shapes: dict[str, ErrorShape] = request.app.state.error_shapes
+        path = request.url.path
+        shape = next((s for prefix, s in shapes.items() if path.startswith(prefix)), None)
+        return shape(response) if shape and isinstance(response, JSONResponse) else response
+
+    return handle
+
+
 OWN_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
 """Validation errors whose type is already the code OpenAI gives them (gateway/schemas.py)."""
 
@@ -157,11 +177,12 @@ def install(app: FastAPI) -> None:
             "invalid_value",
         )
 
-    app.add_exception_handler(errors.DomainError, domain_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.state.error_shapes = {}
+    app.add_exception_handler(errors.DomainError, in_route_shape(domain_error))
+    app.add_exception_handler(RequestValidationError, in_route_shape(validation_error))
+    app.add_exception_handler(StarletteHTTPException, in_route_shape(http_error))
     for unreachable in (OperationalError, InterfaceError, OSError, TimeoutError):
-        app.add_exception_handler(unreachable, database_down)
-    app.add_exception_handler(OverflowError, out_of_range)
-    app.add_exception_handler(DBAPIError, out_of_range)
-    app.add_exception_handler(Exception, unexpected_error)
+        app.add_exception_handler(unreachable, in_route_shape(database_down))
+    app.add_exception_handler(OverflowError, in_route_shape(out_of_range))
+    app.add_exception_handler(DBAPIError, in_route_shape(out_of_range))
+    app.add_exception_handler(Exception, in_route_shape(unexpected_error))
