@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from quartermaster.domain.errors import NotAuthenticated
 from quartermaster.http.deps import bearer_token, context, principal
 from quartermaster.services.identity import known_keys
 from quartermaster.services.metering import MeteredCaller
@@ -22,4 +23,18 @@ async def metered_caller(request: Request) -> MeteredCaller:
     return await known_keys.recall(context(request), token)
 
 
+async def api_key_caller(request: Request) -> MeteredCaller:
+    """Anthropic's clients: the API key as `x-api-key` (what ANTHROPIC_API_KEY sends) or as a
+    bearer token (ANTHROPIC_AUTH_TOKEN), remembered as for chats. There is no session here."""
+    sent = {request.headers.get("x-api-key", "").strip(), bearer_token(request) or ""} - {""}
+    if len(sent) != 1:
+        raise NotAuthenticated(
+            "x-api-key and Authorization carry different keys; send one"
+            if sent
+            else "send a Quartermaster API key as x-api-key or as 'Authorization: Bearer qm-…'"
+        )
+    return await known_keys.recall(context(request), sent.pop())
+
+
 MeteredCallerDep = Annotated[MeteredCaller, Depends(metered_caller)]
+ApiKeyCallerDep = Annotated[MeteredCaller, Depends(api_key_caller)]
