@@ -28,7 +28,7 @@ from quartermaster.api import (
     users,
 )
 from quartermaster.domain.clock import Clock
-from quartermaster.gateway import chat, completions, embeddings, models
+from quartermaster.gateway import anthropic_errors, chat, completions, embeddings, messages, models
 from quartermaster.gateway import errors as gateway_errors
 from quartermaster.http import body_limit, errors, openapi, text_guard
 from quartermaster.http.providers import LazyProviders
@@ -88,9 +88,11 @@ def create_app(
     errors.install(app)
     openapi.install(app)
     gateway_errors.install(app)
+    anthropic_errors.install(app)
     routers = (  # the gateway's first: routes are matched in order, on every call
         chat,
         completions,
+        messages,
         embeddings,
         models,
         health,

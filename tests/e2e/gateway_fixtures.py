@@ -1,10 +1,12 @@
-"""A gateway whose catalog models are served by the fake upstream, and OpenAI clients for it."""
+"""A gateway whose catalog models are served by the fake upstream, and OpenAI's and Anthropic's
+clients for it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -68,4 +70,19 @@ def openai_client(app: FastAPI, key: str) -> openai.AsyncOpenAI:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
     return openai.AsyncOpenAI(
         api_key=key, base_url="https://qm.test/v1", http_client=http, max_retries=0
+    )
+
+
+def anthropic_client(
+    app: FastAPI, *, api_key: str | None = None, auth_token: str | None = None
+) -> anthropic.AsyncAnthropic:
+    """Anthropic's official client, unchanged, at the server's root (it adds /v1/messages): the
+    key sent as `x-api-key` (`api_key`) or as a bearer token (`auth_token`)."""
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    return anthropic.AsyncAnthropic(
+        api_key=api_key,
+        auth_token=auth_token,
+        base_url="https://qm.test",
+        http_client=http,
+        max_retries=0,
     )

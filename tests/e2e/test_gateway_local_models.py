@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from quartermaster.services.context import Context
-from tests.e2e.gateway_fixtures import key_for, openai_client
+from tests.e2e.gateway_fixtures import anthropic_client, key_for, openai_client
 from tests.e2e.test_gateway_fidelity import held
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
 from tests.integration.test_ledger import counter
@@ -157,3 +157,36 @@ async def test_the_local_model_refuses_what_a_completion_asks_beyond_its_text(
         fine.usage.total_tokens,
         0,
     )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_local_model_answers_anthropics_client_and_counts_as_its_hold(
+    app: FastAPI, ctx: Context
+) -> None:
+    """Through Anthropic's client: a text answer, `count_tokens` equal to the prompt the hold
+    took (SmolLM2's own tokenizer over its chat template), and the charge what llama.cpp
+    counted."""
+    member = await add_member(ctx, inference_cap=100_000)
+    said = [{"role": "user", "content": "Name a colour."}]
+    key = await key_for(ctx, member.user_id)
+    async with anthropic_client(app, api_key=key) as client:
+        counted = await client.messages.count_tokens(
+            model=CHAT,
+            system="Be brief.",
+            messages=said,  # type: ignore[arg-type]
+        )
+        message = await client.messages.create(
+            model=CHAT,
+            system="Be brief.",
+            messages=said,
+            max_tokens=12,  # type: ignore[arg-type]
+        )
+    assert message.content[0].type == "text"
+    assert message.content[0].text
+    assert message.usage.input_tokens == counted.input_tokens
+    assert 0 < message.usage.output_tokens <= 12
+    assert await held(ctx, message.id) == counted.input_tokens + 12
+    charged = message.usage.input_tokens + message.usage.output_tokens
+    assert message.usage.model_extra == {"tokens_charged": charged}
+    period = ctx.clock.now().strftime("%Y-%m")
+    assert await counter(ctx, member.user_id, period) == (charged, 0)

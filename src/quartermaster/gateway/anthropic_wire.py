@@ -103,7 +103,9 @@ class ToolResultBlock(_Fields):
     is_error: bool = False
     cache_control: CacheControl = None
 
-    _text_alone = field_validator("content", mode="before")(_blocks)
+    _text_alone = field_validator(
+        "content", mode="before", json_schema_input_type=str | list[ResultPart]
+    )(_blocks)
 
 
 class ThinkingBlock(_Fields):
@@ -133,7 +135,9 @@ class Message(_Fields):
     role: Literal["user", "assistant"]
     content: list[Block] = Field(min_length=1)
 
-    _text_alone = field_validator("content", mode="before")(_blocks)
+    _text_alone = field_validator(
+        "content", mode="before", json_schema_input_type=str | list[Block]
+    )(_blocks)
 
 
 class Tool(_Fields):
@@ -189,7 +193,9 @@ class CountTokensRequest(_Fields):
     thinking: ThinkingOff | None = None
     cache_control: CacheControl = None
 
-    _text_alone = field_validator("system", mode="before")(_blocks)
+    _text_alone = field_validator(
+        "system", mode="before", json_schema_input_type=str | list[TextBlock] | None
+    )(_blocks)
 
     @field_validator("thinking", mode="before")
     @classmethod
