@@ -62,7 +62,7 @@ async def stream_events(
     """Anthropic's events for a stream of chunks whose last one carries the usage. The start
     says the prompt as counted for the hold; `message_delta` says what the upstream billed."""
     start = _message(message_id, model, {"input_tokens": input_tokens, "output_tokens": 0})
-    yield {"type": "message_start", "message": start | {"content": [], "stop_reason": None}}
+    yield {"type": "message_start", "message": start}
     yield {"type": "ping"}
     blocks = _Blocks()
     ending: Mapping[str, Any] = {}
@@ -131,11 +131,14 @@ class _Blocks:
 
 
 def _message(message_id: str, model: str, counted: dict[str, Any]) -> dict[str, Any]:
+    """A message with no content yet, as a stream starts."""
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
+        "content": [],
+        "stop_reason": None,
         "stop_sequence": None,
         "usage": counted,
     }

@@ -1,8 +1,8 @@
 """POST /v1/messages and /v1/messages/count_tokens: Anthropic's Messages API, so that its SDKs
 and Claude Code reach the gateway's models, metered against the same caps.
 
-A call is read as Anthropic defines it and translated into an OpenAI chat body
-(anthropic_wire.py), which takes the path every chat takes (chat_flow.py: the same checks,
+A call is read as Anthropic defines it (anthropic_request.py) and translated into an OpenAI chat
+body (anthropic_wire.py), which takes the path every chat takes (chat_flow.py: the same checks,
 hold, settlement and release); the answer is translated back (anthropic_events.py), and so are
 errors (anthropic_errors.py). The key comes as `x-api-key` or as a bearer token; the
 `anthropic-version` and `anthropic-beta` headers are accepted, whatever their value, and not
@@ -21,7 +21,13 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.background import BackgroundTask
 
-from quartermaster.gateway import anthropic_errors, anthropic_events, anthropic_wire, chat_flow
+from quartermaster.gateway import (
+    anthropic_errors,
+    anthropic_events,
+    anthropic_request,
+    anthropic_wire,
+    chat_flow,
+)
 from quartermaster.gateway.chat import SSE_HEADERS
 from quartermaster.gateway.deps import ApiKeyCallerDep
 from quartermaster.gateway.errors import from_provider
@@ -33,7 +39,7 @@ from quartermaster.services import prompt_tokens
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 Raw = Annotated[dict[str, Any], Body()]
-"""Read by anthropic_wire.read, whose 400 names the field as the caller wrote it (FastAPI's
+"""Read by anthropic_request.read, whose 400 names the field as the caller wrote it (FastAPI's
 would name the member of a union it tried too); the OpenAPI schema still declares the model."""
 
 
@@ -48,13 +54,13 @@ def declared(model: type[BaseModel], path: str) -> dict[str, Any]:
 @router.post(
     "/messages",
     response_model=None,
-    openapi_extra=declared(anthropic_wire.MessagesRequest, "/v1/messages"),
+    openapi_extra=declared(anthropic_request.MessagesRequest, "/v1/messages"),
 )
 async def messages(
     raw: Raw, ctx: Ctx, caller: ApiKeyCallerDep, providers: Providers
 ) -> JSONResponse | StreamingResponse:
     """Metered like a chat: refusals come before any token is held or generated."""
-    body = anthropic_wire.read(anthropic_wire.MessagesRequest, raw)
+    body = anthropic_request.read(anthropic_request.MessagesRequest, raw)
     chat_body = anthropic_wire.to_chat_body(body)
     chat = await chat_flow.open_chat(ctx, providers, caller, chat_body, id_prefix="msg")
     headers = {"request-id": chat.request_id}
@@ -82,13 +88,13 @@ async def messages(
 
 @router.post(
     "/messages/count_tokens",
-    openapi_extra=declared(anthropic_wire.CountTokensRequest, "/v1/messages/count_tokens"),
+    openapi_extra=declared(anthropic_request.CountTokensRequest, "/v1/messages/count_tokens"),
 )
 async def count_tokens(
     raw: Raw, ctx: Ctx, caller: ApiKeyCallerDep, providers: Providers
 ) -> dict[str, int]:
     """Free: the prompt counted as a call's hold counts it; nothing is held or generated."""
-    body = anthropic_wire.read(anthropic_wire.CountTokensRequest, raw)
+    body = anthropic_request.read(anthropic_request.CountTokensRequest, raw)
     prompt = anthropic_wire.chat_prompt(body)
     chat_flow.read_body(prompt)  # the bounds a call's prompt meets
     return {"input_tokens": await prompt_tokens.count(ctx, providers, caller, prompt)}
