@@ -31,8 +31,9 @@ from tests.fakes.clock import FixedClock
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.ledger_fixtures import CHAT, PRICED, add_member, enable_priced_model
 from tests.integration.test_ledger import counter
+from tests.security.test_body_limit import small_limit
 
-__all__ = ["fake"]
+__all__ = ["fake", "small_limit"]
 HELLO: list[Any] = [{"role": "user", "content": "Say hello"}]
 NOW = {
     "name": "now",
@@ -414,6 +415,18 @@ async def test_a_stream_cut_midway_ends_with_an_error_event_and_charges_what_was
     used, held = await used_and_held(ctx, member[0])
     assert (used > 0, held) == (True, 0)  # the prompt and the two pieces sent, counted here
     assert await check.check(ctx) == []
+
+
+async def test_a_body_over_the_limit_is_request_too_large(
+    gateway: FastAPI, fake: FakeUpstream, member: tuple[int, str], small_limit: int
+) -> None:
+    long = [{"role": "user", "content": "x" * 2 * small_limit}]
+    async with anthropic_client(gateway, api_key=member[1]) as client:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await client.messages.create(model=CHAT, messages=long, max_tokens=50)  # type: ignore[arg-type]
+    assert caught.value.status_code == 413
+    assert error_of(caught.value)["type"] == "request_too_large"
+    assert fake.requests == []
 
 
 async def test_other_routes_keep_openais_error_shape(gateway: FastAPI) -> None:
