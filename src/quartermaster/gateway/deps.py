@@ -25,15 +25,13 @@ async def metered_caller(request: Request) -> MeteredCaller:
 
 async def api_key_caller(request: Request) -> MeteredCaller:
     """Anthropic's clients: the API key as `x-api-key` (what ANTHROPIC_API_KEY sends) or as a
-    bearer token (ANTHROPIC_AUTH_TOKEN), remembered as for chats. There is no session here."""
-    sent = {request.headers.get("x-api-key", "").strip(), bearer_token(request) or ""} - {""}
-    if len(sent) != 1:
-        raise NotAuthenticated(
-            "x-api-key and Authorization carry different keys; send one"
-            if sent
-            else "send a Quartermaster API key as x-api-key or as 'Authorization: Bearer qm-…'"
-        )
-    return await known_keys.recall(context(request), sent.pop())
+    bearer token (ANTHROPIC_AUTH_TOKEN); otherwise as for chats."""
+    key, bearer = request.headers.get("x-api-key", "").strip(), bearer_token(request)
+    if key and bearer and key != bearer:
+        raise NotAuthenticated("x-api-key and Authorization carry different keys; send one")
+    if key:
+        return await known_keys.recall(context(request), key)
+    return await metered_caller(request)
 
 
 MeteredCallerDep = Annotated[MeteredCaller, Depends(metered_caller)]
