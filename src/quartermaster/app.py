@@ -28,7 +28,7 @@ from quartermaster.api import (
     users,
 )
 from quartermaster.domain.clock import Clock
-from quartermaster.gateway import chat, completions, embeddings, models
+from quartermaster.gateway import chat, completions, embeddings, models, responses
 from quartermaster.gateway import errors as gateway_errors
 from quartermaster.http import body_limit, errors, openapi, text_guard
 from quartermaster.http.providers import LazyProviders
@@ -91,6 +91,7 @@ def create_app(
     routers = (  # the gateway's first: routes are matched in order, on every call
         chat,
         completions,
+        responses,
         embeddings,
         models,
         health,

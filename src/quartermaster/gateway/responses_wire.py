@@ -31,12 +31,12 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from quartermaster.domain.errors import InvalidInput
+from quartermaster.http.errors import OWN_CODES
 
 STATELESS = (
     "the gateway keeps no responses or conversations: send the whole conversation in `input` "
     "each time, and leave `store` out or false"
 )
-OWN_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
 UNKNOWN_TYPE = "unknown_type"
 """The error of an item or part whose `type` is none the gateway translates."""
 
