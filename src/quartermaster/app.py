@@ -28,7 +28,15 @@ from quartermaster.api import (
     users,
 )
 from quartermaster.domain.clock import Clock
-from quartermaster.gateway import anthropic_errors, chat, completions, embeddings, messages, models
+from quartermaster.gateway import (
+    anthropic_errors,
+    chat,
+    completions,
+    embeddings,
+    messages,
+    models,
+    responses,
+)
 from quartermaster.gateway import errors as gateway_errors
 from quartermaster.http import body_limit, errors, openapi, text_guard
 from quartermaster.http.providers import LazyProviders
@@ -92,6 +100,7 @@ def create_app(
     routers = (  # the gateway's first: routes are matched in order, on every call
         chat,
         completions,
+        responses,
         messages,
         embeddings,
         models,

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import pyotp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from quartermaster.domain.clock import SystemClock
 from quartermaster.services.context import Context, SecurityConfig
@@ -18,6 +19,7 @@ from quartermaster.store.db import create_engine
 from quartermaster.store.uow import UnitOfWork
 from tests.conftest import TEST_SECRET
 from tests.e2e.servers import free_port, qm_server
+from tests.factories import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -75,3 +77,31 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def sign_up(page: Page, base: str, email: str, name: str) -> None:
+    await page.goto(f"{base}/register")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("I accept the").check()
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_text("Account created.")).to_be_visible()
+
+
+async def sign_in(page: Page, base: str, email: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.wait_for_url("**/chat")
+
+
+async def enrol_mfa(page: Page, base: str) -> None:
+    """Settings → Security: the code comes from the key the page shows, as an app would."""
+    await page.goto(f"{base}/settings/security")
+    await page.get_by_role("button", name="Set up two-factor authentication").click()
+    secret = await page.locator("#mfa-secret").inner_text()
+    await page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Turn on").click()
+    await expect(page.locator("#recovery-codes li")).to_have_count(10)

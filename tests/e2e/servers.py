@@ -16,7 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+import quartermaster
+
 QM = [sys.executable, "-m", "quartermaster"]
+SOURCE = str(Path(quartermaster.__file__).resolve().parents[1])
+"""The code under test, for the server too: a relative PYTHONPATH means nothing in the server's
+working directory, where the interpreter would import whichever checkout is installed."""
 
 
 def free_port() -> int:
@@ -46,7 +51,7 @@ def qm_server(env: dict[str, str], cwd: Path, port: int) -> Iterator[list[str]]:
     """`qm serve` on `port`; yields a list that holds its output once it has stopped."""
     server = subprocess.Popen(  # noqa: S603 - our own CLI
         [*QM, "serve", "--port", str(port)],
-        env=env,
+        env={**env, "PYTHONPATH": SOURCE},
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

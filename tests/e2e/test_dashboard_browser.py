@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pyotp
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
@@ -16,40 +15,20 @@ from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
 from quartermaster.services.enterprise.provisioning import provision
 from quartermaster.services.identity.accounts import Registration, register
-from tests.e2e.browser import browser, dashboard, live_context, screenshot
+from tests.e2e.browser import (
+    browser,
+    dashboard,
+    enrol_mfa,
+    live_context,
+    screenshot,
+    sign_in,
+    sign_up,
+)
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ADMIN, MEMBER = "ada@example.org", "ben@example.org"
 VIEWPORT = {"width": 1440, "height": 900}
-
-
-async def sign_up(page: Page, base: str, email: str, name: str) -> None:
-    await page.goto(f"{base}/register")
-    await page.get_by_label("Name").fill(name)
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_label("I accept the").check()
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page.get_by_text("Account created.")).to_be_visible()
-
-
-async def sign_in(page: Page, base: str, email: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in", exact=True).click()
-    await page.wait_for_url("**/chat")
-
-
-async def enrol_mfa(page: Page, base: str) -> None:
-    """Settings → Security: the code comes from the key the page shows, as an app would."""
-    await page.goto(f"{base}/settings/security")
-    await page.get_by_role("button", name="Set up two-factor authentication").click()
-    secret = await page.locator("#mfa-secret").inner_text()
-    await page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
-    await page.get_by_role("button", name="Turn on").click()
-    await expect(page.locator("#recovery-codes li")).to_have_count(10)
 
 
 async def provision_for(database_url: str) -> int:
@@ -85,20 +64,21 @@ async def test_an_admin_signs_up_enrols_and_saves_both_columns_in_one_click(
 async def edit_both_columns(page: Page, base: str) -> None:
     await page.goto(f"{base}/org")
     row = page.locator("tr", has_text=MEMBER)
-    await row.get_by_label(f"Max tokens for {MEMBER}").fill("700000")
+    await row.get_by_label(f"Max tokens for {MEMBER}").fill("700,000")
     await row.get_by_label(f"Max train tokens for {MEMBER}").fill("250000")
     await row.get_by_role("button", name="Save").click()
     saved = page.locator("tr", has_text=MEMBER)
     await expect(saved.get_by_role("status")).to_have_text("Saved.")
-    await expect(saved.get_by_label(f"Max tokens for {MEMBER}")).to_have_value("700000")
-    await expect(saved.get_by_label(f"Max train tokens for {MEMBER}")).to_have_value("250000")
+    await expect(saved.get_by_label(f"Max tokens for {MEMBER}")).to_have_value("700,000")
+    await expect(saved.get_by_label(f"Max train tokens for {MEMBER}")).to_have_value("250,000")
     await expect(page.locator("#org-cards")).to_contain_text("900,000")  # assigned, swapped in
     await page.reload()
-    await expect(page.get_by_label(f"Max train tokens for {MEMBER}")).to_have_value("250000")
+    await expect(page.get_by_label(f"Max train tokens for {MEMBER}")).to_have_value("250,000")
     await page.goto(f"{base}/org/activity?action=allocation")
     entry = page.locator("tr", has_text="allocation.set")
-    await expect(entry).to_contain_text("max_inference_tokens: 700000")
-    await expect(entry).to_contain_text("max_training_tokens: 250000")
+    await expect(entry).to_contain_text(f"Ben ({MEMBER})")
+    await expect(entry).to_contain_text("Max tokens 200,000 → 700,000")
+    await expect(entry).to_contain_text("Max train tokens 0 → 250,000")
 
 
 async def download_exports(page: Page, tmp_path: Path) -> None:

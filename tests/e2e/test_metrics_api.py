@@ -1,6 +1,7 @@
 """Account metrics over HTTP as an admin uses them: the numbers agree with the ledger across a
 month boundary, exports stream as parseable CSV with formulas neutralised, the activity log
-merges changes, sign-ins and metered calls, and a member sees their own window."""
+merges changes, sign-ins and metered calls (a member's keys, MFA and card changes included, by
+name), and a member sees their own window."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from quartermaster.domain.principal import Principal
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import membership
+from quartermaster.services.identity import cac, mfa
 from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.services.ledger import check
 from quartermaster.services.metrics import exports
@@ -216,3 +218,34 @@ async def test_a_member_sees_their_caps_usage_and_reset(
     assert mine["resets_at"] == "2026-12-01T00:00:00+00:00"
     assert [m["period"] for m in mine["months"]] == ["2026-11", "2026-10"]
     assert mine["lifetime_tokens"] == 310
+
+
+async def test_the_log_has_the_members_keys_mfa_and_card_changes_with_their_names(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    member_id, email = org.member_ids[0], org.member_emails[0]
+    operator_id = await register(
+        ctx, Registration("ops@example.com", PASSWORD, "Olivia", True, True)
+    )
+    operator = Principal(operator_id, True, True, "session")
+    async with new_client(app) as http:
+        member = await enrol_mfa(await sign_in(http, email), clock)
+        assert (await member.post("/api/me/api-keys", json={"name": "laptop"})).status_code == 201
+    await mfa.operator_reset(ctx, operator, member_id)
+    await cac.unlink(ctx, operator, member_id)
+    async with new_client(app) as http:
+        await _admin(app, http, org, clock)
+        base = f"/api/orgs/{org.org_id}/activity"
+        keys = (await http.get(f"{base}?action=api_key")).json()
+        resets = (await http.get(f"{base}?action=mfa&user_id={member_id}")).json()
+        cards = (await http.get(f"{base}?action=cac")).json()
+        page = (await http.get(f"/org/activity?org={org.org_id}&action=mfa")).text
+    assert [e["action"] for e in keys["entries"]] == ["api_key.create"]
+    assert keys["entries"][0]["user_id"] == member_id
+    assert [e["action"] for e in resets["entries"]] == ["mfa.reset", "mfa.enable"]
+    assert resets["people"][str(operator_id)] == {"email": "ops@example.com", "name": "Olivia"}
+    assert resets["people"][str(member_id)]["email"] == email
+    assert [e["action"] for e in cards["entries"]] == ["cac.unlink"]
+    assert "Olivia (ops@example.com)" in page
+    assert "Two-factor authentication on → off" in page

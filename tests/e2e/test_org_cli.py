@@ -44,6 +44,9 @@ async def test_list_and_approve_a_token_request(
         run_qm, ["org", "requests", str(org.org_id), "--status", "pending", "--json"], env, tmp_path
     )
     assert [r["id"] for r in json.loads(listed.stdout)] == [asked["id"]]
+    text = await asyncio.to_thread(run_qm, ["org", "requests", str(org.org_id)], env, tmp_path)
+    assert f"{org.member_emails[0]} 100,000 inference: pilot project" in text.stdout
+    assert f"user {org.member_ids[0]}" not in text.stdout
     decided = await asyncio.to_thread(
         run_qm,
         [

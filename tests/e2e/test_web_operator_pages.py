@@ -89,5 +89,5 @@ async def test_an_operator_resets_mfa_and_unlinks_a_card_by_email(
     assert "Certificate unlinked" in unlinked.text
     missing = await submit(ops, "/operator/users/reset-mfa", {"email": "who@example.com"})
     assert missing.status_code == 404
-    assert "no account is registered" in missing.text
+    assert "No account is registered" in missing.text  # a sentence on the page
     await ops.http.aclose()

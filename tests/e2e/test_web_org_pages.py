@@ -1,6 +1,7 @@
 """The organization pages over HTTP: who may open them (and what the others are told), both
 token columns saved in one request with a stale edit shown in the row, CSRF on every form,
-escaping of attacker-chosen names, and the security headers on every page."""
+escaping of attacker-chosen names, the security headers on every page, the model allow-list
+form, token requests by name, and a form the server cannot read answered with a page."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 from fastapi import FastAPI
 
 from quartermaster.domain.principal import Principal
-from quartermaster.services import datasets
+from quartermaster.domain.types import TokenKind
+from quartermaster.services import catalog, datasets
 from quartermaster.services.context import Context
-from quartermaster.services.enterprise import membership
+from quartermaster.services.enterprise import membership, model_list, token_requests
 from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.web.security import CSP
 from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
@@ -94,14 +96,16 @@ async def test_both_token_columns_save_in_one_post_and_a_stale_edit_is_shown(
     )
     assert saved.status_code == 200, saved.text
     assert saved.text.lstrip().startswith(f'<tr id="member-{user}"')
-    assert 'value="600000"' in saved.text
-    assert 'value="50000"' in saved.text
+    assert 'value="600,000"' in saved.text  # shown as people read it, with separators
+    assert 'value="50,000"' in saved.text
     assert 'name="version" value="3"' in saved.text
     assert 'aria-label="Tokens this month" hx-swap-oob="true"' in saved.text  # the cards too
     late = {"max_inference_tokens": "700000", "max_training_tokens": "70000", "version": "2"}
     stale = await submit(second, url, late, htmx=True)
     assert stale.status_code == 409
-    assert "Another admin saved this row first" in stale.text
+    assert "This member was changed since you opened the page (perhaps in another tab)" in (
+        stale.text
+    )
     assert "600,000" in stale.text
     assert "50,000" in stale.text
     assert 'value="700000"' in stale.text
@@ -113,7 +117,8 @@ async def test_both_token_columns_save_in_one_post_and_a_stale_edit_is_shown(
     assert (row["max_inference_tokens"], row["max_training_tokens"]) == (600_000, 50_000)
     log = (await first.http.get(f"/org/activity?action=allocation&user_id={user}")).text
     assert "allocation.set" in log
-    assert "600000" in log
+    assert "Max tokens 1,000,000 → 600,000" in log
+    assert "Max train tokens 100,000 → 50,000" in log
     await first.http.aclose()
     await second.http.aclose()
 
@@ -208,4 +213,55 @@ async def test_the_user_table_sorts_and_filters_from_the_address(
     shown = sorted((table.index(e), e) for e in everyone if e in table)
     expected = {"role=admin": org.admin_emails, "status=banned": []}
     assert [e for _, e in shown] == expected.get(query, sorted(everyone, reverse=True))
+    await admin.http.aclose()
+
+
+async def test_the_model_allow_list_saves_with_one_both_or_no_box_ticked(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    admin = await admin_of(app, org, clock)
+    url = f"/org/models?org={org.org_id}"
+    names = sorted(m.name for m in await catalog.list_models(ctx) if m.enabled)[:2]
+    for ticked, said in (
+        ([names[0]], "Allow-list saved."),
+        (names, "Allow-list saved."),
+        ([], "Every enabled model is open to members."),
+    ):
+        saved = await submit(admin, url, {"model": ticked})
+        assert saved.status_code == 200, saved.text
+        assert said in saved.text
+        assert await model_list.get(ctx, Principal.command_line(), org.org_id) == (ticked or None)
+    await admin.http.aclose()
+
+
+async def test_a_form_the_server_cannot_read_gets_a_page_never_json(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    admin = await admin_of(app, org, clock)
+    odd = await submit(admin, f"/org/members/nobody/allocation?org={org.org_id}", {})
+    assert odd.status_code == 400
+    assert odd.headers["content-type"].startswith("text/html")
+    assert '{"error"' not in odd.text
+    assert "Something needs attention" in odd.text
+    api_url = f"/api/orgs/{org.org_id}/members/nobody/allocation"
+    api = await admin.http.put(api_url, json={}, headers=admin.headers())
+    assert api.json()["error"]["param"] == "user_id"  # the API keeps its JSON error
+    await admin.http.aclose()
+
+
+async def test_token_requests_name_the_member(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    member_id, email = org.member_ids[0], org.member_emails[0]
+    member = Principal(member_id, False, False, "session")
+    await token_requests.ask(ctx, member, TokenKind.INFERENCE, 1_500_000, "a big pilot")
+    admin = await admin_of(app, org, clock)
+    page = (await admin.http.get(f"/org/requests?org={org.org_id}")).text
+    row = page.split("a big pilot")[0].rsplit("<tr>", 1)[1]
+    assert email in row
+    assert f">{member_id}<" not in row
+    assert 'value="1,500,000"' in page
     await admin.http.aclose()

@@ -116,7 +116,7 @@ async def test_a_form_field_an_upload_name_and_a_query_string_are_checked_too(
             data={"email": "x@example.com", "password": "p\x00assword-long-enough"},
         )
         assert form.status_code == 400  # a page: the person sees the message, naming the field
-        assert "password contains a NUL character or an unpaired UTF-16 surrogate" in form.text
+        assert "Password contains a NUL character or an unpaired UTF-16 surrogate" in form.text
         upload = await http.post(
             "/api/datasets/1/documents",
             content=_multipart("notes\x00.txt", b"hello"),

@@ -52,15 +52,28 @@ def test_a_worst_case_beyond_the_models_limits_is_refused() -> None:
 
 
 def test_a_refusal_says_what_is_left_of_the_cap() -> None:
-    refusal = holds.refusal(amount=300, cap=1000, used=600, reserved=200, period="2026-11")
+    refusal = holds.refusal(3_000, 1_000_000, 998_000, 1_000, "2026-11", TokenKind.INFERENCE)
     assert refusal.code == "insufficient_quota"
     assert refusal.details == {
-        "tokens_left": 200,
-        "cap": 1000,
+        "tokens_left": 1_000,
+        "cap": 1_000_000,
         "period": "2026-11",
-        "tokens_needed": 300,
+        "tokens_needed": 3_000,
     }
-    assert "200 of your 1000" in str(refusal)
+    assert refusal.message.startswith(
+        "this call needs up to 3,000 tokens but 1,000 of your 1,000,000 are left for 2026-11; "
+        "lower max_tokens,"
+    )
+
+
+def test_an_upload_refused_over_the_training_cap_is_told_to_send_less() -> None:
+    refusal = holds.refusal(1_500_000, 1_000_000, 0, 0, "2026-11", TokenKind.TRAINING)
+    assert refusal.message.startswith(
+        "this upload or embedding needs 1,500,000 training tokens but 1,000,000 of your "
+        "1,000,000 are left for 2026-11; send less,"
+    )
+    assert "max_tokens" not in refusal.message
+    assert refusal.details["tokens_needed"] == 1_500_000
 
 
 @given(

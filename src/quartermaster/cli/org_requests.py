@@ -28,8 +28,7 @@ def list_requests(
 
     rows = common.run(common.settings(), in_org(org, work))
     lines = "\n".join(
-        f"#{r['id']} {r['status']:<8} user {r['user_id']} {r['amount']:,} {r['kind']}: "
-        f"{r['reason']}"
+        f"#{r['id']} {r['status']:<8} {r['email']} {r['amount']:,} {r['kind']}: {r['reason']}"
         for r in rows
     )
     common.report(rows, as_json, lines or "no requests")

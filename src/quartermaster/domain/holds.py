@@ -106,12 +106,24 @@ def tokens_left(cap: int, used: int, reserved: int) -> int:
     return max(0, cap - used - reserved)
 
 
-def refusal(amount: int, cap: int, used: int, reserved: int, period: str) -> QuotaExceeded:
+REFUSED = {
+    TokenKind.INFERENCE: ("this call needs up to {amount} tokens", "lower max_tokens"),
+    TokenKind.TRAINING: ("this upload or embedding needs {amount} training tokens", "send less"),
+}
+"""What was asked, and the first way out, in the words of what the person did: a chat may write
+up to `max_tokens`; an upload or an embedding call is counted exactly before it is held, so
+only sending less (fewer or smaller documents) makes it fit. The same words on every path."""
+
+
+def refusal(
+    amount: int, cap: int, used: int, reserved: int, period: str, kind: TokenKind
+) -> QuotaExceeded:
     """The 429 a caller sees: how much the call needed, how much is left, and until when."""
     left = tokens_left(cap, used, reserved)
+    needs, remedy = REFUSED[kind]
     return QuotaExceeded(
-        f"this call needs up to {amount} tokens but {left} of your {cap} are left for {period}; "
-        "lower max_tokens, wait for the 1st, or ask for more (an admin, or a refill on a plan)",
+        f"{needs.format(amount=f'{amount:,}')} but {left:,} of your {cap:,} are left for "
+        f"{period}; {remedy}, wait for the 1st, or ask for more (an admin, or a refill on a plan)",
         code="insufficient_quota",
         details={"tokens_left": left, "cap": cap, "period": period, "tokens_needed": amount},
     )

@@ -48,6 +48,6 @@ def require_mfa(principal: Principal) -> None:
     if not principal.mfa_verified:
         raise PermissionDenied(
             "administration needs multi-factor authentication: enrol TOTP under Settings → "
-            "Security (POST /api/me/mfa/enroll), then sign in again with your code",
+            "Security, then sign in again with your code",
             code="mfa_required",
         )

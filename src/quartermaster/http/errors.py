@@ -4,9 +4,10 @@
 
 (Routes that speak another API register how to reshape it for their paths: `error_shapes`.)
 
-Domain errors map to status codes in one table; validation errors name the field; a number too
-large for the database's integers (an id like 2**70) is a 400; anything unexpected becomes a 500
-whose message leaks nothing.
+Domain errors map to status codes in one table; validation errors name the field (a dashboard
+page shows them on its error page, never as JSON); a number too large for the database's
+integers (an id like 2**70) is a 400; anything unexpected becomes a 500 whose message leaks
+nothing.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def install(app: FastAPI) -> None:
         renderer = _page_renderer(request)
         return renderer(request, exc) if renderer else from_domain(exc)
 
-    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first: Mapping[str, Any] = (
             exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
@@ -146,6 +147,9 @@ def install(app: FastAPI) -> None:
         loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
         param = ".".join(loc) or None
         message = f"{param}: {first['msg']}" if param else str(first["msg"])
+        renderer = _page_renderer(request)
+        if renderer is not None:  # a form a page sent: an error page, never the JSON object
+            return renderer(request, errors.InvalidInput(message, param=param))
         code = first["type"] if first.get("type") in OWN_CODES else "invalid_value"
         return ErrorResponse(400, message, "invalid_request_error", param, code)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,20 @@ def _tokens(value: Any) -> str:
     return f"{int(value):,}" if value is not None else "—"
 
 
-TEMPLATES.env.filters["tokens"] = _tokens
+def money(amount: Any, currency: str = "USD") -> str:
+    """$9,900.00, or 9,900.00 EUR: every price on every page has cents and separators."""
+    figure = f"{Decimal(str(amount)):,.2f}"
+    return f"${figure}" if currency == "USD" else f"{figure} {currency}"
+
+
+def sentence(message: Any) -> str:
+    """A message as a sentence: the services' messages start in lower case, so that they read
+    well after "error:" in a log or a terminal; on a page they start a line."""
+    text = str(message)
+    return text[:1].upper() + text[1:]
+
+
+TEMPLATES.env.filters |= {"tokens": _tokens, "money": money, "sentence": sentence}
 
 
 def page(

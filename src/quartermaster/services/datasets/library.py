@@ -88,7 +88,7 @@ async def visible(
     if missing:
         raise NotFound(
             f"no dataset {', '.join(missing)} among yours or those shared with your "
-            "organization; GET /api/datasets lists them",
+            "organization; the Datasets page lists them",
             param="datasets",
             code="dataset_not_found",
         )

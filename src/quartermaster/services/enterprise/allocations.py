@@ -1,9 +1,9 @@
 """Setting a member's monthly caps: both kinds in one request, compare-and-set on `version`.
 
-An edit names the version it was based on; if another admin saved first, the edit is refused
-with 409 `stale_version` and the current values, so nobody's change is silently lost. The caps
-are checked against the per-member minimum and against the org's pool (raising past the balance
-left is refused; lowering is always allowed).
+An edit names the version it was based on; if a save came first (another admin's, or the same
+admin's in another tab), the edit is refused with 409 `stale_version` and the current values, so
+nobody's change is silently lost. The caps are checked against the per-member minimum and
+against the org's pool (raising past the balance left is refused; lowering is always allowed).
 
 Errors: NotFound (org or member), InvalidInput (below_minimum, pool_exhausted, over_assigned),
 Conflict (stale_version).
@@ -48,7 +48,7 @@ def caps_view(allocation: Allocation) -> dict[str, int]:
 
 def stale(current: dict[str, int]) -> Conflict:
     return Conflict(
-        "another admin changed this member's allocation since you loaded it; "
+        "this member's allocation was changed since you loaded it (perhaps in another tab); "
         f"it is now {current['max_inference_tokens']:,} inference and "
         f"{current['max_training_tokens']:,} training tokens (version {current['version']}): "
         "reload and apply your change again",

@@ -25,7 +25,7 @@ from quartermaster.services.context import Context
 from quartermaster.services.enterprise.allocations import raise_cap
 from quartermaster.services.enterprise.org_pool import OrgMonth, admin_change, get_org, org_month
 from quartermaster.services.identity import authz
-from quartermaster.store.models import Membership, Organization, TokenRequest
+from quartermaster.store.models import Membership, Organization, TokenRequest, User
 
 
 @dataclass(frozen=True)
@@ -114,13 +114,19 @@ async def mine(ctx: Context, principal: Principal) -> list[dict[str, Any]]:
 async def list_for_org(
     ctx: Context, principal: Principal, org_id: int, status: RequestStatus | None = None
 ) -> list[dict[str, Any]]:
+    """The org's requests, newest first, each with the asking member's email and name (an admin
+    decides for a person, not for an id)."""
     async with ctx.uow.begin(write=False) as tx:
         await authz.require_org_admin(tx.session, principal, org_id)
-        query = select(TokenRequest).where(TokenRequest.org_id == org_id)
+        query = (
+            select(TokenRequest, User.email, User.name)
+            .join(User, User.id == TokenRequest.user_id)
+            .where(TokenRequest.org_id == org_id)
+        )
         if status is not None:
             query = query.where(TokenRequest.status == status.value)
-        rows = await tx.session.scalars(query.order_by(TokenRequest.id.desc()))
-        return [request_view(row) for row in rows]
+        rows = await tx.session.execute(query.order_by(TokenRequest.id.desc()))
+        return [request_view(row) | {"email": email, "name": name} for row, email, name in rows]
 
 
 async def decide(

@@ -18,6 +18,7 @@ from quartermaster.domain.errors import InvalidInput, NotAuthenticated, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.services import audit
 from quartermaster.services.context import Context
+from quartermaster.services.identity import authz
 from quartermaster.store import hot
 from quartermaster.store.models import ApiKey, User
 
@@ -66,6 +67,7 @@ async def issue(
         audit.AuditEntry(
             action="api_key.create",
             actor_user_id=user_id,
+            org_id=await authz.org_of(session, user_id),
             target_type="api_key",
             target_id=key.id,
             after={"name": name, "prefix": key.prefix},
@@ -130,6 +132,7 @@ async def revoke(ctx: Context, principal: Principal, key_id: int) -> None:
             entry = audit.AuditEntry(
                 "api_key.revoke",
                 principal.user_id,
+                await authz.org_of(tx.session, key.user_id),
                 target_type="api_key",
                 target_id=key.id,
                 after={"prefix": key.prefix},

@@ -20,6 +20,13 @@ async def active_membership(session: AsyncSession, user_id: int) -> Membership |
     return await session.scalar(select(Membership).where(Membership.active_user_id == user_id))
 
 
+async def org_of(session: AsyncSession, user_id: int) -> int | None:
+    """The org whose activity log an event about `user_id` belongs to: their current one, so its
+    admins see a member's keys, MFA and card changes (and an operator's resets of them)."""
+    membership = await active_membership(session, user_id)
+    return membership.org_id if membership else None
+
+
 async def require_org_admin(session: AsyncSession, principal: Principal, org_id: int) -> None:
     """Operators, or admins of `org_id`, with MFA verified in this session."""
     if principal.is_operator:

@@ -12,7 +12,7 @@ from quartermaster.domain.errors import Conflict, InvalidInput, NotAuthenticated
 from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.services import audit
 from quartermaster.services.context import Context
-from quartermaster.services.identity import logins
+from quartermaster.services.identity import authz, logins
 from quartermaster.services.identity.sessions import ClientInfo
 from quartermaster.services.identity.signin import SignInResult, after_first_factor
 from quartermaster.store.models import User
@@ -55,6 +55,7 @@ async def link(ctx: Context, principal: Principal, certificate: Certificate) -> 
         entry = audit.AuditEntry(
             "cac.link",
             user.id,
+            await authz.org_of(tx.session, user.id),
             target_type="user",
             target_id=user.id,
             before={"cac": before},
@@ -101,6 +102,7 @@ async def unlink(ctx: Context, principal: Principal, user_id: int | None = None)
         entry = audit.AuditEntry(
             "cac.unlink",
             principal.user_id,
+            await authz.org_of(tx.session, user.id),
             target_type="user",
             target_id=user.id,
             before={"cac": before},

@@ -19,7 +19,7 @@ from quartermaster.domain.errors import Conflict, InvalidInput, NotFound
 from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.services import audit
 from quartermaster.services.context import Context
-from quartermaster.services.identity import passwords
+from quartermaster.services.identity import authz, passwords
 from quartermaster.services.identity.sessions import end_all_for
 from quartermaster.store.models import RecoveryCode, Session, User
 
@@ -105,7 +105,9 @@ async def confirm_enrolment(ctx: Context, principal: Principal, code: str) -> li
         if user.mfa_enabled_at is not None:
             raise Conflict("MFA is already on")
         if user.mfa_secret is None:
-            raise InvalidInput("start enrolment first (POST /api/me/mfa/enroll)")
+            raise InvalidInput(
+                "start enrolment first: Settings → Security → Set up two-factor authentication"
+            )
         step = totp_step(user, code, now)
         if step is None:
             raise InvalidInput("that code is not valid; check the device's clock", param="code")
@@ -122,7 +124,8 @@ async def confirm_enrolment(ctx: Context, principal: Principal, code: str) -> li
                 .where(Session.token_hash == principal.session_key)
                 .values(mfa_verified=True)
             )
-        entry = audit.AuditEntry("mfa.enable", user.id, target_type="user", target_id=user.id)
+        org_id = await authz.org_of(tx.session, user.id)
+        entry = audit.AuditEntry("mfa.enable", user.id, org_id, "user", user.id)
         await audit.record(tx.session, entry, now)
         await tx.commit()
     return codes
@@ -139,7 +142,8 @@ async def disable(ctx: Context, principal: Principal, password: str, code: str) 
         if not await check_code(tx.session, user, code, ctx):
             raise InvalidInput("that code is not valid", param="code")
         await _clear(tx.session, user)
-        entry = audit.AuditEntry("mfa.disable", user.id, target_type="user", target_id=user.id)
+        org_id = await authz.org_of(tx.session, user.id)
+        entry = audit.AuditEntry("mfa.disable", user.id, org_id, "user", user.id)
         await audit.record(tx.session, entry, ctx.clock.now())
         await tx.commit()
 
@@ -163,6 +167,7 @@ async def operator_reset(ctx: Context, principal: Principal, user_id: int) -> No
         entry = audit.AuditEntry(
             "mfa.reset",
             principal.user_id,
+            await authz.org_of(tx.session, user.id),
             target_type="user",
             target_id=user.id,
             before={"mfa": had},

@@ -52,7 +52,7 @@ async def take(session: AsyncSession, key: CounterKey, amount: int, cap: int) ->
             select(UsageCounter.used, UsageCounter.reserved).where(*counter_is(key))
         )
     ).one()
-    raise holds.refusal(amount, cap, counter.used, counter.reserved, period)
+    raise holds.refusal(amount, cap, counter.used, counter.reserved, period, kind)
 
 
 async def _fits(session: AsyncSession, key: CounterKey, amount: int, cap: int) -> bool:

@@ -59,7 +59,7 @@ class Standing:
 def no_pool(kind: TokenKind, period: str) -> PermissionDenied:
     return PermissionDenied(
         f"you have no {kind.value} tokens for {period}: ask your organization's admin, or "
-        "choose a plan (GET /api/plans)",
+        "choose a plan under Settings → Tokens",
         code="no_token_pool",
         details={"kind": kind.value, "period": period},
     )

@@ -156,12 +156,40 @@ async def read_page(
     return entries, entries[-1].key if more and entries else None
 
 
+def _mentioned(entry: Entry) -> set[int]:
+    """The users an entry names: who acted, the member changed, the member who asked (a token
+    request's `user_id`), and the members of a bulk change (its values are keyed by user id)."""
+    found = {entry.user_id} if entry.user_id is not None else set()
+    details = entry.details
+    if details.get("target_type") == "user" and str(details.get("target_id")).isdigit():
+        found.add(int(details["target_id"]))
+    for side in (details.get("before"), details.get("after")):
+        if not isinstance(side, dict):
+            continue
+        if isinstance(side.get("user_id"), int):
+            found.add(side["user_id"])
+        for value in side.values():
+            if isinstance(value, dict):
+                found |= {int(key) for key in value if str(key).isdigit()}
+    return found
+
+
+async def _people(session: AsyncSession, entries: list[Entry]) -> dict[str, dict[str, Any]]:
+    """Email and name of everyone the page names, by user id: a log read by people shows who,
+    not a number."""
+    ids = set().union(*(_mentioned(entry) for entry in entries))
+    rows = await session.execute(select(User.id, User.email, User.name).where(User.id.in_(ids)))
+    return {str(uid): {"email": email, "name": name} for uid, email, name in rows}
+
+
 async def page(ctx: Context, principal: Principal, org_id: int, q: ActivityQuery) -> dict[str, Any]:
     async with ctx.uow.begin(write=False) as tx:
         await authz.require_org_admin(tx.session, principal, org_id)
         entries, last = await read_page(tx.session, org_id, q)
+        people = await _people(tx.session, entries)
     return {
         "org_id": org_id,
         "entries": [entry.as_dict() for entry in entries],
+        "people": people,
         "next_cursor": encode_cursor(last) if last else None,
     }

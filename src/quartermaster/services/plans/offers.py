@@ -134,7 +134,9 @@ def _plain(terms: PlanTerms) -> dict[str, Any]:
 async def plan_named(session: AsyncSession, name: str) -> Plan:
     plan = await session.scalar(select(Plan).where(Plan.name == name, Plan.active.is_(True)))
     if plan is None:
-        raise NotFound(f"no active plan called {name!r}; GET /api/plans lists them", param="plan")
+        raise NotFound(
+            f"no active plan called {name!r}; Settings → Tokens lists them", param="plan"
+        )
     return plan
 
 

@@ -72,8 +72,8 @@ async def individual_cap(
     terms = plan_catalog.terms_of(plan)
     if not terms.free and not rules.is_covered(period, await paid_spans(session, user_id, plan.id)):
         raise PermissionDenied(
-            f"your {plan.name} plan is unpaid for {period}: pay for the month "
-            "(POST /api/me/plan/pay) or switch to the free plan",
+            f"your {plan.name} plan is unpaid for {period}: pay for the month under "
+            "Settings → Tokens, or switch to the free plan",
             code="plan_unpaid",
             details={"plan": plan.name, "period": period},
         )
@@ -87,7 +87,7 @@ async def _individual(session: AsyncSession, user_id: int) -> User:
     if await authz.active_membership(session, user_id) is not None:
         raise PermissionDenied(
             "you draw on your organization's allocation; ask its admin for more tokens "
-            "(POST /api/me/token-requests)",
+            "under Settings → Tokens",
             code="enterprise_member",
         )
     return user
@@ -200,6 +200,29 @@ async def pay_current(ctx: Context, principal: Principal, payments: PaymentProvi
         await _book_payment(tx.session, principal, principal.uid, plan, payment, payments.name, ctx)
         await tx.commit()
     return payment
+
+
+async def my_payments(ctx: Context, principal: Principal) -> list[dict[str, str]]:
+    """The caller's plan payments, newest first, each with the reference it was recorded under
+    (the receipt a person quotes when asking about it)."""
+    async with ctx.uow.begin(write=False) as tx:
+        rows = await tx.session.execute(
+            select(PlanPayment, Plan.name)
+            .join(Plan, Plan.id == PlanPayment.plan_id)
+            .where(PlanPayment.user_id == principal.uid)
+            .order_by(PlanPayment.id.desc())
+        )
+        return [
+            {
+                "plan": name,
+                "from": paid.period_from,
+                "to": paid.period_to,
+                "amount": str(paid.amount),
+                "currency": paid.currency,
+                "reference": paid.reference,
+            }
+            for paid, name in rows
+        ]
 
 
 async def record_payment(

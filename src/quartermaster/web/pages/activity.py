@@ -3,7 +3,7 @@ action and dates (in the org's time zone), paged by cursor, with the CSV export 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +13,7 @@ from quartermaster.domain.activity import ActivityQuery, decode_cursor, parse_mo
 from quartermaster.http.deps import Ctx
 from quartermaster.services.enterprise import org_summary
 from quartermaster.services.metrics import activity
+from quartermaster.web import activity_text
 from quartermaster.web.org_scope import ManagedOrg
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn
@@ -27,6 +28,8 @@ ACTIONS = (
     ("purchase", "Purchases"),
     ("org", "Organization settings"),
     ("api_key", "API keys"),
+    ("mfa", "Two-factor authentication"),
+    ("cac", "CAC certificates"),
     ("dataset", "Datasets"),
     ("signin", "Sign-ins"),
     ("usage", "Metered calls"),
@@ -34,6 +37,12 @@ ACTIONS = (
     ("usage.training", "Metered calls: training"),
 )
 Filter = Annotated[str, Query(max_length=64)]
+
+
+def _shown(entry: dict[str, Any], people: activity_text.People) -> dict[str, Any]:
+    """The entry with who acted and, for a change, what it says, in words."""
+    lines = activity_text.audit_lines(entry, people) if entry["source"] == "audit" else []
+    return entry | {"who": activity_text.who(entry, people), "lines": lines}
 
 
 @router.get("")
@@ -66,7 +75,7 @@ async def log(
         "active": "activity",
         "tab": "activity",
         "org": org,
-        "entries": found["entries"],
+        "entries": [_shown(entry, found["people"]) for entry in found["entries"]],
         "filters": filters,
         "actions": ACTIONS,
         "first_href": "/org/activity?" + urlencode(kept),

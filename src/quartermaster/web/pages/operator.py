@@ -25,7 +25,7 @@ router = APIRouter(prefix="/operator", include_in_schema=False)
 Text = Annotated[str, Form(max_length=2000)]
 Emails = Annotated[str, Form(max_length=400_000)]
 BLANK = {"name": "", "billing_address": "", "member_emails": "", "admin_emails": ""}
-BLANK |= {"inference_tokens": "2000000", "training_tokens": "0", "term": "yearly"}
+BLANK |= {"inference_tokens": "2,000,000", "training_tokens": "0", "term": "yearly"}
 BLANK |= {"timezone": "UTC"}
 
 

@@ -16,7 +16,7 @@ from quartermaster.services.context import Context
 from quartermaster.services.enterprise import org_summary, purchases
 from quartermaster.web.org_scope import OperatorViewer
 from quartermaster.web.pages.org_members import whole
-from quartermaster.web.render import page
+from quartermaster.web.render import money, page
 from quartermaster.web.session import Viewer
 
 router = APIRouter(prefix="/operator/orgs/{org_id}", include_in_schema=False)
@@ -46,7 +46,8 @@ def _order(
     if term not in {t.value for t in Term}:
         raise InvalidInput("term is monthly or yearly", param="term")
     try:
-        negotiated = Decimal(price.strip()) if price.strip() else None
+        typed = price.replace(",", "").strip()  # separators, as the page shows prices
+        negotiated = Decimal(typed) if typed else None
     except InvalidOperation:
         raise InvalidInput("price must be a number, e.g. 850.00", param="price") from None
     return purchases.Order(
@@ -83,5 +84,6 @@ async def buy(
     except (InvalidInput, Conflict) as refused:
         return await _render(request, ctx, viewer, org_id, 400, error=refused.message, kind=kind)
     notice = f"Recorded: {line['kind']} of {line['inference_tokens']:,} inference tokens"
-    notice += f" and {line['training_tokens']:,} training tokens for {line['price']} "
-    return await _render(request, ctx, viewer, org_id, notice=notice + line["currency"] + ".")
+    notice += f" and {line['training_tokens']:,} training tokens for "
+    notice += f"{money(line['price'], line['currency'])}."
+    return await _render(request, ctx, viewer, org_id, notice=notice)

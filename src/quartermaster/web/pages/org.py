@@ -35,7 +35,8 @@ COLUMNS = (
     ("Max train tokens", MemberColumn.MAX_TRAINING),
     ("Total usage", MemberColumn.TOTAL),
     ("Monthly inference", MemberColumn.INFERENCE_THIS_MONTH),
-    ("Previous month", MemberColumn.INFERENCE_PREVIOUS_MONTH),
+    ("Prev month inference", MemberColumn.INFERENCE_PREVIOUS_MONTH),
+    ("Monthly training", MemberColumn.TRAINING_THIS_MONTH),
 )
 EXPORTS = (
     ("token-usage.csv", "Export token usage"),

@@ -18,7 +18,9 @@ from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn, Viewer
 
 router = APIRouter(prefix="/org/models", include_in_schema=False)
-Names = Annotated[list[str], Form(max_length=500)]
+Names = Annotated[list[str] | None, Form(max_length=500)]
+"""The ticked boxes: none ticked sends no field at all (a list in the Annotated arm of a union
+is not read from the form)."""
 
 
 async def _render(
@@ -43,7 +45,7 @@ async def models(request: Request, ctx: Ctx, viewer: SignedIn, org_id: ManagedOr
 
 @router.post("")
 async def save(
-    request: Request, ctx: Ctx, viewer: SignedIn, org_id: ManagedOrg, model: Names | None = None
+    request: Request, ctx: Ctx, viewer: SignedIn, org_id: ManagedOrg, model: Names = None
 ) -> Response:
     try:
         await model_list.set_allowed(ctx, viewer.principal, org_id, model or None)

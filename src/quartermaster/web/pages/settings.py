@@ -17,7 +17,9 @@ from quartermaster.services.enterprise import token_requests
 from quartermaster.services.identity import api_keys, logins
 from quartermaster.services.metrics import token_stats, token_window
 from quartermaster.services.plans import subscriptions
-from quartermaster.web.render import page
+from quartermaster.services.plans.payments import PaymentProvider
+from quartermaster.web.pages.org_members import whole
+from quartermaster.web.render import money, page
 from quartermaster.web.session import SignedIn, Viewer
 
 router = APIRouter(prefix="/settings", include_in_schema=False)
@@ -28,27 +30,40 @@ REFILL_BUNDLES = {
 }
 
 
-async def _tokens_context(ctx: Context, viewer: Viewer) -> dict[str, Any]:
+async def _tokens_context(ctx: Context, viewer: Viewer, online: bool) -> dict[str, Any]:
     window = await token_window.window(ctx, viewer.principal)
     try:
         months = (await token_stats.my_usage(ctx, viewer.principal))["months"]
     except DomainError:
         months = []
-    enterprise = window["source"] == "enterprise"
-    return {
-        "tab": "tokens",
-        "active": "settings",
-        "window": window,
-        "months": months,
-        "plans": [] if enterprise else [plans.public(p) for p in await plans.list_plans(ctx)],
-        "requests": await token_requests.mine(ctx, viewer.principal) if enterprise else [],
+    shown = {"tab": "tokens", "active": "settings", "window": window, "months": months}
+    if window["source"] == "enterprise":
+        return shown | {"requests": await token_requests.mine(ctx, viewer.principal)}
+    offer = await plans.list_plans(ctx)
+    current = next((p for p in offer if p.name == window["plan"]), None)
+    return shown | {
+        "plans": [plans.public(p) for p in offer],
+        "due": current.price(Term(str(window["term"]))) if current else None,
+        "pay_online": online,
+        "payments": await subscriptions.my_payments(ctx, viewer.principal),
+        "refills_offered": [
+            (kind, tokens, subscriptions.refill_price(ctx.prices, kind, tokens))
+            for kind, tokens in REFILL_BUNDLES.items()
+        ],
+        "currency": ctx.prices.currency,
     }
 
 
 async def _tokens_page(request: Request, ctx: Context, viewer: Viewer, **messages: str) -> Response:
-    context = await _tokens_context(ctx, viewer)
+    online = _payments(request).name != "manual"
+    context = await _tokens_context(ctx, viewer, online)
     status = 400 if messages.get("error") else 200
     return page(request, "settings_tokens.html", {**context, **messages}, status)
+
+
+def _payments(request: Request) -> PaymentProvider:
+    provider: PaymentProvider = request.app.state.payments
+    return provider
 
 
 @router.get("")
@@ -61,9 +76,8 @@ async def ask_tokens(
     request: Request, ctx: Ctx, viewer: SignedIn, kind: Text, amount: Text, reason: Text
 ) -> Response:
     try:
-        asked = await token_requests.ask(
-            ctx, viewer.principal, TokenKind(kind), int(amount), reason
-        )
+        tokens = whole(amount, "amount")
+        asked = await token_requests.ask(ctx, viewer.principal, TokenKind(kind), tokens, reason)
     except (DomainError, ValueError) as refused:
         return await _tokens_page(request, ctx, viewer, error=_message(refused))
     outcome = "approved at once" if asked["status"] == "approved" else "sent to your admins"
@@ -81,11 +95,26 @@ async def switch_plan(
     return await _tokens_page(request, ctx, viewer, notice=f"You are now on the {plan} plan.")
 
 
+@router.post("/plan/pay")
+async def pay_plan(request: Request, ctx: Ctx, viewer: SignedIn) -> Response:
+    """Pay the plan's current term through the payment provider; the page then lists the
+    payment with its reference, as the operator's pages list a purchase."""
+    try:
+        paid = await subscriptions.pay_current(ctx, viewer.principal, _payments(request))
+    except DomainError as refused:
+        return await _tokens_page(request, ctx, viewer, error=refused.message)
+    months = paid.period_from
+    if paid.period_to != paid.period_from:
+        months += f" to {paid.period_to}"
+    notice = f"Paid {money(paid.amount)} for {months} (reference {paid.reference})."
+    return await _tokens_page(request, ctx, viewer, notice=notice)
+
+
 @router.post("/refills")
 async def buy_refill(request: Request, ctx: Ctx, viewer: SignedIn, kind: Text) -> Response:
     try:
         chosen = TokenKind(kind)
-        payments = request.app.state.payments
+        payments = _payments(request)
         await subscriptions.refill(ctx, viewer.principal, chosen, REFILL_BUNDLES[chosen], payments)
     except (DomainError, ValueError) as refused:
         return await _tokens_page(request, ctx, viewer, error=_message(refused))

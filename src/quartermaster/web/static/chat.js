@@ -104,7 +104,7 @@
     } catch (failure) {
       history.pop();
       answer.remove();
-      error.textContent = failure.message;
+      error.textContent = failure.message.charAt(0).toUpperCase() + failure.message.slice(1);
       error.hidden = false;
     } finally {
       button.disabled = false;
