@@ -307,10 +307,10 @@ async def test_the_sdk_raises_its_authentication_error(gateway: FastAPI) -> None
     [
         (
             [{"type": "image", "source": {"type": "base64", "media_type": "image/png"}}],
-            "messages.0.content.0.source.data",
+            "messages[0].content[0].source.data",
         ),
-        ([{"type": "text", "text": "hi", "colour": "red"}], "messages.0.content.0.colour"),
-        ([{"type": "video", "url": "https://x.test/v.mp4"}], "messages.0.content.0"),
+        ([{"type": "text", "text": "hi", "colour": "red"}], "messages[0].content[0].colour"),
+        ([{"type": "video", "url": "https://x.test/v.mp4"}], "messages[0].content[0]"),
     ],
 )
 async def test_a_malformed_block_is_400_naming_it_and_nothing_is_held(
@@ -349,7 +349,7 @@ async def test_a_server_tool_is_refused_by_its_field(
                 max_tokens=50,
                 tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}],
             )
-    assert error_of(caught.value)["param"] == "tools.0.type"
+    assert error_of(caught.value)["param"] == "tools[0].type"
     assert "server tools" in error_of(caught.value)["message"]
     assert fake.requests == []
 
@@ -370,18 +370,45 @@ async def test_over_the_cap_is_a_rate_limit_error_with_what_is_left(
     assert fake.requests == []
 
 
-async def test_a_model_that_cannot_take_tools_is_refused_before_any_hold(
-    gateway: FastAPI, ctx: Context, fake: FakeUpstream, member: tuple[int, str]
+@pytest.mark.parametrize(
+    ("asked", "param"),
+    [
+        ({"tools": [NOW]}, "tools"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is this?"},
+                            {
+                                "type": "image",
+                                "source": {"type": "url", "url": "https://x.test/a.png"},
+                            },
+                        ],
+                    }
+                ]
+            },
+            "messages[0].content[1]",
+        ),
+    ],
+)
+async def test_what_the_model_cannot_do_is_refused_by_the_callers_field(
+    gateway: FastAPI,
+    ctx: Context,
+    fake: FakeUpstream,
+    member: tuple[int, str],
+    asked: dict[str, Any],
+    param: str,
 ) -> None:
     async with anthropic_client(gateway, api_key=member[1]) as client:
         with pytest.raises(anthropic.BadRequestError) as caught:
             await client.messages.create(
-                model=CHAT,
-                messages=HELLO,
-                max_tokens=50,
-                tools=[NOW],  # type: ignore[list-item]
+                **{"model": CHAT, "messages": HELLO, "max_tokens": 50, **asked}
             )
-    assert error_of(caught.value)["code"] == "unsupported_parameter"
+    error = error_of(caught.value)
+    assert (error["code"], error["param"]) == ("unsupported_parameter", param)
+    assert f"({param})" in error["message"]
     assert fake.requests == []
     assert await used_and_held(ctx, member[0]) == (0, 0)
 

@@ -30,7 +30,7 @@ def refusal(model: type[CountTokensRequest] = MessagesRequest, **fields: Any) ->
     [
         (
             {"messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]},
-            "messages.0.content.0.source",
+            "messages[0].content[0].source",
         ),
         (
             {
@@ -38,7 +38,7 @@ def refusal(model: type[CountTokensRequest] = MessagesRequest, **fields: Any) ->
                     {"role": "user", "content": [{"type": "image", "source": PNG | {"data": ""}}]}
                 ]
             },
-            "messages.0.content.0.source.data",
+            "messages[0].content[0].source.data",
         ),
         (
             {
@@ -49,25 +49,28 @@ def refusal(model: type[CountTokensRequest] = MessagesRequest, **fields: Any) ->
                     }
                 ]
             },
-            "messages.0.content.0.source",
+            "messages[0].content[0].source",
         ),
         (
             {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
-            "messages.0.content.0.text",
+            "messages[0].content[0].text",
         ),
-        ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages.0.content.0"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "messages[0].content[0]",
+        ),
         (
             {
                 "messages": [
                     {"role": "user", "content": [{"type": "text", "text": "hi", "colour": 1}]}
                 ]
             },
-            "messages.0.content.0.colour",
+            "messages[0].content[0].colour",
         ),
-        ({"system": [{"type": "text"}]}, "system.0.text"),
+        ({"system": [{"type": "text"}]}, "system[0].text"),
         (
             {"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]},
-            "tools.0.type",
+            "tools[0].type",
         ),
         ({"tool_choice": {"type": "tool"}}, "tool_choice"),
         ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking"),

@@ -7,7 +7,7 @@ or that it never had, server tools, documents other than a PDF's bytes or plain 
 sources other than bytes or a URL. `cache_control` is accepted wherever Anthropic takes it, and
 so are what earlier answers carried beside their text (thinking blocks, citations): what the
 translation does with them is in anthropic_wire.py. A refusal names the field as the caller
-wrote it (`messages.0.content.1.source.data`).
+wrote it (`messages[0].content[1].source.data`).
 """
 
 from __future__ import annotations
@@ -230,18 +230,18 @@ def read(model: type[RequestT], raw: Mapping[str, Any]) -> RequestT:
 
 
 def _field_path(raw: Any, loc: Sequence[int | str]) -> str:
-    """`loc` as a path through what the caller sent (`messages.0.content.1.source.data`):
+    """`loc` as a path through what the caller sent (`messages[0].content[1].source.data`):
     pydantic also names the member of a tagged union it tried, which is the object's `type`
     and never the last step, and is no field of the request."""
-    path: list[str] = []
+    path = ""
     value = raw
     for step, part in enumerate(loc):
         is_tag = isinstance(value, Mapping) and part == value.get("type")
         if is_tag and step < len(loc) - 1:
             continue
-        path.append(str(part))
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
         value = _child(value, part)
-    return ".".join(path)
+    return path
 
 
 def _child(value: Any, part: int | str) -> Any:

@@ -3,10 +3,11 @@ and Claude Code reach the gateway's models, metered against the same caps.
 
 A call is read as Anthropic defines it (anthropic_request.py) and translated into an OpenAI chat
 body (anthropic_wire.py), which takes the path every chat takes (chat_flow.py: the same checks,
-hold, settlement and release); the answer is translated back (anthropic_events.py), and so are
-errors (anthropic_errors.py). The key comes as `x-api-key` or as a bearer token; the
-`anthropic-version` and `anthropic-beta` headers are accepted, whatever their value, and not
-read: what the gateway does not take is refused by its field.
+hold, settlement and release); the chat's refusals name the caller's fields, and the answer is
+translated back (anthropic_events.py), errors too (anthropic_errors.py). The key comes as
+`x-api-key` or as a bearer token; the `anthropic-version` and `anthropic-beta` headers are
+accepted, whatever their value, and not read: what the gateway does not take is refused by its
+field.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.background import BackgroundTask
 
+from quartermaster.domain.errors import InvalidInput
 from quartermaster.gateway import (
     anthropic_errors,
     anthropic_events,
@@ -62,7 +64,10 @@ async def messages(
     """Metered like a chat: refusals come before any token is held or generated."""
     body = anthropic_request.read(anthropic_request.MessagesRequest, raw)
     chat_body = anthropic_wire.to_chat_body(body)
-    chat = await chat_flow.open_chat(ctx, providers, caller, chat_body, id_prefix="msg")
+    try:
+        chat = await chat_flow.open_chat(ctx, providers, caller, chat_body.body, id_prefix="msg")
+    except InvalidInput as refusal:
+        raise chat_body.renamed(refusal) from None
     headers = {"request-id": chat.request_id}
     stops = body.stop_sequences or ()
     if body.stream:
@@ -96,8 +101,12 @@ async def count_tokens(
     """Free: the prompt counted as a call's hold counts it; nothing is held or generated."""
     body = anthropic_request.read(anthropic_request.CountTokensRequest, raw)
     prompt = anthropic_wire.chat_prompt(body)
-    chat_flow.read_body(prompt)  # the bounds a call's prompt meets
-    return {"input_tokens": await prompt_tokens.count(ctx, providers, caller, prompt)}
+    try:
+        chat_flow.read_body(prompt.body)  # the bounds a call's prompt meets
+        counted = await prompt_tokens.count(ctx, providers, caller, prompt.body)
+    except InvalidInput as refusal:
+        raise prompt.renamed(refusal) from None
+    return {"input_tokens": counted}
 
 
 async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
