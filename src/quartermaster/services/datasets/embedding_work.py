@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio
 
@@ -25,6 +26,7 @@ from quartermaster.domain.errors import (
     ServiceUnavailable,
 )
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import ModelKind
 from quartermaster.providers.base import Provider
 from quartermaster.providers.errors import ProviderError
@@ -85,15 +87,24 @@ class TrainingHold:
     tokens_charged: int = 0
 
 
+ROUTES = {"ingest": Route.DATASETS, "query": Route.SEARCH}
+"""The route each purpose's hold is booked by."""
+
+
 @asynccontextmanager
 async def held(
-    ctx: Context, principal: Principal, model: str, tokens: int, purpose: str = "ingest"
+    ctx: Context,
+    principal: Principal,
+    model: str,
+    tokens: int,
+    purpose: Literal["ingest", "query"] = "ingest",
 ) -> AsyncIterator[TrainingHold]:
     """Reserve `tokens` of training for the block; settle on success, release on any failure
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
-    `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`)."""
+    `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`) and names the
+    route the usage is booked by (`ROUTES`)."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
-    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id)
+    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id, route=ROUTES[purpose])
     try:
         yield hold
     except BaseException:
