@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import anyio
 
@@ -87,24 +86,17 @@ class TrainingHold:
     tokens_charged: int = 0
 
 
-ROUTES = {"ingest": Route.DATASETS, "query": Route.SEARCH}
-"""The route each purpose's hold is booked by."""
-
-
 @asynccontextmanager
 async def held(
-    ctx: Context,
-    principal: Principal,
-    model: str,
-    tokens: int,
-    purpose: Literal["ingest", "query"] = "ingest",
+    ctx: Context, principal: Principal, model: str, tokens: int, purpose: str = "ingest"
 ) -> AsyncIterator[TrainingHold]:
     """Reserve `tokens` of training for the block; settle on success, release on any failure
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
-    `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`) and names the
-    route the usage is booked by (`ROUTES`)."""
+    `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`); a query is
+    booked by the search route, any other purpose is an upload's, booked by datasets."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
-    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id, route=ROUTES[purpose])
+    route = Route.SEARCH if purpose == "query" else Route.DATASETS
+    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id, route=route)
     try:
         yield hold
     except BaseException:
