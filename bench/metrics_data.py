@@ -124,10 +124,11 @@ async def drop_event_indexes(db: asyncpg.Connection) -> list[str]:
 
 
 EVENTS_SQL = """
-INSERT INTO usage_events (request_id, user_id, org_id, model_id, period, kind, prompt_tokens,
-    completion_tokens, tokens, input_rate, output_rate, held, overrun, status, created_at)
+INSERT INTO usage_events (request_id, user_id, org_id, model_id, period, kind, route,
+    prompt_tokens, completion_tokens, tokens, input_rate, output_rate, held, overrun, status,
+    created_at)
 SELECT 'bench-' || g, u.first_id + (g * 7919) % $3, $4, m.id,
-       to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM'), m.kind, p.prompt, p.completion,
+       to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM'), m.kind, m.route, p.prompt, p.completion,
        ceil(p.prompt * m.input_rate + p.completion * m.output_rate), m.input_rate, m.output_rate,
        0, 0, 'ok', t.at
 FROM generate_series($1::bigint, $2::bigint) g
@@ -139,6 +140,9 @@ CROSS JOIN LATERAL (SELECT 50 + (g * 31) % 450 AS prompt,
 CROSS JOIN LATERAL (
     SELECT CASE WHEN g % 10 = 0 THEN $11::bigint ELSE ($8::bigint[])[p.pick] END AS id,
            CASE WHEN g % 10 = 0 THEN 'training' ELSE 'inference' END AS kind,
+           CASE WHEN g % 10 = 0 THEN 'datasets'
+                ELSE (ARRAY['chat.completions', 'responses', 'messages'])[1 + (g / 3) % 3]
+           END AS route,
            CASE WHEN g % 10 = 0 THEN $12::numeric ELSE ($9::numeric[])[p.pick] END AS input_rate,
            CASE WHEN g % 10 = 0 THEN 0 ELSE ($10::numeric[])[p.pick] END AS output_rate
 ) m
@@ -178,10 +182,11 @@ async def events(
 
 async def rollups(db: asyncpg.Connection) -> None:
     await db.execute(
-        "INSERT INTO usage_monthly (org_id, user_id, period, kind, model_id, tokens, requests,"
-        " rollup_key) SELECT org_id, user_id, period, kind, model_id, sum(tokens), count(*),"
-        " org_id || ':' || user_id || ':' || period || ':' || kind || ':' || model_id"
-        " FROM usage_events GROUP BY org_id, user_id, period, kind, model_id"
+        "INSERT INTO usage_monthly (org_id, user_id, period, kind, model_id, route, tokens,"
+        " requests, rollup_key) SELECT org_id, user_id, period, kind, model_id, route,"
+        " sum(tokens), count(*), org_id || ':' || user_id || ':' || period || ':' || kind"
+        " || ':' || model_id || ':' || route"
+        " FROM usage_events GROUP BY org_id, user_id, period, kind, model_id, route"
     )
     await db.execute(
         "INSERT INTO usage_counters (user_id, period, kind, used, reserved)"

@@ -112,6 +112,9 @@ async def take_admin_screenshots(page: Page, base: str) -> None:
         ("/settings", "settings-tokens"),
     ):
         await page.goto(f"{base}{path}")
+        if path == "/org/stats":
+            for table in ("By model, all time", "By route, all time"):
+                await expect(page.get_by_role("heading", name=table)).to_be_visible()
         await screenshot(page, name)
 
 

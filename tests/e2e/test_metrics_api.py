@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import membership
@@ -31,15 +32,17 @@ from tests.integration.ledger_fixtures import CHAT, EMBEDDING
 _calls = itertools.count()
 
 
-async def _spend(ctx: Context, user_id: int, prompt: int, completion: int) -> None:
+async def _spend(
+    ctx: Context, user_id: int, prompt: int, completion: int, route: Route = Route.CHAT
+) -> None:
     request_id = f"metrics-{next(_calls)}"
-    await ledger.reserve(ctx, user_id, CHAT, prompt, completion, request_id)
+    await ledger.reserve(ctx, user_id, CHAT, prompt, completion, request_id, route=route)
     await ledger.settle(ctx, request_id, prompt, completion)
 
 
 async def _train(ctx: Context, user_id: int, tokens: int) -> None:
     request_id = f"metrics-{next(_calls)}"
-    await ledger.reserve(ctx, user_id, EMBEDDING, tokens, 0, request_id)
+    await ledger.reserve(ctx, user_id, EMBEDDING, tokens, 0, request_id, route=Route.DATASETS)
     await ledger.settle(ctx, request_id, tokens, 0)
 
 
@@ -54,7 +57,7 @@ async def _org_with_two_months(ctx: Context, clock: FixedClock) -> OrgFixture:
     await _spend(ctx, member, 40, 20)
     await _train(ctx, member, 200)
     clock.set(datetime(2026, 11, 2, 12, tzinfo=UTC))
-    await _spend(ctx, org.member_ids[1], 10, 10)
+    await _spend(ctx, org.member_ids[1], 10, 10, Route.MESSAGES)
     return org
 
 
@@ -86,6 +89,7 @@ async def test_member_stats_and_token_stats_agree_with_the_ledger_after_the_1st(
         base = f"/api/orgs/{org.org_id}"
         table = (await http.get(f"{base}/member-stats?sort=total_tokens&order=desc")).json()
         stats = (await http.get(f"{base}/token-stats")).json()
+        november = (await http.get(f"{base}/token-stats?model_period=2026-11")).json()
         usage_csv = (await http.get(f"{base}/exports/users-tokens.csv")).text
     top = table["members"][0]
     assert top["user_id"] == member
@@ -99,6 +103,15 @@ async def test_member_stats_and_token_stats_agree_with_the_ledger_after_the_1st(
     assert months["2026-11"]["inference_tokens"] == 60 + 20
     assert months["2026-11"]["inference_requests"] == 2
     assert stats["projection"]["inference"]["projected_tokens"] > 80
+    assert stats["routes"] == [
+        {"route": "chat.completions", "kind": "inference", "tokens": 210, "requests": 2},
+        {"route": "datasets", "kind": "training", "tokens": 100, "requests": 1},
+        {"route": "messages", "kind": "inference", "tokens": 20, "requests": 1},
+    ]
+    for measure in ("tokens", "requests"):
+        by_model = sum(m[measure] for m in stats["models"])
+        assert sum(r[measure] for r in stats["routes"]) == by_model
+    assert [r["route"] for r in november["routes"]] == ["datasets", "chat.completions", "messages"]
     rows = {r["user_id"]: r for r in csv.DictReader(io.StringIO(usage_csv))}
     assert rows[str(member)]["total_tokens"] == "310"
     assert await check.check(ctx) == []

@@ -1,4 +1,4 @@
-"""`qm audit verify` and `qm export` as an operator runs them."""
+"""`qm audit verify`, `qm export` and `qm metrics tokens` as an operator runs them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from quartermaster.domain.routes import Route
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.store.models import AuditEvent
 from tests.e2e.test_cli import env, run_qm  # noqa: F401 - `env` is the CLI tests' fixture
 from tests.factories import add_org
+from tests.integration.ledger_fixtures import CHAT, EMBEDDING
 
 
 async def test_verify_passes_then_names_the_tampered_activity_row(
@@ -56,3 +59,37 @@ async def test_export_writes_the_named_csv_into_a_directory(
     )
     assert bad.returncode == 1
     assert "is not a date" in bad.stderr or "no organization" in bad.stderr
+
+
+async def test_token_statistics_show_usage_by_model_and_by_route(
+    ctx: Context,
+    env: dict[str, str],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    org = await add_org(ctx, name="Routes Co")
+    member = org.member_ids[0]
+    for request_id, model, tokens, route in (
+        ("cli-1", CHAT, 100, Route.MESSAGES),
+        ("cli-2", CHAT, 30, Route.CHAT),
+        ("cli-3", EMBEDDING, 40, Route.DATASETS),
+    ):
+        await ledger.reserve(ctx, member, model, tokens, 0, request_id, route=route)
+        await ledger.settle(ctx, request_id, tokens, 0)
+    args = ["metrics", "tokens", "Routes Co"]
+    shown = await asyncio.to_thread(run_qm, args, env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    routes = lines[lines.index("by route, all time:") + 1 :]
+    assert [line.split()[:3] for line in routes] == [
+        ["messages", "inference", "100"],
+        ["chat.completions", "inference", "30"],
+        ["datasets", "training", "20"],
+    ]
+    assert "by model, all time:" in lines
+    as_json = await asyncio.to_thread(run_qm, [*args, "--json"], env, tmp_path)
+    stats = json.loads(as_json.stdout)
+    assert [(r["route"], r["requests"]) for r in stats["routes"]] == [
+        ("messages", 1),
+        ("chat.completions", 1),
+        ("datasets", 1),
+    ]

@@ -1,7 +1,8 @@
 """The organization pages over HTTP: who may open them (and what the others are told), both
 token columns saved in one request with a stale edit shown in the row, CSRF on every form,
-escaping of attacker-chosen names, the security headers on every page, the model allow-list
-form, token requests by name, and a form the server cannot read answered with a page."""
+escaping of attacker-chosen names, the statistics by route beside those by model, the security
+headers on every page, the model allow-list form, token requests by name, and a form the server
+cannot read answered with a page."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import TokenKind
-from quartermaster.services import catalog, datasets
+from quartermaster.services import catalog, datasets, ledger
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import membership, model_list, token_requests
 from quartermaster.services.identity.accounts import Registration, register
@@ -19,6 +21,7 @@ from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
 from tests.e2e.web_client import submit
 from tests.factories import CAP, PASSWORD, OrgFixture, add_org
 from tests.fakes.clock import FixedClock
+from tests.integration.ledger_fixtures import CHAT
 
 ADMIN_PAGES = ["/org", "/org/allocations", "/org/requests", "/org/models", "/org/stats"]
 ADMIN_PAGES += ["/org/activity"]
@@ -46,6 +49,25 @@ async def test_an_admin_sees_every_page_with_the_security_headers(
     assert all(email in users for email in org.member_emails)
     assert f"/api/orgs/{org.org_id}/exports/users-tokens.csv" in users
     await admin.http.aclose()
+
+
+async def test_the_statistics_show_tokens_by_route_beside_by_model(
+    app: FastAPI, ctx: Context, clock: FixedClock
+) -> None:
+    org = await add_org(ctx)
+    for request_id, route in (("web-1", Route.MESSAGES), ("web-2", Route.RESPONSES)):
+        await ledger.reserve(ctx, org.member_ids[0], CHAT, 1_200, 0, request_id, route=route)
+        await ledger.settle(ctx, request_id, 1_000 if route is Route.MESSAGES else 200, 0)
+    admin = await admin_of(app, org, clock)
+    page = (await admin.http.get("/org/stats")).text
+    month = (await admin.http.get("/org/stats?model_period=2026-11")).text
+    await admin.http.aclose()
+    by_model, by_route = page.index("By model, all time"), page.index("By route, all time")
+    assert by_model < by_route
+    rows = [page.index(f'<th scope="row">{name}</th>') for name in ("messages", "responses")]
+    assert by_route < rows[0] < rows[1]  # the most used first
+    assert '<td class="num">1,000</td>' in page[rows[0] :]
+    assert "By route in 2026-11" in month
 
 
 async def test_members_and_unverified_admins_are_told_why(

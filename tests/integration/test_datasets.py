@@ -205,3 +205,17 @@ async def test_search_sees_an_upload_made_through_another_process(
     after = await retrieval.search(ctx, providers, owner, [dataset_id], text, index=this_process)
     assert after[0].document == "b.md"  # the fake embeds equal texts equally: score 1
     assert after[0].score == pytest.approx(1.0)
+
+
+async def test_an_upload_is_booked_by_the_datasets_route_and_a_search_by_its_own(
+    ctx: Context, providers: ProviderRegistry
+) -> None:
+    owner, dataset_id = await owner_with_dataset(ctx)
+    await ingestion.ingest(ctx, providers, owner, dataset_id, "a.txt", FILES["notes.txt"])
+    await retrieval.search(ctx, providers, owner, [dataset_id], "When is the boiler serviced?")
+    async with ctx.uow.begin(write=False) as tx:
+        booked = await tx.session.execute(
+            select(UsageEvent.request_id, UsageEvent.route).where(UsageEvent.user_id == owner.uid)
+        )
+        routes = {request_id.split("-")[0]: route for request_id, route in booked}
+    assert routes == {"ingest": "datasets", "query": "search"}

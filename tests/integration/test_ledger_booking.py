@@ -1,10 +1,11 @@
-"""Booking usage moves the event, the counter and the roll-up together."""
+"""Booking usage moves the event, the counter and the roll-up (one per route) together."""
 
 import uuid
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import TokenKind
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
@@ -19,7 +20,7 @@ async def test_events_counters_and_rollups_agree(ctx: Context) -> None:
             select(ModelCatalogEntry.id).where(ModelCatalogEntry.kind == "chat")
         )
         assert model_id is not None
-        for tokens in (100, 250, 7):
+        for tokens, route in ((100, Route.CHAT), (250, Route.MESSAGES), (7, Route.CHAT)):
             usage = ledger.Usage(
                 str(uuid.uuid4()),
                 user,
@@ -32,6 +33,7 @@ async def test_events_counters_and_rollups_agree(ctx: Context) -> None:
                 tokens,
                 Decimal(1),
                 Decimal(1),
+                route,
             )
             await ledger.book(tx.session, usage, ctx.clock.now())
         await tx.commit()
@@ -40,5 +42,8 @@ async def test_events_counters_and_rollups_agree(ctx: Context) -> None:
         counter = await tx.session.scalar(select(UsageCounter.used))
         rollup = await tx.session.scalar(select(func.sum(UsageMonthly.tokens)))
         requests = await tx.session.scalar(select(func.sum(UsageMonthly.requests)))
+        rows = await tx.session.execute(select(UsageMonthly.route, UsageMonthly.tokens))
+        by_route = dict(rows.all())
     assert events == counter == rollup == 357
     assert requests == 3
+    assert by_route == {"chat.completions": 107, "messages": 250}

@@ -9,10 +9,11 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from quartermaster.domain.member_table import USAGE_COLUMNS, MemberColumn, MemberQuery
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.services import demo, ledger
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import provisioning
@@ -116,6 +117,37 @@ async def test_a_late_settlement_into_a_folded_month_is_counted(
     assert await check.check(ctx) == []
     await _refold(ctx)
     assert await _views(ctx, org.org_id) == views
+
+
+async def test_a_fold_keeps_each_route_and_a_late_settlement_its_own(
+    ctx: Context, clock: FixedClock
+) -> None:
+    clock.set(datetime(2026, 10, 2, tzinfo=UTC))
+    org = await add_org(ctx, members=1)
+    member = org.member_ids[0]
+    clock.set(datetime(2026, 10, 20, tzinfo=UTC))
+    for route in (Route.CHAT, Route.MESSAGES, Route.MESSAGES):
+        await ledger.settle(ctx, await _reserve(ctx, member, route=route), 100, 50)
+    ingest = await _reserve(ctx, member, EMBEDDING, route=Route.DATASETS)
+    await ledger.settle(ctx, ingest, 300, 0)
+    late = await _reserve(ctx, member, hold_ttl_s=60, route=Route.RESPONSES)
+    clock.set(datetime(2026, 12, 10, tzinfo=UTC))
+    assert await ledger.sweep_expired(ctx) == 1
+    unfolded = await _views(ctx, org.org_id)
+    assert await fold.fold(ctx) == "2026-11"
+    assert await _views(ctx, org.org_id) == unfolded
+    async with ctx.uow.begin(write=False) as tx:
+        folded = await tx.session.execute(select(FoldedOrgUsage.route, FoldedOrgUsage.tokens))
+        assert dict(folded.all()) == {"chat.completions": 150, "messages": 300, "datasets": 150}
+    assert (await ledger.settle(ctx, late, 100, 50)).late
+    routes = (await _views(ctx, org.org_id))["stats"]["routes"]
+    assert routes == [
+        {"route": "messages", "kind": "inference", "tokens": 300, "requests": 2},
+        {"route": "chat.completions", "kind": "inference", "tokens": 150, "requests": 1},
+        {"route": "datasets", "kind": "training", "tokens": 150, "requests": 1},
+        {"route": "responses", "kind": "inference", "tokens": 150, "requests": 1},
+    ]
+    assert await check.check(ctx) == []
 
 
 async def _refold(ctx: Context) -> None:

@@ -44,8 +44,9 @@ async def members(
 async def statistics(
     org_id: int, ctx: Ctx, caller: Caller, model_period: str | None = None
 ) -> dict[str, Any]:
-    """Usage by month and year (inference, training, requests), by model, and the projection
-    of this month's end from its burn rate so far."""
+    """Usage by month and year (inference, training, requests), by model and by route (all
+    time, or in `model_period`), and the projection of this month's end from its burn rate so
+    far."""
     return await token_stats.org_statistics(ctx, caller, org_id, model_period)
 
 

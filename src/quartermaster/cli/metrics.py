@@ -50,9 +50,10 @@ def members(
 
 @app.command("tokens")
 def tokens(org: str, as_json: common.JsonOption = False) -> None:
-    """Token usage by month (inference, training, requests), by model, and the projection.
+    """Token usage by month (inference, training, requests), by model and by route (all time),
+    and the projection.
 
-    Example: qm metrics tokens "ABC Corp" --json | jq .projection
+    Example: qm metrics tokens "ABC Corp" --json | jq .routes
     """
     work = in_org(org, lambda ctx, org_id: token_stats.org_statistics(ctx, OPERATOR, org_id))
     stats = common.run(common.settings(), work)
@@ -64,6 +65,12 @@ def tokens(org: str, as_json: common.JsonOption = False) -> None:
     ]
     p = stats["projection"]["inference"]
     lines.append(f"{stats['current_month']} projected inference: {p['projected_tokens']:,}")
+    for by in ("model", "route"):
+        lines.append(f"by {by}, all time:")
+        lines += [
+            f"  {r[by]:<24} {r['kind']:<9} {r['tokens']:>12,} tokens {r['requests']:>7,} requests"
+            for r in stats[f"{by}s"]
+        ]
     common.report(stats, as_json, "\n".join(lines))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from quartermaster.domain.errors import InvalidInput
+from quartermaster.domain.routes import Route
 from quartermaster.gateway.schemas import EXTENSIONS, ChatCompletionRequest
 from quartermaster.providers.base import ChatChunk, TokenUsage
 from quartermaster.providers.registry import ProviderRegistry
@@ -65,12 +66,13 @@ async def open_chat(
     *,
     id_prefix: str = "chatcmpl",
     parsed: ChatCompletionRequest | None = None,
+    route: Route = Route.CHAT,
 ) -> metering.PreparedChat:
     """Checks a chat body (unless the route `parsed` it already), the model's capabilities and
-    the caller's cap, and holds the worst case; raises (nothing held, nothing sent) when the
-    call cannot go."""
+    the caller's cap, and holds the worst case, booked by `route`; raises (nothing held, nothing
+    sent) when the call cannot go."""
     call = call_of(parsed or read_body(raw), raw, id_prefix)
-    return await metering.prepare_chat(ctx, providers, caller, call)
+    return await metering.prepare_chat(ctx, providers, caller, call, route=route)
 
 
 def usage_payload(usage: TokenUsage, reported: Any, charged: int | None) -> dict[str, Any]:

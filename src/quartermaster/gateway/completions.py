@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from quartermaster.domain.routes import Route
 from quartermaster.gateway import chat
 from quartermaster.gateway.completion_request import CompletionRequest
 from quartermaster.gateway.deps import MeteredCallerDep
@@ -32,7 +33,7 @@ async def completions(
     """Metered completion. Refusals (quota, status, bad input, what the model cannot do) come
     before any token is held or generated."""
     call = call_of(body, await request.json())
-    prepared = await metering.prepare_chat(ctx, providers, caller, call)
+    prepared = await metering.prepare_chat(ctx, providers, caller, call, route=Route.COMPLETIONS)
     return await chat.respond(ctx, prepared, body)
 
 

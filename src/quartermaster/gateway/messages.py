@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.background import BackgroundTask
 
 from quartermaster.domain.errors import InvalidInput
+from quartermaster.domain.routes import Route
 from quartermaster.gateway import (
     anthropic_errors,
     anthropic_events,
@@ -65,7 +66,9 @@ async def messages(
     body = anthropic_request.read(anthropic_request.MessagesRequest, raw)
     chat_body = anthropic_wire.to_chat_body(body)
     try:
-        chat = await chat_flow.open_chat(ctx, providers, caller, chat_body.body, id_prefix="msg")
+        chat = await chat_flow.open_chat(
+            ctx, providers, caller, chat_body.body, id_prefix="msg", route=Route.MESSAGES
+        )
     except InvalidInput as refusal:
         raise chat_body.renamed(refusal) from None
     headers = {"request-id": chat.request_id}

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.background import BackgroundTask
 
 from quartermaster.domain.errors import InvalidInput
+from quartermaster.domain.routes import Route
 from quartermaster.gateway import chat_flow
 from quartermaster.gateway.chat import SSE_HEADERS, error_event
 from quartermaster.gateway.deps import MeteredCallerDep
@@ -40,7 +41,9 @@ async def create_response(
     request = read_request(raw)
     chat_body = to_chat_body(request)
     try:
-        chat = await chat_flow.open_chat(ctx, providers, caller, chat_body.body, id_prefix="resp")
+        chat = await chat_flow.open_chat(
+            ctx, providers, caller, chat_body.body, id_prefix="resp", route=Route.RESPONSES
+        )
     except InvalidInput as refusal:
         raise chat_body.renamed(refusal) from None
     head = Head(response_id(chat.request_id), chat.created, chat.model)

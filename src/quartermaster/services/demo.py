@@ -18,6 +18,7 @@ from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.periods import period_of, period_start, shift_period
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rates import inference_charge, training_charge
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import ModelKind, PurchaseKind, Role, Term, TokenKind
 from quartermaster.services import audit, ledger
 from quartermaster.services.catalog import defaults
@@ -32,6 +33,8 @@ DEMO_ORG = "Acme Research"
 DEMO_PASSWORD = "harbor-lantern-42"  # noqa: S105 - printed for the demo on purpose
 DEMO_KEY_NAME = "demo"
 HISTORY_MONTHS = 4
+CHAT_ROUTES = (Route.CHAT, Route.RESPONSES, Route.MESSAGES, Route.COMPLETIONS)
+"""The routes the demo's chat history came by, so the statistics by route have something."""
 OPERATOR = Principal.command_line()
 
 
@@ -165,6 +168,7 @@ async def _add_history(
     models = {m.kind: m for m in await session.scalars(select(ModelCatalogEntry))}
     chat, embedder = models[ModelKind.CHAT.value], models[ModelKind.EMBEDDING.value]
     rng = random.Random(2026)  # noqa: S311 - demo data, not security
+    routes = random.Random(7)  # noqa: S311 - its own draws, so the amounts stay as they were
     for offset in range(HISTORY_MONTHS + 1):
         period = shift_period(first_period, offset)
         begin = period_start(period)
@@ -186,6 +190,7 @@ async def _add_history(
                     charge,
                     chat.input_rate,
                     chat.output_rate,
+                    routes.choices(CHAT_ROUTES, weights=(6, 2, 2, 1))[0],
                 )
                 await ledger.book(session, usage, at)
             for _ in range(rng.randint(0, 3)):
@@ -203,5 +208,6 @@ async def _add_history(
                     charge,
                     embedder.training_rate,
                     Decimal(0),
+                    Route.DATASETS,
                 )
                 await ledger.book(session, usage, begin + timedelta(seconds=rng.uniform(0, span)))

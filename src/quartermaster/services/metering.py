@@ -25,10 +25,11 @@ from typing import Any
 
 import anyio
 
-from quartermaster.domain import capabilities, holds
+from quartermaster.domain import capabilities, holds, usage_details
 from quartermaster.domain.errors import InvalidInput, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.domain.rates import inference_charge, training_charge
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import ModelKind
 from quartermaster.providers import prompt_count
 from quartermaster.providers.base import (
@@ -149,9 +150,15 @@ def _output_limit(
 
 
 async def prepare_chat(
-    ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, call: ChatCall
+    ctx: Context,
+    providers: ProviderRegistry,
+    caller: MeteredCaller,
+    call: ChatCall,
+    *,
+    route: Route = Route.CHAT,
 ) -> PreparedChat:
-    """Validate and reserve; raises before anything is sent upstream when the call cannot go."""
+    """Validate and reserve (booked by `route`); raises before anything is sent upstream when
+    the call cannot go."""
     async with known_keys.confirmed_before_refusal(ctx, caller):
         entry = await _entry(ctx, call.model, ModelKind.CHAT)
         capabilities.require_capable(entry.name, _can(entry), call.asks)
@@ -168,7 +175,7 @@ async def prepare_chat(
     if call.completion is not None:  # every answer it may be billed for, for every prompt
         choices = call.completion.answers(choices, limit, _with_margin(entry, longest))
     receipt = await ledger.reserve(
-        ctx, caller, entry.name, held, limit, request_id, choices=choices
+        ctx, caller, entry.name, held, limit, request_id, choices=choices, route=route
     )
     messages = prompt_count.text_messages(body.get("messages") or ())
     prompts = call.completion.prompts if call.completion else ()
@@ -261,7 +268,14 @@ def _book(ctx: Context, receipt: ledger.HoldReceipt, usage: TokenUsage) -> tuple
     charged = receipt.charge(usage.prompt_tokens, usage.completion_tokens)
 
     async def settle() -> ledger.Settlement:
-        return await ledger.settle_hold(ctx, receipt, usage.prompt_tokens, usage.completion_tokens)
+        return await ledger.settle_hold(
+            ctx,
+            receipt,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            cached_tokens=usage_details.bounded(usage.cached_tokens, usage.prompt_tokens),
+            reasoning_tokens=usage_details.bounded(usage.reasoning_tokens, usage.completion_tokens),
+        )
 
     return charged, ctx.settlements.start(settle, receipt.request_id)
 
@@ -343,7 +357,13 @@ class EmbedAnswer:
 
 
 async def embed(
-    ctx: Context, providers: ProviderRegistry, caller: MeteredCaller, model: str, texts: list[str]
+    ctx: Context,
+    providers: ProviderRegistry,
+    caller: MeteredCaller,
+    model: str,
+    texts: list[str],
+    *,
+    route: Route = Route.EMBEDDINGS,
 ) -> EmbedAnswer:
     """Embeddings, metered as training tokens: reserved as counted, booked as reported."""
     async with known_keys.confirmed_before_refusal(ctx, caller):
@@ -352,7 +372,7 @@ async def embed(
     tokenizer = tokenizer_for_model(entry.upstream_model)
     counted = sum(tokenizer.count(text) for text in texts)
     request_id = new_request_id("embd")
-    receipt = await ledger.reserve(ctx, caller, entry.name, counted, 0, request_id)
+    receipt = await ledger.reserve(ctx, caller, entry.name, counted, 0, request_id, route=route)
     try:
         result = await provider.embed(texts)
     except BaseException:

@@ -25,6 +25,7 @@ from quartermaster.domain.errors import (
     ServiceUnavailable,
 )
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import ModelKind
 from quartermaster.providers.base import Provider
 from quartermaster.providers.errors import ProviderError
@@ -91,9 +92,11 @@ async def held(
 ) -> AsyncIterator[TrainingHold]:
     """Reserve `tokens` of training for the block; settle on success, release on any failure
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
-    `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`)."""
+    `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`); a query is
+    booked by the search route, any other purpose is an upload's, booked by datasets."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
-    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id)
+    route = Route.SEARCH if purpose == "query" else Route.DATASETS
+    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id, route=route)
     try:
         yield hold
     except BaseException:

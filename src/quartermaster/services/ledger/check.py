@@ -42,6 +42,9 @@ class Invariant(StrEnum):
     """Σ usage_events.tokens = usage_counters.used, per user, period and kind."""
     ROLLUPS_MATCH_COUNTERS = "rollups_match_counters"
     """Σ usage_monthly.tokens = usage_counters.used, per user, period and kind."""
+    ROLLUPS_MATCH_EVENTS = "rollups_match_events"
+    """Each roll-up's tokens and requests = Σ tokens and the count of its usage events, per
+    org, user, period, kind, model and route (the roll-up's own key)."""
     RESERVED_NONNEGATIVE = "reserved_nonnegative"
     RESERVED_MATCHES_HOLDS = "reserved_matches_pending_holds"
     """usage_counters.reserved = Σ amount of the pending holds, per user, period and kind."""
@@ -51,7 +54,7 @@ class Invariant(StrEnum):
     """A user's folded tokens + their late events = Σ usage_counters.used, in the folded months."""
     FOLD_MATCHES_ROLLUPS = "fold_matches_rollups"
     """An org's folded rows + its late events = Σ usage_monthly, tokens and requests, per period,
-    kind and model, in the folded months (services/ledger/fold.py)."""
+    kind, model and route, in the folded months (services/ledger/fold.py)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,22 @@ async def _totals(
     session: AsyncSession, keys: list[Any], value: Any, *where: Any
 ) -> dict[Key, int]:
     """Σ `value` grouped by `keys`, over the rows matching `where`."""
-    query = select(*keys, func.sum(value)).where(*where).group_by(*keys)
-    return {tuple(row[:-1]): int(row[-1]) for row in await session.execute(query)}
+    (totals,) = await _measures(session, keys, [value], *where)
+    return totals
+
+
+async def _measures(
+    session: AsyncSession, keys: list[Any], values: list[Any], *where: Any
+) -> list[dict[Key, int]]:
+    """Σ each of `values` grouped by `keys`, over the rows matching `where`, in one read."""
+    query = select(*keys, *map(func.sum, values)).where(*where).group_by(*keys)
+    measures: list[dict[Key, int]] = [{} for _ in values]
+    width = len(keys)
+    for row in await session.execute(query):
+        key = tuple(row[:width])
+        for sums, value in zip(measures, row[width:], strict=True):
+            sums[key] = int(value)
+    return measures
 
 
 async def _sums(session: AsyncSession, column: Any, *where: Any) -> dict[Key, int]:
@@ -97,19 +114,41 @@ async def _sums(session: AsyncSession, column: Any, *where: Any) -> dict[Key, in
 def compare(
     invariant: Invariant, expected: dict[Key, int], found: dict[Key, int]
 ) -> list[Difference]:
-    """The keys where `found` differs from `expected` (a missing key counts as zero)."""
+    """The keys where `found` differs from `expected` (a missing key counts as zero), in order;
+    only those are sorted, so a ledger that agrees costs one pass over the keys."""
+    differing = [
+        key for key in expected.keys() | found.keys() if expected.get(key, 0) != found.get(key, 0)
+    ]
     return [
         Difference(invariant, ":".join(map(str, key)), expected.get(key, 0), found.get(key, 0))
-        for key in sorted(expected.keys() | found.keys(), key=str)
-        if expected.get(key, 0) != found.get(key, 0)
+        for key in sorted(differing, key=str)
     ]
 
 
+def _rollup_keys(table: Any) -> list[Any]:
+    return [table.org_id, table.user_id, table.period, table.kind, table.model_id, table.route]
+
+
+def _by_counter(by_rollup: dict[Key, int]) -> dict[Key, int]:
+    """Roll-up keys' totals added up per counter key (user, period, kind)."""
+    sums: dict[Key, int] = {}
+    for (_, user_id, period, kind, _, _), value in by_rollup.items():
+        sums[user_id, period, kind] = sums.get((user_id, period, kind), 0) + value
+    return sums
+
+
 async def _counter_differences(session: AsyncSession) -> list[Difference]:
+    """The counters against the events and roll-ups, and the roll-ups against the events; the
+    events are read once, by the roll-up's key, and added up per counter from there."""
     used = await _sums(session, UsageCounter.used)
     reserved = await _sums(session, UsageCounter.reserved)
-    events = await _sums(session, UsageEvent.tokens)
-    rollups = await _sums(session, UsageMonthly.tokens)
+    event_tokens, event_requests = await _measures(
+        session, _rollup_keys(UsageEvent), [UsageEvent.tokens, literal(1)]
+    )
+    rollup_tokens, rollup_requests = await _measures(
+        session, _rollup_keys(UsageMonthly), [UsageMonthly.tokens, UsageMonthly.requests]
+    )
+    events, rollups = _by_counter(event_tokens), _by_counter(rollup_tokens)
     pending = await _sums(session, Hold.amount, Hold.state == HoldState.PENDING.value)
     negative = [
         Difference(Invariant.RESERVED_NONNEGATIVE, ":".join(map(str, key)), 0, value)
@@ -119,6 +158,11 @@ async def _counter_differences(session: AsyncSession) -> list[Difference]:
     return [
         *compare(Invariant.EVENTS_MATCH_COUNTERS, events, used),
         *compare(Invariant.ROLLUPS_MATCH_COUNTERS, rollups, used),
+        *compare(Invariant.ROLLUPS_MATCH_EVENTS, event_tokens, rollup_tokens),
+        *[
+            Difference(d.invariant, f"{d.where}:requests", d.expected, d.found)
+            for d in compare(Invariant.ROLLUPS_MATCH_EVENTS, event_requests, rollup_requests)
+        ],
         *negative,
         *compare(Invariant.RESERVED_MATCHES_HOLDS, pending, reserved),
     ]
@@ -156,7 +200,7 @@ def _plus(a: dict[Key, int], b: dict[Key, int]) -> dict[Key, int]:
 
 
 def _org_keys(table: Any) -> list[Any]:
-    return [table.org_id, table.period, table.kind, table.model_id]
+    return [table.org_id, table.period, table.kind, table.model_id, table.route]
 
 
 async def _fold_differences(session: AsyncSession) -> list[Difference]:

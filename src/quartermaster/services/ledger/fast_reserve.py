@@ -61,6 +61,7 @@ from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.pool import month_first_day
 from quartermaster.domain.rate_limits import Limits
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import ModelKind, TokenKind
 from quartermaster.services.context import Context
 from quartermaster.services.identity import api_keys
@@ -138,6 +139,8 @@ class Call:
     valid and the member's."""
     choices: int = 1
     """Answers the call asks for (a chat's `n`); each may be `max_output_tokens` long."""
+    route: Route = Route.CHAT
+    """Where the call came in, written on its hold."""
 
 
 class _Guesses(dict[tuple[int, str], Guess]):
@@ -354,7 +357,7 @@ async def _try(connection: hot.HotConnection, guess: Guess, call: Call) -> Taken
         return None  # the full path refuses it, with the limit in the message
     period = period_of(call.now, guess.timezone)
     expires_at = call.now + timedelta(seconds=call.hold_ttl_s)
-    planned = Planned(call.user_id, guess.org_id, guess.model_id, period)
+    planned = Planned(call.user_id, guess.org_id, guess.model_id, period, call.route)
     hold = hold_row(call.request_id, planned, rates, amount, call.now, expires_at)
     checks = _checks(guess, period)
     if call.key_hash is not None:

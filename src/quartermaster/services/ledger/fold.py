@@ -148,9 +148,10 @@ def _fold_users(target: str) -> Any:
 
 
 def _fold_orgs(target: str) -> Any:
-    """Each org's roll-ups up to `target` by period, kind and model, less its late events."""
+    """Each org's roll-ups up to `target` by period, kind, model and route, less its late
+    events."""
     monthly, event = UsageMonthly, UsageEvent
-    keys = ("org_id", "period", "kind", "model_id")
+    keys = ("org_id", "period", "kind", "model_id", "route")
     rows = union_all(
         select(*(getattr(monthly, k) for k in keys), monthly.tokens, monthly.requests).where(
             monthly.org_id.is_not(None), monthly.period <= target

@@ -8,13 +8,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from quartermaster.domain import holds
+from quartermaster.domain import holds, usage_details
 from quartermaster.domain.errors import Conflict
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import HoldState, TokenKind
 
 
 class Owner(Protocol):
-    """Whose hold, against which model and month: a hold row, a receipt, a planned hold."""
+    """Whose hold, against which model and month, by which route: a hold row, a receipt, a
+    planned hold."""
 
     @property
     def user_id(self) -> int: ...
@@ -24,6 +26,8 @@ class Owner(Protocol):
     def model_id(self) -> int: ...
     @property
     def period(self) -> str: ...
+    @property
+    def route(self) -> str: ...
 
 
 class HeldRow(Owner, Protocol):
@@ -48,13 +52,17 @@ class Planned:
     org_id: int | None
     model_id: int
     period: str
+    route: Route
 
 
 @dataclass(frozen=True)
 class Usage:
-    """A settled charge in platform tokens, with the rates in force at the call.
+    """A settled charge in platform tokens, with the rates in force at the call and the route
+    it came by.
 
     `held` is the hold it settles (None for usage booked without one, such as demo history).
+    `cached_tokens` and `reasoning_tokens` are parts of the prompt and completion tokens
+    (domain/usage_details.py).
     """
 
     request_id: str
@@ -68,13 +76,24 @@ class Usage:
     tokens: int
     input_rate: Decimal
     output_rate: Decimal
+    route: Route
     held: int | None = None
     status: str = "ok"
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        usage_details.require_parts(
+            self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.reasoning_tokens
+        )
 
 
 def rollup_key(usage: Usage) -> str:
     org = "-" if usage.org_id is None else str(usage.org_id)
-    return f"{org}:{usage.user_id}:{usage.period}:{usage.kind.value}:{usage.model_id}"
+    return (
+        f"{org}:{usage.user_id}:{usage.period}:{usage.kind.value}:{usage.model_id}:"
+        f"{usage.route.value}"
+    )
 
 
 def event_row(usage: Usage, now: datetime) -> dict[str, Any]:
@@ -86,8 +105,11 @@ def event_row(usage: Usage, now: datetime) -> dict[str, Any]:
         "model_id": usage.model_id,
         "period": usage.period,
         "kind": usage.kind.value,
+        "route": usage.route.value,
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
         "tokens": usage.tokens,
         "input_rate": usage.input_rate,
         "output_rate": usage.output_rate,
@@ -106,6 +128,7 @@ def rollup_row(usage: Usage) -> tuple[dict[str, Any], dict[str, int], dict[str, 
         "period": usage.period,
         "kind": usage.kind.value,
         "model_id": usage.model_id,
+        "route": usage.route.value,
     }
     return {"rollup_key": rollup_key(usage)}, {"tokens": usage.tokens, "requests": 1}, extra
 
@@ -127,6 +150,7 @@ def hold_row(
         "period": owner.period,
         "state": HoldState.PENDING.value,
         "kind": rates.kind.value,
+        "route": owner.route,
         "amount": amount,
         "input_rate": rates.input_rate,
         "output_rate": rates.output_rate,
@@ -143,8 +167,11 @@ def charged(
     prompt_tokens: int,
     completion_tokens: int,
     status: str = "ok",
+    *,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
 ) -> Usage:
-    """The usage a hold of `held` books for these counts, at the hold's rates."""
+    """The usage a hold of `held` books for these counts, at the hold's rates, by its route."""
     return Usage(
         request_id=request_id,
         user_id=owner.user_id,
@@ -157,8 +184,11 @@ def charged(
         tokens=holds.charge(rates, prompt_tokens, completion_tokens),
         input_rate=rates.input_rate,
         output_rate=rates.output_rate,
+        route=Route(owner.route),
         held=held,
         status=status,
+        cached_tokens=cached_tokens,
+        reasoning_tokens=reasoning_tokens,
     )
 
 

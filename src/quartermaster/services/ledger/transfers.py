@@ -13,7 +13,8 @@ PermissionDenied   member_banned, member_unpaid, no_token_pool (services/ledger/
 QuotaExceeded      the worst case does not fit (insufficient_quota; details say what is left)
 Conflict           request id reused (duplicate_request_id), settle replayed with other numbers
                    (settled_with_different_usage), second resolution (hold_already_<state>)
-InvalidInput       negative counts, max_tokens above the model's limit
+InvalidInput       negative counts, usage details that are not parts of their totals,
+                   max_tokens above the model's limit
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from quartermaster.domain import holds
 from quartermaster.domain.errors import Conflict, NotFound
 from quartermaster.domain.periods import period_of
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import HoldState, ModelKind, TokenKind
 from quartermaster.services import catalog
 from quartermaster.services.context import Context
@@ -63,7 +65,8 @@ SWEEP_INTERVAL_S = 30.0
 
 @dataclass(frozen=True)
 class HoldReceipt:
-    """What `reserve` took; settle or release it by `request_id` before `expires_at`."""
+    """What `reserve` took; settle or release it by `request_id` before `expires_at`. Its
+    settlement books by the same `route`."""
 
     request_id: str
     user_id: int
@@ -76,6 +79,7 @@ class HoldReceipt:
     rates: holds.Rates
     """The rates the hold was quoted at, so the caller knows the charge before it is booked."""
     model_id: int
+    route: Route
 
     @classmethod
     def of(
@@ -98,6 +102,7 @@ class HoldReceipt:
             expires_at,
             rates,
             owner.model_id,
+            Route(owner.route),
         )
 
     def charge(self, prompt_tokens: int, completion_tokens: int) -> int:
@@ -189,6 +194,7 @@ async def reserve(
     *,
     hold_ttl_s: int | None = None,
     choices: int = 1,
+    route: Route = Route.CHAT,
 ) -> HoldReceipt:
     """Hold the worst case of a call before it is sent upstream, or refuse it with nothing written.
 
@@ -199,14 +205,24 @@ async def reserve(
     the full path. For an embedding (training) model `prompt_tokens` is the counted tokens of
     the upload and `max_output_tokens` must be 0; a chat asking for `choices` answers (`n`) holds
     `max_output_tokens` for each. The hold counts in the month of the org's time
-    zone at `now`, until `hold_ttl_s` (the context's by default) has passed.
+    zone at `now`, until `hold_ttl_s` (the context's by default) has passed. `route` is where
+    the call came in; its settlement books by it.
     """
     user_id = caller if isinstance(caller, int) else caller.uid
     key_hash = caller.key_hash if isinstance(caller, known_keys.Remembered) else None
     ttl = ctx.hold_ttl_s if hold_ttl_s is None else hold_ttl_s
     now = ctx.clock.now()
     call = fast_reserve.Call(
-        user_id, model, prompt_tokens, max_output_tokens, request_id, now, ttl, key_hash, choices
+        user_id,
+        model,
+        prompt_tokens,
+        max_output_tokens,
+        request_id,
+        now,
+        ttl,
+        key_hash,
+        choices,
+        route,
     )
     receipt = await reserve_quickly(ctx, call)
     if receipt is not None:
@@ -256,7 +272,7 @@ async def reserve_fully(ctx: Context, call: fast_reserve.Call) -> HoldReceipt:
         await rate_window.take(session, user_id, standing.limits, amount, now)
         await take(session, (user_id, period, rates.kind), amount, cap)
         expires_at = now + timedelta(seconds=call.hold_ttl_s)
-        planned = rows.Planned(user_id, standing.org_id, entry.id, period)
+        planned = rows.Planned(user_id, standing.org_id, entry.id, period, call.route)
         hold = rows.hold_row(call.request_id, planned, rates, amount, now, expires_at)
         await _insert_new_hold(session, hold)
         await tx.commit()
@@ -264,14 +280,28 @@ async def reserve_fully(ctx: Context, call: fast_reserve.Call) -> HoldReceipt:
 
 
 async def settle(
-    ctx: Context, request_id: str, prompt_tokens: int, completion_tokens: int
+    ctx: Context,
+    request_id: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
 ) -> Settlement:
-    """Charge what the call actually used, at the hold's rates, into the hold's month.
+    """Charge what the call actually used, at the hold's rates, into the hold's month, by the
+    hold's route; `cached_tokens` and `reasoning_tokens` are parts of the prompt and completion
+    tokens, recorded beside them without changing the charge.
 
     Idempotent by request id: a replay with the same numbers returns the first result, with
     other numbers it is a Conflict. Usage above the hold is charged and recorded as overrun;
     a hold the sweeper already expired is still charged (marked late): the tokens were spent.
     """
+    reported = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cached_tokens": cached_tokens,
+        "reasoning_tokens": reasoning_tokens,
+    }
     now = ctx.clock.now()
     async with ctx.uow.begin() as tx:
         session = tx.session
@@ -284,7 +314,7 @@ async def settle(
                 select(UsageEvent).where(UsageEvent.request_id == request_id)
             )
             if first is not None:
-                return _replay(first, found.amount, prompt_tokens, completion_tokens)
+                return _replay(first, found.amount, reported)
             if found.state != HoldState.EXPIRED.value:
                 holds.resolve(HoldState(found.state), HoldState.SETTLED)
             hold = found
@@ -293,7 +323,15 @@ async def settle(
         rates = holds.Rates(TokenKind(hold.kind), hold.input_rate, hold.output_rate)
         status = "late" if late else "ok"
         usage = charged(
-            request_id, hold, rates, hold.amount, prompt_tokens, completion_tokens, status
+            request_id,
+            hold,
+            rates,
+            hold.amount,
+            prompt_tokens,
+            completion_tokens,
+            status,
+            cached_tokens=cached_tokens,
+            reasoning_tokens=reasoning_tokens,
         )
         await book(session, usage, now, released=0 if late else hold.amount)
         await tx.commit()
@@ -301,7 +339,13 @@ async def settle(
 
 
 async def settle_hold(
-    ctx: Context, receipt: HoldReceipt, prompt_tokens: int, completion_tokens: int
+    ctx: Context,
+    receipt: HoldReceipt,
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
 ) -> Settlement:
     """`settle` for a hold this process took: the receipt already says everything the booking
     needs, so on PostgreSQL it is one statement; anything but a pending hold (a replay, a hold
@@ -313,10 +357,19 @@ async def settle_hold(
         receipt.tokens_held,
         prompt_tokens,
         completion_tokens,
+        cached_tokens=cached_tokens,
+        reasoning_tokens=reasoning_tokens,
     )
     if await fast_settle.settle(ctx, usage, ctx.clock.now()):
         return Settlement.of(usage, usage.kind.value, receipt.tokens_held)
-    return await settle(ctx, receipt.request_id, prompt_tokens, completion_tokens)
+    return await settle(
+        ctx,
+        receipt.request_id,
+        prompt_tokens,
+        completion_tokens,
+        cached_tokens=cached_tokens,
+        reasoning_tokens=reasoning_tokens,
+    )
 
 
 async def release(ctx: Context, request_id: str) -> None:
@@ -394,6 +447,7 @@ async def _claim(
             Hold.model_id,
             Hold.period,
             Hold.kind,
+            Hold.route,
             Hold.amount,
             Hold.input_rate,
             Hold.output_rate,
@@ -422,17 +476,17 @@ async def _insert_new_hold(session: AsyncSession, values: dict[str, Any]) -> Non
         raise rows.duplicate(values["request_id"]) from None
 
 
-def _replay(first: UsageEvent, held: int, prompt_tokens: int, completion_tokens: int) -> Settlement:
-    """The first settlement again, or a Conflict when the replay reports other numbers."""
-    if (first.prompt_tokens, first.completion_tokens) != (prompt_tokens, completion_tokens):
+def _replay(first: UsageEvent, held: int, reported: dict[str, int]) -> Settlement:
+    """The first settlement again, or a Conflict when the replay reports other numbers (token
+    counts or their details)."""
+    booked = {name: getattr(first, name) for name in reported}
+    if reported != booked:
         raise Conflict(
             f"request {first.request_id!r} was settled with {first.prompt_tokens} prompt and "
-            f"{first.completion_tokens} completion tokens; a replay must report the same",
+            f"{first.completion_tokens} completion tokens ({first.cached_tokens} cached, "
+            f"{first.reasoning_tokens} reasoning); a replay must report the same",
             param="request_id",
             code="settled_with_different_usage",
-            details={
-                "prompt_tokens": first.prompt_tokens,
-                "completion_tokens": first.completion_tokens,
-            },
+            details=booked,
         )
     return Settlement.of(first, first.kind, held)

@@ -1,7 +1,8 @@
-"""An org's usage by period, kind and model, for its statistics and exports: the folded months'
-summary rows, the late settlements booked into them since, and the roll-ups of the months after
-the fold (`services/ledger/fold.py`), added up in one statement so the three always agree. The
-current month is always read from its roll-ups, so a call settled a moment ago is in it."""
+"""An org's usage by period, kind, model and route, for its statistics and exports: the folded
+months' summary rows, the late settlements booked into them since, and the roll-ups of the
+months after the fold (`services/ledger/fold.py`), added up in one statement so the three always
+agree. The current month is always read from its roll-ups, so a call settled a moment ago is in
+it."""
 
 from __future__ import annotations
 
@@ -18,26 +19,30 @@ from quartermaster.store.models import FoldedOrgUsage, ModelCatalogEntry, UsageE
 
 @dataclass(frozen=True)
 class ModelMonth:
-    """Tokens and requests of one model and kind in one month."""
+    """Tokens and requests of one model and kind, by one route, in one month."""
 
     period: str
     kind: TokenKind
     model: str
+    route: str
     tokens: int
     requests: int
 
 
+KEYS = ("period", "kind", "model_id", "route")
+
+
 def _rows(org_id: int, closed: str) -> Any:
-    """(period, kind, model_id, tokens, requests) rows that add up to the org's usage; the live
-    months are summed before they meet the rest, so the final sum handles a few rows."""
+    """(period, kind, model_id, route, tokens, requests) rows that add up to the org's usage;
+    the live months are summed before they meet the rest, so the final sum handles a few rows."""
     through = folded_through(closed)
     folded, event, monthly = FoldedOrgUsage, UsageEvent, UsageMonthly
-    live = (monthly.period, monthly.kind, monthly.model_id)
+    live = [getattr(monthly, key) for key in KEYS]
     return union_all(
-        select(folded.period, folded.kind, folded.model_id, folded.tokens, folded.requests).where(
+        select(*(getattr(folded, key) for key in KEYS), folded.tokens, folded.requests).where(
             folded.org_id == org_id, folded.period <= through
         ),
-        select(event.period, event.kind, event.model_id, event.tokens, literal(1)).where(
+        select(*(getattr(event, key) for key in KEYS), event.tokens, literal(1)).where(
             late(), event.org_id == org_id, event.period <= through
         ),
         select(*live, func.sum(monthly.tokens), func.sum(monthly.requests))
@@ -47,9 +52,10 @@ def _rows(org_id: int, closed: str) -> Any:
 
 
 async def by_model_and_month(session: AsyncSession, org_id: int, closed: str) -> list[ModelMonth]:
-    """The org's usage per month, kind and model; `closed` is the reader's last closed month."""
+    """The org's usage per month, kind, model and route; `closed` is the reader's last closed
+    month."""
     rows = _rows(org_id, closed)
-    group = (rows.c.period, rows.c.kind, rows.c.model_id)
+    group = [rows.c[key] for key in KEYS]
     sums = (
         select(
             *group,
@@ -60,10 +66,10 @@ async def by_model_and_month(session: AsyncSession, org_id: int, closed: str) ->
         .subquery()
     )
     names = ModelCatalogEntry
-    query = select(sums.c.period, sums.c.kind, names.name, sums.c.tokens, sums.c.requests).join(
-        names, names.id == sums.c.model_id
-    )
+    query = select(
+        sums.c.period, sums.c.kind, names.name, sums.c.route, sums.c.tokens, sums.c.requests
+    ).join(names, names.id == sums.c.model_id)
     return [
-        ModelMonth(period, TokenKind(kind), model, int(tokens), int(requests))
-        for period, kind, model, tokens, requests in await session.execute(query)
+        ModelMonth(period, TokenKind(kind), model, route, int(tokens), int(requests))
+        for period, kind, model, route, tokens, requests in await session.execute(query)
     ]

@@ -1,14 +1,14 @@
 """Token statistics: the org's usage by month and year, inference against training, request
-counts, the breakdown by model, and a projection of the current month's end (admins); and a
-member's own caps, usage, what is left and when it resets. The org's figures come from the
-folded closed months plus the roll-ups since (`services/metrics/org_usage.py`); a member's from
-their roll-ups and counters."""
+counts, the breakdowns by model and by route, and a projection of the current month's end
+(admins); and a member's own caps, usage, what is left and when it resets. The org's figures
+come from the folded closed months plus the roll-ups since (`services/metrics/org_usage.py`); a
+member's from their roll-ups and counters."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,16 +63,27 @@ def _months(sums: list[org_usage.ModelMonth], last: str) -> list[UsageRow]:
 
 def by_model(sums: list[org_usage.ModelMonth], period: str | None) -> list[dict[str, Any]]:
     """Tokens and requests by model and kind, all time or in `period`, the most used first."""
+    return _ranked(sums, period, "model")
+
+
+def by_route(sums: list[org_usage.ModelMonth], period: str | None) -> list[dict[str, Any]]:
+    """Tokens and requests by route and kind, all time or in `period`, the most used first."""
+    return _ranked(sums, period, "route")
+
+
+def _ranked(
+    sums: list[org_usage.ModelMonth], period: str | None, by: Literal["model", "route"]
+) -> list[dict[str, Any]]:
     totals: dict[tuple[str, str], list[int]] = {}
     for s in sums:
         if period is None or s.period == period:
-            total = totals.setdefault((s.model, s.kind.value), [0, 0])
+            total = totals.setdefault((getattr(s, by), s.kind.value), [0, 0])
             total[0] += s.tokens
             total[1] += s.requests
     ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))
     return [
-        {"model": model, "kind": kind, "tokens": tokens, "requests": requests}
-        for (model, kind), (tokens, requests) in ranked
+        {by: name, "kind": kind, "tokens": tokens, "requests": requests}
+        for (name, kind), (tokens, requests) in ranked
     ]
 
 
@@ -86,7 +97,8 @@ def _projection(projection: Projection) -> dict[str, Any]:
 async def org_statistics(
     ctx: Context, principal: Principal, org_id: int, model_period: str | None = None
 ) -> dict[str, Any]:
-    """Months, years, models (all time, or `model_period` only) and this month's projection."""
+    """Months, years, models and routes (all time, or `model_period` only) and this month's
+    projection."""
     if model_period is not None:
         parse_period(model_period)
     now = ctx.clock.now()
@@ -108,6 +120,7 @@ async def org_statistics(
         "months": [row.as_dict() for row in months],
         "years": [row.as_dict() for row in yearly_table(months)],
         "models": by_model(sums, model_period),
+        "routes": by_route(sums, model_period),
         "models_period": model_period,
         "projection": {
             "method": "linear burn rate since the 1st (docs/metrics.md)",

@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from quartermaster.domain.routes import Route
 from quartermaster.store.models.base import Base
 from quartermaster.store.types import BigId, ExactDecimal, UTCDateTime
 
@@ -80,6 +81,8 @@ class Hold(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     period: Mapped[str] = mapped_column(String(7))
     kind: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(32), server_default=Route.CHAT.value)
+    """The route the call came by (domain/routes.py), carried to its usage event."""
     amount: Mapped[int] = mapped_column(BigInteger)
     input_rate: Mapped[Decimal] = mapped_column(ExactDecimal())
     output_rate: Mapped[Decimal] = mapped_column(ExactDecimal())
@@ -98,6 +101,8 @@ class UsageEvent(Base):
     __table_args__ = (
         Index("ix_usage_events_org_time", "org_id", "created_at"),
         Index("ix_usage_events_user_period", "user_id", "period", "kind"),
+        CheckConstraint("cached_tokens >= 0", name="cached_tokens_nonnegative"),
+        CheckConstraint("reasoning_tokens >= 0", name="reasoning_tokens_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -107,8 +112,13 @@ class UsageEvent(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     period: Mapped[str] = mapped_column(String(7))
     kind: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(32), server_default=Route.CHAT.value)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Parts of `prompt_tokens` (read from the upstream's cache) and of `completion_tokens`
+    (spent reasoning), as the upstream reported them; they do not change the charge."""
     tokens: Mapped[int] = mapped_column(BigInteger)
     """The charge in platform tokens."""
     input_rate: Mapped[Decimal] = mapped_column(ExactDecimal())
@@ -121,7 +131,8 @@ class UsageEvent(Base):
 
 
 class UsageMonthly(Base):
-    """Roll-up of usage events per org, user, period, kind and model: what every page reads."""
+    """Roll-up of usage events per org, user, period, kind, model and route: what every page
+    reads."""
 
     __tablename__ = "usage_monthly"
     __table_args__ = (Index("ix_usage_monthly_org_period", "org_id", "period"),)
@@ -132,7 +143,8 @@ class UsageMonthly(Base):
     period: Mapped[str] = mapped_column(String(7))
     kind: Mapped[str] = mapped_column(String(16))
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    route: Mapped[str] = mapped_column(String(32), server_default=Route.CHAT.value)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     rollup_key: Mapped[str] = mapped_column(String(128), unique=True)
-    """`org:user:period:kind:model`, so one upsert statement works on both databases."""
+    """`org:user:period:kind:model:route`, so one upsert statement works on both databases."""

@@ -42,7 +42,7 @@ class FoldedUserUsage(Base):
 
 
 class FoldedOrgUsage(Base):
-    """An org's on-time tokens and requests per folded period, kind and model."""
+    """An org's on-time tokens and requests per folded period, kind, model and route."""
 
     __tablename__ = "usage_folded_orgs"
 
@@ -50,6 +50,7 @@ class FoldedOrgUsage(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
+    route: Mapped[str] = mapped_column(String(32), primary_key=True)
     tokens: Mapped[int] = mapped_column(BigInteger)
     requests: Mapped[int] = mapped_column(BigInteger)
 

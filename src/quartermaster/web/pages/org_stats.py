@@ -1,5 +1,6 @@
 """Token statistics: usage by year and month, inference against embedding (chart), the
-breakdown by model (all time or one month) and the projection of this month's end."""
+breakdowns by model and by route (all time or one month) and the projection of this month's
+end."""
 
 from __future__ import annotations
 
