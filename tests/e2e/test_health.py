@@ -54,7 +54,7 @@ async def test_unknown_paths_get_the_shared_error_shape(client: httpx.AsyncClien
     assert set(response.json()["error"]) >= {"message", "type", "param", "code"}
     page = await client.get("/no/such/page")
     assert page.status_code == 404
-    assert "there is no such page" in page.text
+    assert "There is no such page" in page.text
     assert page.headers["content-type"].startswith("text/html")
 
 
