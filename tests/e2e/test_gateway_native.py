@@ -227,10 +227,14 @@ async def test_a_streamed_message_keeps_anthropics_events_and_ends_with_the_char
 
 
 async def test_the_events_are_named_and_the_last_carries_tokens_charged(
-    gateway: FastAPI, member: tuple[int, str]
+    gateway: FastAPI, upstream: NativeUpstream, member: tuple[int, str]
 ) -> None:
     body = {"model": PRICED, "messages": HELLO, "max_tokens": 64, "stream": True}
-    headers = {"x-api-key": member[1], "anthropic-version": "2023-06-01"}
+    headers = {
+        "x-api-key": member[1],
+        "anthropic-version": "2024-01-01",
+        "anthropic-beta": "tools-2024-05-16",
+    }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway)) as http:
         answer = await http.post("https://qm.test/v1/messages", json=body, headers=headers)
     names = re.findall(r"^event: (\w+)$", answer.text, re.MULTILINE)
@@ -244,6 +248,8 @@ async def test_the_events_are_named_and_the_last_carries_tokens_charged(
         "message_stop",
     ]
     assert f'"tokens_charged":{priced(44, 20)}' in answer.text.split("event: message_delta")[1]
+    sent = upstream.requests[0].headers  # the caller's dialect headers go with the call
+    assert (sent["anthropic-version"], sent["anthropic-beta"]) == ("2024-01-01", "tools-2024-05-16")
 
 
 async def test_a_stream_cut_midway_ends_with_an_error_event_and_charges_what_was_sent(
