@@ -1,4 +1,5 @@
-"""What every model provider offers the gateway: chat, streamed chat, embeddings, close.
+"""What every model provider offers the gateway: chat, streamed chat, embeddings, close; and
+what a speech model adds (`Transcriber`): audio to text, for dataset uploads.
 
 Remote upstreams and the embedded local models implement the same `Provider` protocol, so the
 gateway never knows which one it is talking to. Requests and results are plain dataclasses;
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from quartermaster.domain.types import Progress
     from quartermaster.providers.tokenizer import Tokenizer
 
 
@@ -153,3 +155,26 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    audio: bytes
+    filename: str
+    duration_s: float
+    """From the file's headers: what was held for; nothing past it is transcribed."""
+    on_progress: Progress | None = None
+    """Told ("transcribing", seconds done, seconds in all), from a worker thread."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    model: str
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """A speech model (a catalog model of kind `transcription`). Raises only `ProviderError`."""
+
+    async def transcribe(self, request: TranscriptionRequest) -> Transcript: ...

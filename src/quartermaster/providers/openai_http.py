@@ -30,6 +30,8 @@ from quartermaster.providers.base import (
     ChatResult,
     EmbedResult,
     TokenUsage,
+    Transcript,
+    TranscriptionRequest,
 )
 from quartermaster.providers.config import UpstreamConfig
 from quartermaster.providers.errors import (
@@ -42,7 +44,7 @@ from quartermaster.providers.errors import (
 from quartermaster.providers.sse import DONE, SSEDecoder
 
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
-PATHS = ("chat/completions", "completions", "embeddings")
+PATHS = ("chat/completions", "completions", "embeddings", "audio/transcriptions")
 DEFAULT_HEADERS = {
     "Accept": "application/json, text/event-stream",
     "Accept-Encoding": "gzip, deflate",
@@ -116,6 +118,19 @@ class OpenAIHTTPProvider:
                 raise ValueError(f"{len(vectors)} vectors for {len(inputs)} inputs")
             return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
 
+    async def transcribe(self, request: TranscriptionRequest) -> Transcript:
+        """OpenAI's `audio/transcriptions`: the file as multipart form data, JSON back."""
+        form = httpx.Request(
+            "POST",
+            self._urls["audio/transcriptions"],
+            data={"model": self._model, "response_format": "json"},
+            files={"file": (request.filename, request.audio)},
+        )
+        async with self._open("audio/transcriptions", form) as reply:
+            payload = await self._read_json(reply)
+        with self._translated():
+            return Transcript(str(payload["text"]), self._model)
+
     def unsupported(self, body: Mapping[str, Any]) -> None:
         """Every field is forwarded; the upstream refuses what it does not know."""
 
@@ -139,13 +154,21 @@ class OpenAIHTTPProvider:
         return body | dict(self._config.force)
 
     @asynccontextmanager
-    async def _open(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
-        """Send with connect retries and a deadline for the answer's head; fail on non-2xx."""
-        content = json.dumps(body, separators=(",", ":")).encode()
+    async def _open(
+        self, path: str, body: dict[str, Any] | httpx.Request
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a JSON body (or a prepared form) with connect retries and a deadline for the
+        answer's head; fail on non-2xx."""
+        if isinstance(body, httpx.Request):
+            headers = httpx.Headers(self._headers)
+            headers["Content-Type"] = body.headers["Content-Type"]
+            content = body.read()
+        else:
+            headers, content = self._headers, json.dumps(body, separators=(",", ":")).encode()
         request = httpx.Request(
             "POST",
             self._urls[path],
-            headers=self._headers,
+            headers=headers,
             content=content,
             extensions=self._extensions,
         )

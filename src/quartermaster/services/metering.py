@@ -110,14 +110,20 @@ def new_request_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+CALLED_THROUGH = {
+    ModelKind.CHAT: "call it through /v1/chat/completions",
+    ModelKind.EMBEDDING: "call it through /v1/embeddings",
+    ModelKind.TRANSCRIPTION: "it transcribes audio uploaded to a dataset",
+}
+
+
 async def _entry(ctx: Context, model: str, kind: ModelKind) -> catalog.ModelSpec:
     """The model as the call's checks need it (no database read on the hot path); the reserve
     re-reads it, with the caller's allow-list, in its own transaction."""
     entry = await cache.enabled_spec(ctx, model)
     if entry.kind is not kind:
-        use = "/v1/embeddings" if entry.kind is ModelKind.EMBEDDING else "/v1/chat/completions"
         raise InvalidInput(
-            f"{model} is an {entry.kind.value} model; call it through {use}", param="model"
+            f"{model} is an {entry.kind.value} model; {CALLED_THROUGH[entry.kind]}", param="model"
         )
     return entry
 
@@ -402,7 +408,7 @@ async def count_tokens(ctx: Context, principal: Principal, model: str, text: str
     async with ctx.uow.begin(write=False) as tx:
         entry = await catalog.enabled_model(tx.session, model)
     tokens = tokenizer_for_model(entry.upstream_model).count(text)
-    if entry.kind == ModelKind.EMBEDDING.value:
+    if ModelKind(entry.kind).trains:
         platform = training_charge(tokens, entry.training_rate)
         return {
             "tokens": tokens,

@@ -78,12 +78,17 @@ async def embedding_model(
 
 @dataclass
 class TrainingHold:
-    """A reservation of `tokens`; report what the provider read in `reported` before leaving."""
+    """A reservation of `tokens`; report what the provider read in `reported` before leaving.
+    A hold taken for an upper bound (an audio file's transcript, not yet heard) is lowered to
+    the count once the work is counted (`count`), and settles at no more than that."""
 
     request_id: str
     tokens: int
     reported: int | None = None
     tokens_charged: int = 0
+
+    def count(self, tokens: int) -> None:
+        self.tokens = tokens
 
 
 @asynccontextmanager

@@ -1,0 +1,65 @@
+"""rag/scans.py through `extract`: text in images and in scanned PDFs is read by OCR (the real
+Tesseract), pages reported as they are read; images too large are refused from their headers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from quartermaster.rag import UnreadableDocument, extract
+from quartermaster.rag.scans import MAX_PAGE_PIXELS
+from tests.fakes import documents, media
+
+LINES = ["The boiler room key hangs", "behind the blue door."]
+
+
+@pytest.mark.parametrize(("filename", "image_format"), [("a.png", "PNG"), ("a.jpg", "JPEG")])
+def test_the_text_of_an_image_is_read(filename: str, image_format: str) -> None:
+    document = extract(filename, media.image(LINES, image_format))
+    assert "boiler room key" in document.text
+    assert "blue door" in document.text
+    assert document.content_type == f"image/{image_format.lower()}"
+
+
+def test_every_page_of_a_scanned_pdf_is_read_and_reported() -> None:
+    reports: list[tuple[str, int, int]] = []
+    scan = media.scanned_pdf(["First page mentions tulips."], ["Second page mentions ferns."])
+    text = extract("scan.pdf", scan, lambda *report: reports.append(report)).text
+    assert text.index("tulips") < text.index("ferns")
+    assert reports == [("ocr", 1, 2), ("ocr", 2, 2)]
+
+
+def test_a_pdf_with_a_text_layer_is_not_read_by_ocr() -> None:
+    reports: list[tuple[str, int, int]] = []
+    extract("typed.pdf", documents.pdf("Typed words."), lambda *report: reports.append(report))
+    assert reports == []
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_at_once() -> None:
+    bomb = media.png_bomb(20_000, 20_000)
+    assert len(bomb) < 1_000_000
+    started = time.perf_counter()
+    with pytest.raises(UnreadableDocument) as refused:
+        extract("huge.png", bomb)
+    assert time.perf_counter() - started < 1
+    assert refused.value.code == "image_too_large"
+    assert refused.value.message == (
+        f"huge.png: it is 20,000 × 20,000 pixels; the limit is {MAX_PAGE_PIXELS:,} pixels a page "
+        "— scale it down"
+    )
+
+
+def test_a_docx_bomb_is_refused_before_it_is_inflated() -> None:
+    with pytest.raises(UnreadableDocument) as refused:
+        extract("memo.docx", media.docx_bomb())
+    assert refused.value.code == "file_too_large"
+    assert "memo.docx: it would inflate to" in refused.value.message
+
+
+def test_a_corrupt_image_is_refused_as_unreadable() -> None:
+    whole = media.image(LINES)
+    with pytest.raises(UnreadableDocument) as refused:
+        extract("cut.png", whole[: len(whole) // 3])
+    assert refused.value.code == "unreadable_document"
+    assert refused.value.message.startswith("cut.png cannot be read")
