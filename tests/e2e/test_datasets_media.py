@@ -22,6 +22,7 @@ QUESTIONS = {
 
 
 async def test_pictures_scans_and_speech_are_found_by_search(app: FastAPI, ctx: Context) -> None:
+    media.require_tesseract()
     ann = await new_member(app, ctx)
     dataset_id = await ann.dataset()
     speech = media.speech_wav()

@@ -5,16 +5,28 @@ and the bad inputs an upload must refuse — bombs, lying headers, corrupt bytes
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import struct
 import zipfile
 import zlib
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SPOKEN = "The lighthouse keeper feeds the cats every Tuesday morning."
 """What tests/fixtures/speech.wav says (espeak-ng, 16 kHz mono, about four seconds)."""
+
+
+def require_tesseract() -> None:
+    """OCR tests need Debian's tesseract-ocr (`make test` installs it): a skip without it, a
+    failure under CI=true."""
+    if shutil.which("tesseract") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tesseract is required under CI=true (make test installs it with apt)")
+        pytest.skip("tesseract-ocr is not installed (`make system-deps` installs it)")
 
 
 def picture_of(lines: list[str], size: tuple[int, int] = (1400, 400)) -> Image.Image:

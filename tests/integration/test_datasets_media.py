@@ -55,6 +55,7 @@ async def chunk_texts(ctx: Context, document_id: int) -> str:
 
 
 async def test_the_text_of_an_image_is_stored_and_charged(ctx: Context, fake: FakeUpstream) -> None:
+    media.require_tesseract()
     owner, dataset_id = await owner_with_dataset(ctx)
     picture = media.image(["Spare fuses are in", "the red cabinet."])
     stored = await ingestion.ingest(ctx, registry(fake), owner, dataset_id, "fuses.png", picture)

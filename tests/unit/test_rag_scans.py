@@ -4,9 +4,11 @@ Tesseract), pages reported as they are read; images too large are refused from t
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
+from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.rag import UnreadableDocument, extract
 from quartermaster.rag.scans import MAX_PAGE_PIXELS
 from tests.fakes import documents, media
@@ -14,7 +16,13 @@ from tests.fakes import documents, media
 LINES = ["The boiler room key hangs", "behind the blue door."]
 
 
+@pytest.fixture
+def tesseract() -> None:
+    media.require_tesseract()
+
+
 @pytest.mark.parametrize(("filename", "image_format"), [("a.png", "PNG"), ("a.jpg", "JPEG")])
+@pytest.mark.usefixtures("tesseract")
 def test_the_text_of_an_image_is_read(filename: str, image_format: str) -> None:
     document = extract(filename, media.image(LINES, image_format))
     assert "boiler room key" in document.text
@@ -22,6 +30,7 @@ def test_the_text_of_an_image_is_read(filename: str, image_format: str) -> None:
     assert document.content_type == f"image/{image_format.lower()}"
 
 
+@pytest.mark.usefixtures("tesseract")
 def test_every_page_of_a_scanned_pdf_is_read_and_reported() -> None:
     reports: list[tuple[str, int, int]] = []
     scan = media.scanned_pdf(["First page mentions tulips."], ["Second page mentions ferns."])
@@ -63,3 +72,13 @@ def test_a_corrupt_image_is_refused_as_unreadable() -> None:
         extract("cut.png", whole[: len(whole) // 3])
     assert refused.value.code == "unreadable_document"
     assert refused.value.message.startswith("cut.png cannot be read")
+
+
+def test_without_tesseract_an_image_is_refused_as_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no program named tesseract on it
+    with pytest.raises(ServiceUnavailable) as refused:
+        extract("a.png", media.image(LINES))
+    assert refused.value.code == "ocr_unavailable"
+    assert refused.value.message.startswith("a.png: text in images cannot be read here")
