@@ -26,7 +26,7 @@ def require_tesseract() -> None:
     if shutil.which("tesseract") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("tesseract is required under CI=true (make test installs it with apt)")
-        pytest.skip("tesseract-ocr is not installed (`make system-deps` installs it)")
+        pytest.skip("tesseract-ocr is not installed (`make ocr-deps` installs it)")
 
 
 def picture_of(lines: list[str], size: tuple[int, int] = (1400, 400)) -> Image.Image:

@@ -1,5 +1,5 @@
 """Text from pictures of text, by Tesseract (Debian's `tesseract-ocr` with its English data,
-installed by `make system-deps`), run as a program on one page at a time, offline.
+installed by `make ocr-deps`), run as a program on one page at a time, offline.
 
 Errors: ServiceUnavailable (ocr_unavailable) when the program is missing or fails; a page
 that takes longer than `PAGE_TIMEOUT_S` fails the same way.
@@ -22,7 +22,7 @@ LANGUAGE = "eng"
 def _unavailable(reason: str) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"text in images cannot be read here ({reason}); nothing was stored or charged — an "
-        "operator installs tesseract-ocr with `make system-deps`",
+        "operator installs tesseract-ocr with `make ocr-deps`",
         param="files",
         code="ocr_unavailable",
     )
