@@ -98,7 +98,8 @@ async def ingest(
     on_progress: Progress | None = None,
 ) -> Ingested:
     """Store one file in the caller's dataset, charged as training tokens; all or nothing.
-    Long work (OCR, transcription) reports to `on_progress` as it goes."""
+    Long work reports to `on_progress` as it goes, from a worker thread: ("ocr", pages done,
+    pages) and ("transcribing", seconds done, seconds)."""
     async with ctx.uow.begin(write=False) as tx:
         dataset = await library.owned(tx.session, principal, dataset_id)
         model_id = dataset.embedding_model_id
