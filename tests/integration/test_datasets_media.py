@@ -21,7 +21,7 @@ from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.services.context import Context
 from quartermaster.services.datasets import ingestion
 from quartermaster.services.datasets.transcription import TOKENS_PER_MINUTE
-from quartermaster.store.models import Chunk, Document
+from quartermaster.store.models import Chunk, Document, Hold
 from tests.e2e.gateway_fixtures import FAKE_UPSTREAM
 from tests.fakes import documents, media
 from tests.fakes.upstream import FakeUpstream
@@ -88,6 +88,14 @@ async def test_a_recording_is_transcribed_and_both_costs_are_charged(
     embedded = math.ceil(min(len(fake.transcript.split()), stored.tokens) * EMBEDDING_RATE)
     assert stored.tokens_charged == math.ceil(heard * SPEECH_RATE) + embedded
     assert await training(ctx, owner.uid) == (stored.tokens_charged, 0)
+    async with ctx.uow.begin(write=False) as tx:
+        holds = (await tx.session.scalars(select(Hold).order_by(Hold.id))).all()
+    assert [(h.request_id.split("-")[0], h.kind, h.state) for h in holds] == [
+        ("transcribe", "training", "settled"),
+        ("ingest", "training", "settled"),
+    ]
+    lasting_s = ctx.hold_ttl_s + 5  # kept a second longer a second of audio
+    assert all((h.expires_at - h.created_at).total_seconds() == lasting_s for h in holds)
 
 
 async def test_a_recording_is_refused_when_no_speech_model_is_configured(

@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -131,11 +132,11 @@ async def _ingest_audio(
     recording = await anyio.to_thread.run_sync(_probe, upload)
     heard = transcription.tokens_heard(recording)
     bound = transcription.embedding_bound(heard, plan_for(model.context_window))
-    held = embedding_work.held
+    held = partial(embedding_work.held, ctx, principal, extra_ttl_s=transcription.ttl_s(recording))
     with _naming(upload.filename, recording):
         async with (
-            held(ctx, principal, speech.name, heard, purpose="transcribe") as heard_hold,
-            held(ctx, principal, model.name, bound) as hold,
+            held(speech.name, heard, purpose="transcribe") as heard_hold,
+            held(model.name, bound) as hold,
         ):
             text = await transcription.transcribe(
                 speech, upload.filename, upload.data, recording, on_progress

@@ -46,6 +46,12 @@ def tokens_heard(recording: Recording) -> int:
     return math.ceil(recording.duration_s * TOKENS_PER_MINUTE / 60)
 
 
+def ttl_s(recording: Recording) -> int:
+    """How much longer than usual its holds are kept: a second a second of audio, as the local
+    model on two busy cores transcribes about ten times faster than that."""
+    return math.ceil(recording.duration_s)
+
+
 def embedding_bound(tokens: int, plan: ChunkPlan) -> int:
     """The most tokens chunks of a `tokens`-long text can add up to, overlaps included."""
     chunks = math.ceil(tokens / (plan.tokens - plan.overlap)) + 1
