@@ -67,3 +67,13 @@ async def test_bad_media_is_refused_by_name_over_http_with_nothing_stored(
     listed = (await ann.http.get(f"/api/datasets/{dataset_id}")).json()
     assert listed["documents"] == []
     assert await counter(ctx, ann.user_id, "2026-11", "training") == (0, 0)
+
+
+async def test_a_speech_model_is_refused_as_a_chat_model(gateway: FastAPI, ctx: Context) -> None:
+    ann = await new_member(gateway, ctx)
+    body = {"model": "whisper-tiny-en", "messages": [{"role": "user", "content": "Hi"}]}
+    reply = await ann.http.post("/v1/chat/completions", json=body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["message"] == (
+        "whisper-tiny-en is a transcription model: it transcribes audio uploaded to datasets"
+    )

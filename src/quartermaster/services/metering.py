@@ -110,10 +110,10 @@ def new_request_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-CALLED_THROUGH = {
-    ModelKind.CHAT: "call it through /v1/chat/completions",
-    ModelKind.EMBEDDING: "call it through /v1/embeddings",
-    ModelKind.TRANSCRIPTION: "it transcribes audio uploaded to a dataset",
+WHAT_IT_IS = {
+    ModelKind.CHAT: "a chat model; call it through /v1/chat/completions",
+    ModelKind.EMBEDDING: "an embedding model; call it through /v1/embeddings",
+    ModelKind.TRANSCRIPTION: "a transcription model: it transcribes audio uploaded to datasets",
 }
 
 
@@ -122,9 +122,7 @@ async def _entry(ctx: Context, model: str, kind: ModelKind) -> catalog.ModelSpec
     re-reads it, with the caller's allow-list, in its own transaction."""
     entry = await cache.enabled_spec(ctx, model)
     if entry.kind is not kind:
-        raise InvalidInput(
-            f"{model} is an {entry.kind.value} model; {CALLED_THROUGH[entry.kind]}", param="model"
-        )
+        raise InvalidInput(f"{model} is {WHAT_IT_IS[entry.kind]}", param="model")
     return entry
 
 
