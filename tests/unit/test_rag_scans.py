@@ -3,10 +3,12 @@ Tesseract), pages reported as they are read; images too large are refused from t
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.rag import UnreadableDocument, extract
@@ -82,3 +84,20 @@ def test_without_tesseract_an_image_is_refused_as_unavailable(
         extract("a.png", media.image(LINES))
     assert refused.value.code == "ocr_unavailable"
     assert refused.value.message.startswith("a.png: text in images cannot be read here")
+
+
+def test_a_tiff_page_too_large_is_refused_before_any_page_is_read() -> None:
+    reports: list[tuple[str, int, int]] = []
+    pages = [media.picture_of(LINES), Image.new("1", (9_000, 9_000), 1)]
+    tiff = io.BytesIO()
+    pages[0].save(
+        tiff,
+        format="TIFF",
+        save_all=True,
+        append_images=pages[1:],
+        compression="tiff_adobe_deflate",
+    )
+    with pytest.raises(UnreadableDocument) as refused:
+        extract("two.tiff", tiff.getvalue(), lambda *report: reports.append(report))
+    assert refused.value.message.startswith("two.tiff: page 2 is 9,000 × 9,000 pixels")
+    assert reports == []

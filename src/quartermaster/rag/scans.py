@@ -58,17 +58,20 @@ def _report(on_progress: Progress | None, done: int, total: int) -> None:
 
 
 def read_image(data: bytes, content_type: str, on_progress: Progress | None = None) -> str:
-    """The text of every page of an image file (a TIFF may hold several)."""
+    """The text of every page of an image file (a TIFF may hold several), once every page's
+    header is within the limits."""
     image = _OPENERS[content_type](io.BytesIO(data))
     pages = getattr(image, "n_frames", 1)
     if pages > MAX_OCR_PAGES:
         raise _too_many(pages, "pages")
-    texts = []
     for page in range(pages):
         image.seek(page)
         width, height = image.size
         if width * height > MAX_PAGE_PIXELS:
             raise _too_large(width, height, f"page {page + 1}" if pages > 1 else "it")
+    texts = []
+    for page in range(pages):
+        image.seek(page)
         texts.append(ocr.read_text(image))
         _report(on_progress, page + 1, pages)
     return "\n\n".join(texts)
