@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SPOKEN = "The lighthouse keeper feeds the cats every Tuesday morning."
-"""What tests/fixtures/speech.wav says (espeak-ng, 16 kHz mono, about four seconds)."""
+"""What tests/fixtures/speech.wav says, about four seconds made with `espeak-ng -v en-us -s 140
+-w speech.wav "…"` and resampled to 16 kHz mono 16-bit (what Whisper reads)."""
 
 
 def require_tesseract() -> None:
