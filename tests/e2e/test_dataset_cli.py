@@ -23,7 +23,7 @@ async def test_a_folder_is_ingested_and_a_bad_file_is_named(
     (folder / "boiler.txt").write_text("The boiler is serviced every May.")
     (folder / "sub" / "leave.docx").write_bytes(documents.docx("Twenty-five days of leave."))
     (folder / "sub" / "cut.pdf").write_bytes(documents.corrupt_pdf())
-    (folder / "photo.png").write_bytes(b"\x89PNG")  # not a supported type: skipped in folders
+    (folder / "photo.heic").write_bytes(b"ftypheic")  # not a supported type: skipped in folders
 
     created = run_qm(["dataset", "create", "Handbook", "--user", email, "--json"], env, tmp_path)
     assert created.returncode == 0, created.stderr

@@ -1,9 +1,10 @@
 """A fake OpenAI-compatible upstream, served in-process through `httpx.MockTransport`.
 
 It answers chat completions and legacy completions (whole or streamed as SSE, with or without
-usage) and embeddings, and can misbehave on demand: fail to accept connections a number of
-times, answer with an error status or a body that is not the protocol, stall before answering
-or in the middle of a stream, end a stream before `[DONE]`. It records what it was sent.
+usage), embeddings and audio transcriptions (`transcript`, whatever the file), and can misbehave
+on demand: fail to accept connections a number of times, answer with an error status or a body
+that is not the protocol, stall before answering or in the middle of a stream, end a stream
+before `[DONE]`. It records what it was sent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class FakeUpstream:
     """A whole `chat.completion` (several choices, tool calls, logprobs, usage) or
     `text_completion` to answer with instead of `reply`; streamed, it is cut into chunk events
     as OpenAI sends them."""
+    transcript: str = "The fake upstream heard the pumps start at dawn."
     requests: list[httpx.Request] = field(default_factory=list)
     connect_attempts: int = 0
 
@@ -63,6 +65,8 @@ class FakeUpstream:
             return httpx.Response(self.error_status, json={"error": error})
         if self.raw_body is not None:
             return httpx.Response(200, content=self.raw_body)
+        if request.url.path.endswith("/audio/transcriptions"):
+            return httpx.Response(200, json={"text": self.transcript})
         body = json.loads(request.content)
         if request.url.path.endswith("/embeddings"):
             return httpx.Response(200, json=self._embeddings(body))

@@ -100,7 +100,7 @@ async def test_an_upload_over_the_cap_is_refused_up_front_with_what_is_left(
     assert refused.value.details["tokens_left"] == 40
     assert refused.value.details["tokens_needed"] > 40
     needed = f"{refused.value.details['tokens_needed']:,} training tokens"
-    assert refused.value.message.startswith(f"this upload or embedding needs {needed}")
+    assert refused.value.message.startswith(f"manual.txt: this upload or embedding needs {needed}")
     assert "send less" in refused.value.message
     assert "max_tokens" not in refused.value.message
     assert fake.requests == []  # nothing was embedded

@@ -12,6 +12,7 @@ from quartermaster.providers import (
     ChatRequest,
     LocalChatProvider,
     LocalEmbedProvider,
+    LocalTranscribeProvider,
     OpenAIHTTPProvider,
     ProviderConfigError,
     build_registry,
@@ -46,10 +47,12 @@ def upstreams_file(tmp_path: Path) -> Path:
 
 async def test_the_default_catalog_needs_no_configuration() -> None:
     async with build_registry(default_specs()) as registry:
-        assert registry.models == ["all-minilm-l6-v2", "smollm2-135m-instruct"]
+        assert registry.models == ["all-minilm-l6-v2", "smollm2-135m-instruct", "whisper-tiny-en"]
         assert isinstance(registry.get("smollm2-135m-instruct"), LocalChatProvider)
         assert isinstance(registry.get("all-minilm-l6-v2"), LocalEmbedProvider)
+        assert isinstance(registry.get("whisper-tiny-en"), LocalTranscribeProvider)
         assert "gpt-4o-mini" not in registry  # disabled in the catalog
+        assert "whisper-1" not in registry
 
 
 async def test_remote_and_local_models_register_alike(

@@ -33,8 +33,10 @@ def test_a_second_resolution_is_refused_and_names_the_first(
 def test_rates_follow_the_model_kind() -> None:
     chat = holds.rates_for(ModelKind.CHAT, Decimal(2), Decimal(3), Decimal(9))
     embed = holds.rates_for(ModelKind.EMBEDDING, Decimal(2), Decimal(3), Decimal(9))
+    speech = holds.rates_for(ModelKind.TRANSCRIPTION, Decimal(2), Decimal(3), Decimal(9))
     assert chat == holds.Rates(TokenKind.INFERENCE, Decimal(2), Decimal(3))
     assert embed == holds.Rates(TokenKind.TRAINING, Decimal(9), Decimal(0))
+    assert speech == embed  # a transcription fills a dataset: training tokens
 
 
 def test_the_worst_case_counts_every_output_token_the_call_may_produce() -> None:

@@ -69,9 +69,9 @@ def test_a_pdf_keeps_its_pages_in_order() -> None:
     ("filename", "data", "code", "words"),
     [
         ("cut.pdf", documents.corrupt_pdf(), "unreadable_document", "cannot be read"),
-        ("fake.pdf", b"just text pretending", "unreadable_document", "not a PDF"),
-        ("fake.docx", b"PK not really a zip", "unreadable_document", "cannot be read"),
-        ("image.png", b"\x89PNG\r\n", "unsupported_file_type", ".png cannot be read"),
+        ("fake.pdf", b"just text pretending", "type_mismatch", "named as a PDF"),
+        ("fake.docx", b"PK\x03\x04 not really a zip", "unreadable_document", "cannot be read"),
+        ("tool.exe", b"MZ\x90\x00", "unsupported_file_type", ".exe cannot be read"),
         ("latin.txt", "café".encode("latin-1"), "unreadable_document", "not UTF-8"),
         ("blank.md", b"  \n\n ", "empty_document", "contains no text"),
         ("big.txt", b"a" * (MAX_FILE_BYTES + 1), "file_too_large", "split it"),

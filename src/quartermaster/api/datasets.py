@@ -82,7 +82,8 @@ async def upload_documents(
     providers: Providers,
     files: Annotated[list[UploadFile], File(description="One or more files.")],
 ) -> JSONResponse:
-    """Upload files (txt, md, html, csv, pdf, docx), each charged as training tokens."""
+    """Upload files (txt, md, html, csv, pdf, docx; png, jpg, tiff by OCR; wav, mp3, m4a
+    transcribed), each charged as training tokens."""
     if len(files) > MAX_FILES:
         raise InvalidInput(f"upload at most {MAX_FILES} files at once", param="files")
     results = [await _upload(ctx, providers, caller, dataset_id, file) for file in files]

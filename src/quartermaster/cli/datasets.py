@@ -20,7 +20,6 @@ from rich.table import Table
 from quartermaster.cli import common
 from quartermaster.domain.errors import DomainError, NotFound
 from quartermaster.domain.principal import Principal
-from quartermaster.domain.types import ModelKind
 from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.rag import SUPPORTED_SUFFIXES
@@ -42,9 +41,9 @@ async def _member(ctx: Context, email: str) -> Principal:
     return Principal(user.id, is_operator=False, mfa_verified=True, via="cli")
 
 
-async def _embedding_providers(ctx: Context, config: Settings) -> ProviderRegistry:
-    """Providers for the enabled embedding models only: ingestion needs nothing else."""
-    specs = [s for s in await catalog.list_models(ctx) if s.kind is ModelKind.EMBEDDING]
+async def _ingestion_providers(ctx: Context, config: Settings) -> ProviderRegistry:
+    """Providers for the enabled embedding and speech models: ingestion needs nothing else."""
+    specs = [s for s in await catalog.list_models(ctx) if s.kind.trains]
     return build_registry(specs, load_upstreams(config.upstreams_file))
 
 
@@ -143,7 +142,7 @@ async def _ingest_all(
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes would break the bar
     results: list[dict[str, Any]] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    async with await _embedding_providers(ctx, config) as providers:
+    async with await _ingestion_providers(ctx, config) as providers:
         with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as progress:
             task = progress.add_task("ingesting", total=len(files))
             for path in files:

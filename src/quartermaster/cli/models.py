@@ -28,11 +28,11 @@ def list_models(as_json: common.JsonOption = False) -> None:
     for spec in specs:
         rates = (
             f"training {spec.training_rate}"
-            if spec.kind == "embedding"
+            if spec.kind.trains
             else f"input {spec.input_rate} output {spec.output_rate}"
         )
         state = "enabled" if spec.enabled else "disabled"
-        line = f"{spec.name:<28} {spec.kind:<9} {state:<8} {rates}"
+        line = f"{spec.name:<28} {spec.kind:<13} {state:<8} {rates}"
         common.console.print(f"{line:<72} {_abilities(spec)}", highlight=False, soft_wrap=True)
 
 

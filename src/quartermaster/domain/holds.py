@@ -42,7 +42,8 @@ def resolve(current: HoldState, target: HoldState) -> HoldState:
 class Rates:
     """The rates a hold was quoted at; settlement charges the same ones, whatever changes later.
 
-    For training (embedding) models `input_rate` is the training rate and `output_rate` is 0.
+    For training (embedding, transcription) models `input_rate` is the training rate and
+    `output_rate` is 0.
     """
 
     kind: TokenKind
@@ -53,7 +54,7 @@ class Rates:
 def rates_for(
     model_kind: ModelKind, input_rate: Decimal, output_rate: Decimal, training: Decimal
 ) -> Rates:
-    if model_kind is ModelKind.EMBEDDING:
+    if model_kind.trains:
         return Rates(TokenKind.TRAINING, training, Decimal(0))
     return Rates(TokenKind.INFERENCE, input_rate, output_rate)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import NewType
 
@@ -39,6 +40,13 @@ class ModelKind(StrEnum):
 
     CHAT = "chat"
     EMBEDDING = "embedding"
+    TRANSCRIPTION = "transcription"
+    """Speech to text for dataset uploads, charged in training tokens like the embedding."""
+
+    @property
+    def trains(self) -> bool:
+        """Its work fills datasets, so it is charged in training tokens."""
+        return self is not ModelKind.CHAT
 
 
 class PurchaseKind(StrEnum):
@@ -51,3 +59,7 @@ class PurchaseKind(StrEnum):
 class Term(StrEnum):
     MONTHLY = "monthly"
     YEARLY = "yearly"
+
+
+Progress = Callable[[str, int, int], None]
+"""Told `(stage, done, total)` as long work advances: pages OCR'd, seconds transcribed."""

@@ -12,6 +12,9 @@ from quartermaster.providers.base import (
     Provider,
     Sampling,
     TokenUsage,
+    Transcriber,
+    Transcript,
+    TranscriptionRequest,
 )
 from quartermaster.providers.config import UpstreamConfig, load_upstreams, parse_upstreams
 from quartermaster.providers.errors import (
@@ -24,6 +27,7 @@ from quartermaster.providers.errors import (
 )
 from quartermaster.providers.local_chat import LocalChatProvider
 from quartermaster.providers.local_embed import LocalEmbedProvider
+from quartermaster.providers.local_transcribe import LocalTranscribeProvider
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
 from quartermaster.providers.registry import (
     ModelEntry,
@@ -47,6 +51,7 @@ __all__ = [
     "EmbedResult",
     "LocalChatProvider",
     "LocalEmbedProvider",
+    "LocalTranscribeProvider",
     "ModelEntry",
     "OpenAIHTTPProvider",
     "Provider",
@@ -61,6 +66,9 @@ __all__ = [
     "Sampling",
     "TokenUsage",
     "Tokenizer",
+    "Transcriber",
+    "Transcript",
+    "TranscriptionRequest",
     "UpstreamConfig",
     "build_registry",
     "encoding_for_model",

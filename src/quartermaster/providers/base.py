@@ -1,4 +1,5 @@
-"""What every model provider offers the gateway: chat, streamed chat, embeddings, close.
+"""What every model provider offers the gateway: chat, streamed chat, embeddings, close; and
+what a speech model adds (`Transcriber`): audio to text, for dataset uploads.
 
 Remote upstreams and the embedded local models implement the same `Provider` protocol, so the
 gateway never knows which one it is talking to. Requests and results are plain dataclasses;
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from quartermaster.domain.types import Progress
     from quartermaster.providers.tokenizer import Tokenizer
 
 
@@ -175,3 +177,34 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    audio: bytes
+    filename: str
+    duration_s: float
+    """From the file's headers: what was held for; nothing past it is transcribed."""
+    on_progress: Progress | None = None
+    """Told ("transcribing", seconds done, seconds in all), from a worker thread."""
+
+    @property
+    def total_s(self) -> int:
+        return max(1, round(self.duration_s))
+
+    def report(self, done_s: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress("transcribing", min(round(done_s), self.total_s), self.total_s)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    model: str
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """A speech model (a catalog model of kind `transcription`). Raises only `ProviderError`."""
+
+    async def transcribe(self, request: TranscriptionRequest) -> Transcript: ...

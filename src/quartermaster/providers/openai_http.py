@@ -34,6 +34,8 @@ from quartermaster.providers.base import (
     EmbedResult,
     NativeCall,
     TokenUsage,
+    Transcript,
+    TranscriptionRequest,
 )
 from quartermaster.providers.config import ANTHROPIC_VERSION, UpstreamConfig
 from quartermaster.providers.errors import (
@@ -47,7 +49,14 @@ from quartermaster.providers.native import RESPONSES, StreamReader, finish_of, t
 from quartermaster.providers.sse import DONE, SSEDecoder
 
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
-PATHS = ("chat/completions", "completions", "embeddings", "responses", "messages")
+PATHS = (
+    "chat/completions",
+    "completions",
+    "embeddings",
+    "responses",
+    "messages",
+    "audio/transcriptions",
+)
 DEFAULT_HEADERS = {
     "Accept": "application/json, text/event-stream",
     "Accept-Encoding": "gzip, deflate",
@@ -160,6 +169,23 @@ class OpenAIHTTPProvider:
     def speaks(self, dialect: str) -> bool:
         return self._config.speaks(dialect)
 
+    async def transcribe(self, request: TranscriptionRequest) -> Transcript:
+        """OpenAI's `audio/transcriptions`: the file as multipart form data, JSON back. Progress
+        is all or nothing: the upstream tells nothing until it is done."""
+        request.report(0)
+        form = httpx.Request(
+            "POST",
+            self._urls["audio/transcriptions"],
+            data={"model": self._model, "response_format": "json"},
+            files={"file": (request.filename, request.audio)},
+        )
+        async with self._open("audio/transcriptions", form) as reply:
+            payload = await self._read_json(reply)
+        with self._translated():
+            transcript = Transcript(str(payload["text"]), self._model)
+        request.report(request.total_s)
+        return transcript
+
     def unsupported(self, body: Mapping[str, Any]) -> None:
         """Every field is forwarded; the upstream refuses what it does not know."""
 
@@ -197,15 +223,25 @@ class OpenAIHTTPProvider:
 
     @asynccontextmanager
     async def _open(
-        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        body: dict[str, Any] | httpx.Request,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        """Send with connect retries and a deadline for the answer's head; fail on non-2xx.
-        `headers`: the caller's, for a dialect that defines them; the operator's win."""
-        content = json.dumps(body, separators=(",", ":")).encode()
+        """Send a JSON body (or a prepared form) with connect retries and a deadline for the
+        answer's head; fail on non-2xx. `headers`: the caller's, for a dialect that defines
+        them; the operator's win."""
+        if isinstance(body, httpx.Request):
+            sent = httpx.Headers(self._headers)
+            sent["Content-Type"] = body.headers["Content-Type"]
+            content = body.read()
+        else:
+            sent = _merged(headers, self._headers, self._config) if headers else self._headers
+            content = json.dumps(body, separators=(",", ":")).encode()
         request = httpx.Request(
             "POST",
             self._urls[path],
-            headers=_merged(headers, self._headers, self._config) if headers else self._headers,
+            headers=sent,
             content=content,
             extensions=self._extensions,
         )

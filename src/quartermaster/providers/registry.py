@@ -19,7 +19,7 @@ from typing import Protocol
 
 import httpx
 
-from quartermaster.providers import local_chat, local_embed
+from quartermaster.providers import local_chat, local_embed, local_transcribe
 from quartermaster.providers.base import Provider
 from quartermaster.providers.config import LOCAL, UpstreamConfig, parse_upstreams
 from quartermaster.providers.errors import ProviderConfigError
@@ -52,6 +52,9 @@ class LocalModel:
 LOCAL_MODELS = {
     local_chat.MODEL_NAME: LocalModel(local_chat.LocalChatProvider, local_chat.model_path),
     local_embed.MODEL_NAME: LocalModel(local_embed.LocalEmbedProvider, local_embed.model_directory),
+    local_transcribe.MODEL_NAME: LocalModel(
+        local_transcribe.LocalTranscribeProvider, local_transcribe.model_directory
+    ),
 }
 
 

@@ -1,21 +1,25 @@
-"""Retrieval building blocks: parse a file to text, cut it into token-aware chunks, and search
-chunk vectors by cosine similarity behind the `VectorIndex` protocol. No I/O beyond the bytes
-given; the services own storage, metering and embedding.
+"""Retrieval building blocks: identify a file and parse it to text (OCR for scans), probe an
+audio file's duration, cut text into token-aware chunks, and search chunk vectors by cosine
+similarity behind the `VectorIndex` protocol. No I/O beyond the bytes given (and the OCR
+program); the services own storage, metering, transcription and embedding.
 
 This `__all__` is the package's public surface; other layers import only these names.
 """
 
+from quartermaster.rag.audio import Recording, probe
 from quartermaster.rag.chunk import Chunk, ChunkPlan, TokenCounter, plan_for, split
+from quartermaster.rag.formats import AUDIO, SUPPORTED_SUFFIXES, UnreadableDocument
 from quartermaster.rag.index import Hit, NumpyIndex, VectorIndex, from_bytes, to_bytes
 from quartermaster.rag.parse import (
     MAX_FILE_BYTES,
-    SUPPORTED_SUFFIXES,
     ParsedDocument,
-    UnreadableDocument,
+    checked_type,
     extract,
+    from_text,
 )
 
 __all__ = [
+    "AUDIO",
     "MAX_FILE_BYTES",
     "SUPPORTED_SUFFIXES",
     "Chunk",
@@ -23,12 +27,16 @@ __all__ = [
     "Hit",
     "NumpyIndex",
     "ParsedDocument",
+    "Recording",
     "TokenCounter",
     "UnreadableDocument",
     "VectorIndex",
+    "checked_type",
     "extract",
     "from_bytes",
+    "from_text",
     "plan_for",
+    "probe",
     "split",
     "to_bytes",
 ]

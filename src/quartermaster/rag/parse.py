@@ -1,11 +1,13 @@
-"""Files to plain text: plain text, Markdown, HTML, CSV, PDF (pypdf) and DOCX (python-docx).
+"""Files to plain text: plain text, Markdown, HTML, CSV, PDF (pypdf), DOCX (python-docx), and
+by OCR (scans.py) images and PDF pages with no text layer. Audio is transcribed by a model, in
+the services; its text becomes a document here (`from_text`).
 
-The type comes from the file name's suffix and is checked against the bytes (a PDF must start
-with `%PDF-`, a DOCX must be a ZIP archive), so a renamed file is refused instead of half read.
-Every refusal is an `UnreadableDocument` (InvalidInput, 400) whose message names the file and
-says what to do; the parsers' own exceptions never leave this module.
+The type comes from the file name's suffix and is checked against the bytes (formats.py), so a
+renamed file is refused instead of half read. Every refusal is an `UnreadableDocument`
+(InvalidInput, 400) whose message names the file and says what to do; the parsers' own
+exceptions never leave this module.
 
-Codes: unsupported_file_type, file_too_large, unreadable_document, empty_document.
+Codes: those of formats.py and scans.py, file_too_large, unreadable_document, empty_document.
 """
 
 from __future__ import annotations
@@ -17,36 +19,25 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import PurePath
 
-from quartermaster.domain.errors import InvalidInput
+from quartermaster.domain.errors import DomainError
+from quartermaster.domain.types import Progress
+from quartermaster.rag import scans
+from quartermaster.rag.formats import (
+    CSV,
+    DOCX,
+    HTML,
+    IMAGES,
+    MARKDOWN,
+    PDF,
+    TEXT,
+    UnreadableDocument,
+    identify,
+)
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 100 * 1024 * 1024
 """A DOCX is a ZIP archive: refuse one that would inflate past this (a zip bomb) before reading."""
-
-TEXT = "text/plain"
-MARKDOWN = "text/markdown"
-HTML = "text/html"
-CSV = "text/csv"
-PDF = "application/pdf"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-CONTENT_TYPES = {
-    ".txt": TEXT,
-    ".text": TEXT,
-    ".md": MARKDOWN,
-    ".markdown": MARKDOWN,
-    ".html": HTML,
-    ".htm": HTML,
-    ".csv": CSV,
-    ".pdf": PDF,
-    ".docx": DOCX,
-}
-SUPPORTED_SUFFIXES = tuple(CONTENT_TYPES)
-
-
-class UnreadableDocument(InvalidInput):
-    """The file was refused before anything was charged or stored; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -56,22 +47,21 @@ class ParsedDocument:
     text: str
 
 
-def content_type_of(filename: str) -> str:
-    suffix = PurePath(filename).suffix.lower()
-    content_type = CONTENT_TYPES.get(suffix)
-    if content_type is None:
-        raise UnreadableDocument(
-            f"{filename}: {suffix or 'files without a suffix'} cannot be read; upload "
-            f"{', '.join(SUPPORTED_SUFFIXES)} files",
-            param="files",
-            code="unsupported_file_type",
-        )
-    return content_type
+def extract(filename: str, data: bytes, on_progress: Progress | None = None) -> ParsedDocument:
+    """The document's text, normalised; refuses empty, oversized, unreadable or unknown files.
+    OCR reports its pages to `on_progress` (stage "ocr")."""
+    content_type = checked_type(filename, data)
+    try:
+        raw = _PARSERS[content_type](data, on_progress)
+    except DomainError as exc:
+        raise type(exc)(f"{filename}: {exc.message}", "files", exc.code, exc.details) from None
+    except Exception as exc:  # a parser's own error: translated here, at the boundary
+        raise _unreadable(filename, f"{type(exc).__name__}: {exc}") from None
+    return from_text(filename, content_type, raw)
 
 
-def extract(filename: str, data: bytes) -> ParsedDocument:
-    """The document's text, normalised; refuses empty, oversized, unreadable or unknown files."""
-    content_type = content_type_of(filename)
+def checked_type(filename: str, data: bytes) -> str:
+    """The file's content type once its size and first bytes are acceptable."""
     if len(data) > MAX_FILE_BYTES:
         raise UnreadableDocument(
             f"{filename} is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,} per file — "
@@ -79,16 +69,15 @@ def extract(filename: str, data: bytes) -> ParsedDocument:
             param="files",
             code="file_too_large",
         )
-    try:
-        raw = _PARSERS[content_type](data)
-    except UnreadableDocument as exc:
-        raise UnreadableDocument(f"{filename}: {exc.message}", exc.param, exc.code) from None
-    except Exception as exc:  # a parser's own error: translated here, at the boundary
-        raise _unreadable(filename, f"{type(exc).__name__}: {exc}") from None
+    return identify(filename, data)
+
+
+def from_text(filename: str, content_type: str, raw: str) -> ParsedDocument:
+    """A document of `raw` text (parsed, OCR'd or transcribed), refused when nothing is left."""
     text = normalise(raw)
     if not text:
         raise UnreadableDocument(
-            f"{filename} contains no text to index (a scanned PDF needs OCR first)",
+            f"{filename} contains no text to index (no words were found in it)",
             param="files",
             code="empty_document",
         )
@@ -115,7 +104,7 @@ def normalise(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def decode_text(data: bytes) -> str:
+def decode_text(data: bytes, on_progress: Progress | None = None) -> str:
     if b"\x00" in data:
         raise UnreadableDocument("it holds binary data, not text", code="unreadable_document")
     try:
@@ -158,14 +147,14 @@ class _HTMLText(HTMLParser):
             self.parts.append(data)
 
 
-def parse_html(data: bytes) -> str:
+def parse_html(data: bytes, on_progress: Progress | None = None) -> str:
     parser = _HTMLText()
     parser.feed(decode_text(data))
     parser.close()
     return "".join(parser.parts)
 
 
-def parse_csv(data: bytes) -> str:
+def parse_csv(data: bytes, on_progress: Progress | None = None) -> str:
     """One line per row, each value labelled with its column, so a retrieved row reads alone."""
     rows = list(csv.reader(io.StringIO(decode_text(data), newline="")))
     if not rows:
@@ -179,20 +168,26 @@ def parse_csv(data: bytes) -> str:
     )
 
 
-def parse_pdf(data: bytes) -> str:
+def parse_pdf(data: bytes, on_progress: Progress | None = None) -> str:
+    """The text layer of every page; the pages without one (scans) are read by OCR."""
     from pypdf import PdfReader
 
-    if not data.startswith(b"%PDF-"):
-        raise UnreadableDocument("it is not a PDF (no %PDF- header)", code="unreadable_document")
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         raise UnreadableDocument(
             "it is encrypted; remove the password and upload it again", code="unreadable_document"
         )
-    return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+    pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    scanned = [index for index, text in enumerate(pages) if not text]
+    if scanned:
+        for index, text in zip(
+            scanned, scans.read_pdf_pages(data, scanned, on_progress), strict=True
+        ):
+            pages[index] = text
+    return "\n\n".join(pages)
 
 
-def parse_docx(data: bytes) -> str:
+def parse_docx(data: bytes, on_progress: Progress | None = None) -> str:
     from docx import Document
     from docx.table import Table
 
@@ -212,11 +207,15 @@ def parse_docx(data: bytes) -> str:
     return "\n".join(parts)
 
 
-_PARSERS: dict[str, Callable[[bytes], str]] = {
+def parse_image(content_type: str) -> Callable[[bytes, Progress | None], str]:
+    return lambda data, on_progress: scans.read_image(data, content_type, on_progress)
+
+
+_PARSERS: dict[str, Callable[[bytes, Progress | None], str]] = {
     TEXT: decode_text,
     MARKDOWN: decode_text,
     HTML: parse_html,
     CSV: parse_csv,
     PDF: parse_pdf,
     DOCX: parse_docx,
-}
+} | {image: parse_image(image) for image in IMAGES}

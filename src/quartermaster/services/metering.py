@@ -114,15 +114,19 @@ def new_request_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+WHAT_IT_IS = {
+    ModelKind.CHAT: "a chat model; call it through /v1/chat/completions",
+    ModelKind.EMBEDDING: "an embedding model; call it through /v1/embeddings",
+    ModelKind.TRANSCRIPTION: "a transcription model: it transcribes audio uploaded to datasets",
+}
+
+
 async def _entry(ctx: Context, model: str, kind: ModelKind) -> catalog.ModelSpec:
     """The model as the call's checks need it (no database read on the hot path); the reserve
     re-reads it, with the caller's allow-list, in its own transaction."""
     entry = await cache.enabled_spec(ctx, model)
     if entry.kind is not kind:
-        use = "/v1/embeddings" if entry.kind is ModelKind.EMBEDDING else "/v1/chat/completions"
-        raise InvalidInput(
-            f"{model} is an {entry.kind.value} model; call it through {use}", param="model"
-        )
+        raise InvalidInput(f"{model} is {WHAT_IT_IS[entry.kind]}", param="model")
     return entry
 
 
@@ -407,7 +411,7 @@ async def count_tokens(ctx: Context, principal: Principal, model: str, text: str
     async with ctx.uow.begin(write=False) as tx:
         entry = await catalog.enabled_model(tx.session, model)
     tokens = tokenizer_for_model(entry.upstream_model).count(text)
-    if entry.kind == ModelKind.EMBEDDING.value:
+    if ModelKind(entry.kind).trains:
         platform = training_charge(tokens, entry.training_rate)
         return {
             "tokens": tokens,

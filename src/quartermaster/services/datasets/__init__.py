@@ -1,5 +1,6 @@
 """Datasets: a member's collections of documents (library.py), uploads into them (ingestion.py),
-the embedding work metered as training tokens (embedding_work.py), and retrieval (retrieval.py)."""
+audio uploads transcribed by a speech model (transcription.py), the embedding work metered as
+training tokens (embedding_work.py), and retrieval (retrieval.py)."""
 
 from quartermaster.services.datasets.library import (
     MAX_NAME_CHARS,

@@ -78,25 +78,40 @@ async def embedding_model(
 
 @dataclass
 class TrainingHold:
-    """A reservation of `tokens`; report what the provider read in `reported` before leaving."""
+    """A reservation of `tokens`; report what the provider read in `reported` before leaving.
+    A hold taken for an upper bound (an audio file's transcript, not yet heard) is lowered to
+    the count once the work is counted (`count`), and settles at no more than that."""
 
     request_id: str
     tokens: int
     reported: int | None = None
     tokens_charged: int = 0
 
+    def count(self, tokens: int) -> None:
+        self.tokens = tokens
+
 
 @asynccontextmanager
 async def held(
-    ctx: Context, principal: Principal, model: str, tokens: int, purpose: str = "ingest"
+    ctx: Context,
+    principal: Principal,
+    model: str,
+    tokens: int,
+    purpose: str = "ingest",
+    *,
+    extra_ttl_s: int = 0,
 ) -> AsyncIterator[TrainingHold]:
     """Reserve `tokens` of training for the block; settle on success, release on any failure
     (cancellation included). The ledger refuses up front, with nothing held, over the cap.
     `purpose` prefixes the request id in the usage log (`ingest-…`, `query-…`); a query is
-    booked by the search route, any other purpose is an upload's, booked by datasets."""
+    booked by the search route, any other purpose is an upload's, booked by datasets. Work
+    known to be long (a transcription) keeps its hold `extra_ttl_s` past the usual expiry."""
     hold = TrainingHold(f"{purpose}-{uuid.uuid4().hex}", tokens)
     route = Route.SEARCH if purpose == "query" else Route.DATASETS
-    await ledger.reserve(ctx, principal, model, tokens, 0, hold.request_id, route=route)
+    ttl = ctx.hold_ttl_s + extra_ttl_s
+    await ledger.reserve(
+        ctx, principal, model, tokens, 0, hold.request_id, hold_ttl_s=ttl, route=route
+    )
     try:
         yield hold
     except BaseException:

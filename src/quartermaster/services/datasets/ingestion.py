@@ -1,4 +1,6 @@
 """Uploading a document into a dataset: extract → chunk → count → reserve → embed → store → settle.
+An audio file is probed → reserved → transcribed → chunked → embedded → stored → settled: its
+duration bounds both costs up front (transcription.py).
 
 The whole training cost (the tokens of every chunk, overlap included, at the embedding model's
 training rate) is reserved before anything is embedded, so an upload over the cap is refused up
@@ -7,7 +9,7 @@ vectors are stored in one transaction with the `dataset.upload` audit event, so 
 leaves nothing behind and its hold is released.
 
 Errors: NotFound / PermissionDenied (services/datasets/library.py), UnreadableDocument
-(rag/parse.py),
+(rag/parse.py), those of transcription.py,
 Conflict (duplicate_document: the same bytes are already in the dataset; nothing is charged),
 the ledger's QuotaExceeded, and ServiceUnavailable (embedding_failed).
 """
@@ -15,22 +17,38 @@ the ledger's QuotaExceeded, and ServiceUnavailable (embedding_failed).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import anyio
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from quartermaster.domain.errors import Conflict
+from quartermaster.domain.errors import Conflict, QuotaExceeded
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.types import Progress
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import tokenizer_for_model
+from quartermaster.rag import (
+    AUDIO,
+    ParsedDocument,
+    Recording,
+    UnreadableDocument,
+    checked_type,
+    extract,
+    from_text,
+    plan_for,
+    probe,
+    split,
+    to_bytes,
+)
 from quartermaster.rag import Chunk as Piece
-from quartermaster.rag import ParsedDocument, extract, plan_for, split, to_bytes
 from quartermaster.services import audit
 from quartermaster.services.context import Context
-from quartermaster.services.datasets import embedding_work, library
+from quartermaster.services.datasets import embedding_work, library, transcription
 from quartermaster.store.models import Chunk, Document
 
 
@@ -62,6 +80,15 @@ class _Prepared:
         return sum(piece.tokens for piece in self.pieces)
 
 
+@dataclass(frozen=True)
+class _Upload:
+    dataset_id: int
+    filename: str
+    data: bytes
+    content_type: str
+    sha256: str
+
+
 async def ingest(
     ctx: Context,
     providers: ProviderRegistry,
@@ -69,39 +96,115 @@ async def ingest(
     dataset_id: int,
     filename: str,
     data: bytes,
+    on_progress: Progress | None = None,
 ) -> Ingested:
-    """Store one file in the caller's dataset, charged as training tokens; all or nothing."""
+    """Store one file in the caller's dataset, charged as training tokens; all or nothing.
+    Long work reports to `on_progress` as it goes, from a worker thread: ("ocr", pages done,
+    pages) and ("transcribing", seconds done, seconds)."""
     async with ctx.uow.begin(write=False) as tx:
         dataset = await library.owned(tx.session, principal, dataset_id)
         model_id = dataset.embedding_model_id
+    content_type = checked_type(filename, data)
     model = await embedding_work.embedding_model(ctx, providers, principal, model_id)
     sha256 = hashlib.sha256(data).hexdigest()
     await _refuse_duplicate(ctx, dataset_id, sha256, filename)
-    prepared = await anyio.to_thread.run_sync(_prepare, model, filename, data, sha256)
-    async with embedding_work.held(ctx, principal, model.name, prepared.tokens) as hold:
-        vectors, hold.reported = await embedding_work.embed_batches(
-            model, [piece.text for piece in prepared.pieces]
-        )
-        document_id = await _store(ctx, principal, dataset_id, prepared, vectors)
-    return Ingested(
-        document_id,
-        filename,
-        prepared.document.content_type,
-        prepared.size_bytes,
-        len(prepared.pieces),
-        prepared.tokens,
-        hold.tokens_charged,
-    )
+    upload = _Upload(dataset_id, filename, data, content_type, sha256)
+    if content_type in AUDIO:
+        return await _ingest_audio(ctx, providers, principal, model, upload, on_progress)
+    document = await anyio.to_thread.run_sync(extract, filename, data, on_progress)
+    prepared = await anyio.to_thread.run_sync(_prepare, model, document, upload)
+    with _naming(filename):
+        async with embedding_work.held(ctx, principal, model.name, prepared.tokens) as hold:
+            document_id = await _embed_and_store(ctx, principal, model, prepared, hold, upload)
+    return _ingested(document_id, prepared, hold.tokens_charged)
+
+
+async def _ingest_audio(
+    ctx: Context,
+    providers: ProviderRegistry,
+    principal: Principal,
+    model: embedding_work.EmbeddingModel,
+    upload: _Upload,
+    on_progress: Progress | None,
+) -> Ingested:
+    """Both holds (the transcription's, exact; the embedding's, a bound) before any work."""
+    speech = await transcription.speech_model(ctx, providers, principal, upload.filename)
+    recording = await anyio.to_thread.run_sync(_probe, upload)
+    heard = transcription.tokens_heard(recording)
+    bound = transcription.embedding_bound(heard, plan_for(model.context_window))
+    held = partial(embedding_work.held, ctx, principal, extra_ttl_s=transcription.ttl_s(recording))
+    with _naming(upload.filename, recording):
+        async with (
+            held(speech.name, heard, purpose="transcribe") as heard_hold,
+            held(model.name, bound) as hold,
+        ):
+            text = await transcription.transcribe(
+                speech, upload.filename, upload.data, recording, on_progress
+            )
+            document = from_text(upload.filename, upload.content_type, text)
+            prepared = await anyio.to_thread.run_sync(_prepare, model, document, upload)
+            hold.count(prepared.tokens)
+            document_id = await _embed_and_store(ctx, principal, model, prepared, hold, upload)
+    return _ingested(document_id, prepared, heard_hold.tokens_charged + hold.tokens_charged)
+
+
+def _probe(upload: _Upload) -> Recording:
+    try:
+        return probe(upload.data)
+    except UnreadableDocument as exc:
+        message = f"{upload.filename}: {exc.message}"
+        raise UnreadableDocument(message, "files", exc.code, exc.details) from None
+
+
+@contextmanager
+def _naming(filename: str, recording: Recording | None = None) -> Iterator[None]:
+    """A refusal over the cap names the file (and for audio, how its cost was bounded)."""
+    try:
+        yield
+    except QuotaExceeded as exc:
+        what = filename
+        if recording is not None:
+            what += (
+                f" ({recording.minutes:,.1f} minutes of audio, counted at "
+                f"{transcription.TOKENS_PER_MINUTE} tokens a minute)"
+            )
+        raise QuotaExceeded(f"{what}: {exc.message}", "files", exc.code, exc.details) from None
 
 
 def _prepare(
-    model: embedding_work.EmbeddingModel, filename: str, data: bytes, sha256: str
+    model: embedding_work.EmbeddingModel, document: ParsedDocument, upload: _Upload
 ) -> _Prepared:
-    """Parsing and counting are CPU work: they run in a worker thread."""
-    document = extract(filename, data)
+    """Counting is CPU work: it runs in a worker thread."""
     tokenizer = tokenizer_for_model(model.upstream_model)
     pieces = split(document.text, tokenizer, plan_for(model.context_window))
-    return _Prepared(document, pieces, sha256, len(data))
+    return _Prepared(document, pieces, upload.sha256, len(upload.data))
+
+
+async def _embed_and_store(
+    ctx: Context,
+    principal: Principal,
+    model: embedding_work.EmbeddingModel,
+    prepared: _Prepared,
+    hold: embedding_work.TrainingHold,
+    upload: _Upload,
+) -> int:
+    vectors, hold.reported = await embedding_work.embed_batches(
+        model, [piece.text for piece in prepared.pieces]
+    )
+    return await _store(ctx, principal, upload.dataset_id, prepared, vectors)
+
+
+def _ingested(document_id: int, prepared: _Prepared, tokens_charged: int) -> Ingested:
+    document = prepared.document
+    return Ingested(
+        document_id,
+        document.filename,
+        document.content_type,
+        prepared.size_bytes,
+        len(prepared.pieces),
+        prepared.tokens,
+        tokens_charged,
+    )
 
 
 def _duplicate(filename: str, existing: Document | None) -> Conflict:
