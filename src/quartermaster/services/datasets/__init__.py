@@ -1,6 +1,8 @@
-"""Datasets: a member's collections of documents (library.py), uploads into them (ingestion.py),
-the embedding work metered as training tokens (embedding_work.py), and retrieval (retrieval.py)."""
+"""Datasets: a member's collections of documents (library.py), uploads into them (ingestion.py)
+with their progress (progress.py), one document's removal (documents.py), the embedding work
+metered as training tokens (embedding_work.py), and retrieval (retrieval.py)."""
 
+from quartermaster.services.datasets.documents import remove_document
 from quartermaster.services.datasets.library import (
     MAX_NAME_CHARS,
     DatasetView,
@@ -18,7 +20,9 @@ __all__ = [
     "get",
     "ingestion",
     "list_datasets",
+    "progress",
     "remove",
+    "remove_document",
     "retrieval",
     "update",
 ]

@@ -4,7 +4,8 @@ The whole training cost (the tokens of every chunk, overlap included, at the emb
 training rate) is reserved before anything is embedded, so an upload over the cap is refused up
 front with what is left, and nothing is stored or charged. The document, its chunks and their
 vectors are stored in one transaction with the `dataset.upload` audit event, so a failed upload
-leaves nothing behind and its hold is released.
+leaves nothing behind and its hold is released. Each step reports its progress to `on_progress`
+(services/datasets/progress.py): extracting, then embedding by chunks.
 
 Errors: NotFound / PermissionDenied (services/datasets/library.py), UnreadableDocument
 (rag/parse.py),
@@ -30,7 +31,7 @@ from quartermaster.rag import Chunk as Piece
 from quartermaster.rag import ParsedDocument, extract, plan_for, split, to_bytes
 from quartermaster.services import audit
 from quartermaster.services.context import Context
-from quartermaster.services.datasets import embedding_work, library
+from quartermaster.services.datasets import embedding_work, library, progress
 from quartermaster.store.models import Chunk, Document
 
 
@@ -62,6 +63,17 @@ class _Prepared:
         return sum(piece.tokens for piece in self.pieces)
 
 
+async def uploadable(
+    ctx: Context, providers: ProviderRegistry, principal: Principal, dataset_id: int
+) -> embedding_work.EmbeddingModel:
+    """The dataset's embedding model, if the caller may upload into the dataset: what refuses an
+    upload before any work is done (NotFound, PermissionDenied, a model not served)."""
+    async with ctx.uow.begin(write=False) as tx:
+        dataset = await library.owned(tx.session, principal, dataset_id)
+        model_id = dataset.embedding_model_id
+    return await embedding_work.embedding_model(ctx, providers, principal, model_id)
+
+
 async def ingest(
     ctx: Context,
     providers: ProviderRegistry,
@@ -69,18 +81,18 @@ async def ingest(
     dataset_id: int,
     filename: str,
     data: bytes,
+    on_progress: progress.OnProgress = progress.ignore,
 ) -> Ingested:
     """Store one file in the caller's dataset, charged as training tokens; all or nothing."""
-    async with ctx.uow.begin(write=False) as tx:
-        dataset = await library.owned(tx.session, principal, dataset_id)
-        model_id = dataset.embedding_model_id
-    model = await embedding_work.embedding_model(ctx, providers, principal, model_id)
+    model = await uploadable(ctx, providers, principal, dataset_id)
     sha256 = hashlib.sha256(data).hexdigest()
     await _refuse_duplicate(ctx, dataset_id, sha256, filename)
+    on_progress(progress.EXTRACTING, 0, 1)
     prepared = await anyio.to_thread.run_sync(_prepare, model, filename, data, sha256)
+    on_progress(progress.EXTRACTING, 1, 1)
     async with embedding_work.held(ctx, principal, model.name, prepared.tokens) as hold:
         vectors, hold.reported = await embedding_work.embed_batches(
-            model, [piece.text for piece in prepared.pieces]
+            model, [piece.text for piece in prepared.pieces], on_progress
         )
         document_id = await _store(ctx, principal, dataset_id, prepared, vectors)
     return Ingested(
