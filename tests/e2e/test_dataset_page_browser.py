@@ -56,6 +56,7 @@ async def test_the_bar_counts_chunks_embedded_and_names_the_stage(
             embedding = [text for text in seen if text.startswith("Embedding long.txt: ")]
             assert any(" of " in text and "chunks (file 1 of 1" in text for text in embedding), seen
             assert embedding[-1].endswith("100 % of the upload)"), seen
+            assert any(": 0 of " in text for text in embedding), seen  # streamed, not at the end
             assert seen.index(embedding[0]) > 0  # "Reading" and "Sending" came first
 
             await expect(page.get_by_role("cell", name="long.txt", exact=True)).to_be_visible(
