@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,8 +98,11 @@ def streamed(upload: Upload) -> StreamingResponse:
 
 
 async def _lines(upload: Upload) -> AsyncIterator[bytes]:
-    async for event in _events(upload):
-        yield json.dumps(event, default=str).encode() + b"\n"
+    # Closing this generator (the client left) must close the events' too, at once: their
+    # `finally` cancels the work and waits for its hold to be released.
+    async with aclosing(_events(upload)) as events:
+        async for event in events:
+            yield json.dumps(event, default=str).encode() + b"\n"
 
 
 async def _events(upload: Upload) -> AsyncIterator[dict[str, Any]]:
