@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +105,7 @@ async def _lines(upload: Upload) -> AsyncIterator[bytes]:
             yield json.dumps(event, default=str).encode() + b"\n"
 
 
-async def _events(upload: Upload) -> AsyncIterator[dict[str, Any]]:
+async def _events(upload: Upload) -> AsyncGenerator[dict[str, Any]]:
     """Progress events as they are reported, then the final one. A client that leaves cancels
     the work: the file being embedded is released, uncharged."""
     queue = progress.ProgressQueue()
