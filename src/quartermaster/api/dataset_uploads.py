@@ -116,9 +116,10 @@ async def _events(upload: Upload) -> AsyncGenerator[dict[str, Any]]:
             yield event.as_dict()
         yield _final(work)
     finally:
-        work.cancel()
-        with suppress(asyncio.CancelledError):
-            await work
+        if not work.done():  # a finished one's outcome, failure included, is in the last event
+            work.cancel()
+            with suppress(asyncio.CancelledError):
+                await work
 
 
 def _final(work: asyncio.Task[list[dict[str, Any]]]) -> dict[str, Any]:
