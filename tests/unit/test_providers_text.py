@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
+from bench.bert_numpy import gelu
 
-from quartermaster.providers.bert import gelu
 from quartermaster.providers.once import Once
 from quartermaster.providers.sse import DONE, SSEDecoder
 from quartermaster.providers.stops import StopMatcher

@@ -3,27 +3,23 @@
 Uploads are multipart (`files`, one or more). Each file succeeds or fails alone: the response
 lists a result per file, each with its own `status_code` (201 overall when all were stored, 207
 when only some were); when none was stored the first refusal is the response, with its status
-and every file's result in `error.results`.
+and every file's result in `error.results`. With `Accept: application/x-ndjson` the same comes
+as the last line of a stream of progress events (api/dataset_uploads.py).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from quartermaster.domain.errors import DomainError, InvalidInput
-from quartermaster.domain.principal import Principal
+from quartermaster.api import dataset_uploads
+from quartermaster.domain.errors import InvalidInput
 from quartermaster.http.deps import Caller, Ctx
-from quartermaster.http.errors import from_domain
 from quartermaster.http.providers import Providers
-from quartermaster.providers.registry import ProviderRegistry
-from quartermaster.rag import MAX_FILE_BYTES
 from quartermaster.services import datasets
-from quartermaster.services.context import Context
 from quartermaster.services.datasets import ingestion, retrieval
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -74,51 +70,32 @@ async def delete_dataset(dataset_id: int, ctx: Ctx, caller: Caller) -> None:
     await datasets.remove(ctx, caller, dataset_id)
 
 
+@router.delete("/{dataset_id}/documents/{document_id}", status_code=204)
+async def delete_document(dataset_id: int, document_id: int, ctx: Ctx, caller: Caller) -> None:
+    """Delete one document with its chunks and vectors (owner only); its charge stays."""
+    await datasets.remove_document(ctx, caller, dataset_id, document_id)
+
+
 @router.post("/{dataset_id}/documents", response_model=None)
 async def upload_documents(
     dataset_id: int,
+    request: Request,
     ctx: Ctx,
     caller: Caller,
     providers: Providers,
     files: Annotated[list[UploadFile], File(description="One or more files.")],
-) -> JSONResponse:
+) -> JSONResponse | StreamingResponse:
     """Upload files (txt, md, html, csv, pdf, docx; png, jpg, tiff by OCR; wav, mp3, m4a
-    transcribed), each charged as training tokens."""
+    transcribed), each charged as training tokens; with `Accept: application/x-ndjson`,
+    progress events by work done, then the result."""
     if len(files) > MAX_FILES:
         raise InvalidInput(f"upload at most {MAX_FILES} files at once", param="files")
-    results = [await _upload(ctx, providers, caller, dataset_id, file) for file in files]
-    stored = sum(result["status"] == "stored" for result in results)
-    if stored:
-        return JSONResponse(
-            {"results": results}, status_code=201 if stored == len(results) else 207
-        )
-    first = results[0]
-    return JSONResponse(
-        {"error": first["error"] | {"results": results}}, status_code=first["status_code"]
-    )
-
-
-async def _upload(
-    ctx: Context,
-    providers: ProviderRegistry,
-    caller: Principal,
-    dataset_id: int,
-    file: UploadFile,
-) -> dict[str, Any]:
-    filename = file.filename or "upload"
-    data = await file.read(MAX_FILE_BYTES + 1)
-    try:
-        ingested = await ingestion.ingest(ctx, providers, caller, dataset_id, filename, data)
-    except DomainError as exc:
-        response = from_domain(exc)
-        error = json.loads(bytes(response.body))["error"]
-        return {
-            "file": filename,
-            "status": "refused",
-            "status_code": response.status_code,
-            "error": error,
-        }
-    return {"file": filename, "status": "stored", "status_code": 201, **ingested.as_dict()}
+    await ingestion.uploadable(ctx, providers, caller, dataset_id)
+    read = await dataset_uploads.read_files(files)
+    upload = dataset_uploads.Upload(ctx, providers, caller, dataset_id, read)
+    if dataset_uploads.wants_ndjson(request):
+        return dataset_uploads.streamed(upload)
+    return await dataset_uploads.answered(upload)
 
 
 @router.get("/{dataset_id}/search")

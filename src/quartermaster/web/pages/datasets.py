@@ -1,5 +1,5 @@
-"""Dataset pages: list and create, then one dataset's documents, upload (with progress, through
-/api), rename, sharing, delete, and a search box."""
+"""Dataset pages: list and create, then one dataset's documents, upload (with progress by work
+done, streamed from /api), deleting one document, rename, sharing, delete, and a search box."""
 
 from __future__ import annotations
 
@@ -66,3 +66,11 @@ async def rename(
 async def delete(dataset_id: int, ctx: Ctx, viewer: SignedIn) -> Response:
     await datasets.remove(ctx, viewer.principal, dataset_id)
     return RedirectResponse("/datasets", status_code=303)
+
+
+@router.post("/{dataset_id}/documents/{document_id}/delete")
+async def delete_document(
+    dataset_id: int, document_id: int, ctx: Ctx, viewer: SignedIn
+) -> Response:
+    await datasets.remove_document(ctx, viewer.principal, dataset_id, document_id)
+    return RedirectResponse(f"/datasets/{dataset_id}", status_code=303)

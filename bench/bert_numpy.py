@@ -1,4 +1,7 @@
-"""A BERT encoder's forward pass in NumPy: sentence embeddings without torch.
+"""A BERT encoder's forward pass in NumPy: sentence embeddings without torch or onnxruntime.
+
+This served all-MiniLM-L6-v2 until the int8 ONNX graph replaced it (1.5× faster, same vectors to
+a cosine of 0.999: docs/performance.md); `ingest_bench.py` keeps it as the float32 baseline.
 
 Token, position and segment embeddings, then N layers of multi-head self-attention and a GELU
 feed-forward block, each followed by a residual add and layer norm (post-norm, as in BERT).
