@@ -61,10 +61,12 @@ def test_demo_json_prints_logins_with_api_keys(env: dict[str, str], tmp_path: Pa
     assert {"admin", "member", "operator"} <= {login["role"] for login in logins}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_init_lists_each_model_it_adds_on_a_line_of_its_own(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """A list joined by commas wrapped mid-line at 80 columns; one name a line never does."""
+    env = {**env, "QM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"}
     first = run_qm(["init"], env, tmp_path)
     assert first.returncode == 0, first.stderr
     catalog = json.loads(run_qm(["models", "list", "--json"], env, tmp_path).stdout)

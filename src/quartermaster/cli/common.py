@@ -7,9 +7,9 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
@@ -21,7 +21,18 @@ from quartermaster.services.context import Context
 from quartermaster.settings import ConfigurationError, Settings, load_settings
 
 T = TypeVar("T")
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+_json_asked = ContextVar("json_asked", default=False)
+"""Whether this command was given `--json`, so its refusal is JSON too (one command a process)."""
+
+
+def _remember_json(value: bool) -> bool:
+    _json_asked.set(value)
+    return value
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON.", callback=_remember_json)
+]
 UNWRAPPED_WIDTH = 10_000
 """Piped output's width: rich would assume 80 columns and split every longer row in two."""
 
@@ -35,12 +46,6 @@ def _stdout_console() -> Console:
 console = _stdout_console()
 
 
-def _wants_json() -> bool:
-    """Whether the running command was given `--json` (its parameter is `as_json` everywhere)."""
-    context = click.get_current_context(silent=True)
-    return bool(context and context.params.get("as_json"))
-
-
 def _error_object(problem: str | DomainError | ConfigurationError) -> dict[str, Any]:
     if isinstance(problem, DomainError):
         return domain_error_body(problem)
@@ -52,7 +57,7 @@ def _error_object(problem: str | DomainError | ConfigurationError) -> dict[str, 
 def fail(problem: str | DomainError | ConfigurationError) -> typer.Exit:
     """Report a refusal and return the Exit (status 1) to raise: with `--json`, the API's error
     object on stdout (scripts read one stream); otherwise one line on stderr."""
-    if _wants_json():
+    if _json_asked.get():
         print_json(_error_object(problem))
     else:
         stderr = Console(stderr=True, soft_wrap=True)

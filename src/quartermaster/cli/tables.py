@@ -30,7 +30,12 @@ def table(
     """`rows` under `columns`; a column of whole numbers is right-aligned."""
     cells = [list(row) for row in rows]
     result = Table(
-        title=title, title_justify="left", title_style="bold", box=None, header_style="bold"
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
     )
     for index, name in enumerate(columns):
         numeric = bool(cells) and all(_is_number(row[index]) for row in cells)

@@ -9,16 +9,20 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from quartermaster.cli.tables import stacked, table
+from quartermaster.cli.tables import records, stacked, table
 
 KINDS = (("inference", "Inference"), ("training", "Training (embedding)"))
+USAGE = (
+    ("Inference", "inference_tokens"),
+    ("Training", "training_tokens"),
+    ("Total", "total_tokens"),
+    ("Inference requests", "inference_requests"),
+    ("Training requests", "training_requests"),
+)
 
 
 def _usage(title: str, first: str, rows: Sequence[dict[str, Any]]) -> Table:
-    columns = [first, "Inference", "Training", "Total", "Inference requests", "Training requests"]
-    keys = ("inference_tokens", "training_tokens", "total_tokens")
-    keys += ("inference_requests", "training_requests")
-    return table(columns, ([r["period"], *(r[k] for k in keys)] for r in reversed(rows)), title)
+    return records(((first, "period"), *USAGE), reversed(rows), title)
 
 
 def _projection(stats: dict[str, Any]) -> Table:
