@@ -3,10 +3,11 @@ that uses it, both ready to paste, so the first call needs no choosing or editin
 
 from __future__ import annotations
 
+import json
 import shlex
 
-from quartermaster.domain.types import ModelKind, Role
-from quartermaster.services.catalog import entries
+from quartermaster.domain.types import Role
+from quartermaster.services.catalog import defaults
 from quartermaster.services.demo import DemoLogin
 from quartermaster.settings import Settings
 
@@ -19,15 +20,11 @@ def base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def chat_model() -> str:
-    """The catalog's first chat model: the offline one the demo serves."""
-    return next(spec.name for spec in entries.default_specs() if spec.kind is ModelKind.CHAT)
-
-
 def instructions(logins: list[DemoLogin], settings: Settings) -> list[str]:
     """The lines to print: whose key it is, `export KEY=…`, and the curl call."""
     login = next(login for login in logins if login.role == Role.MEMBER)
-    body = f'{{"model": "{chat_model()}", "messages": [{{"role": "user", "content": "Hi"}}]}}'
+    hello = {"model": defaults.chat_model(), "messages": [{"role": "user", "content": "Hi"}]}
+    body = json.dumps(hello)
     return [
         f"Try the gateway as {login.name} ({login.email}), once `qm serve` is up:",
         f"  export KEY={login.api_key}",

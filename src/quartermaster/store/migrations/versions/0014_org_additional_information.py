@@ -17,12 +17,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("additional_information", sa.Text(), nullable=False, server_default="")
-        )
+    op.add_column(
+        "organizations",
+        sa.Column("additional_information", sa.Text(), nullable=False, server_default=""),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.drop_column("additional_information")
+    # Not in batch mode: on SQLite that copies the table, and dropping `organizations` while
+    # members, purchases and holds point at it breaks their foreign keys. SQLite 3.35 and newer
+    # drop a column in place.
+    op.drop_column("organizations", "additional_information")
