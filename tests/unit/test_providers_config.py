@@ -33,6 +33,22 @@ def test_an_azure_style_upstream() -> None:
     assert config.api_key({"AZURE_OPENAI_API_KEY": "k"}) == "k"
 
 
+def test_which_dialects_an_upstream_is_forwarded_and_where_its_key_goes() -> None:
+    upstreams = parse_upstreams(
+        {
+            "claude": {"base_url": "https://api.anthropic.com/v1", "kind": "anthropic"},
+            "newer": {"base_url": "http://newer/v1", "responses": True},
+        }
+    )
+    claude, newer, openai = upstreams["claude"], upstreams["newer"], upstreams["openai"]
+    assert (claude.auth_header, newer.auth_header) == ("x-api-key", "authorization")
+    assert [(u.speaks("responses"), u.speaks("messages")) for u in (claude, newer, openai)] == [
+        (False, True),
+        (True, False),
+        (False, False),
+    ]
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [
@@ -45,6 +61,8 @@ def test_an_azure_style_upstream() -> None:
         ({"x": {"base_url": "http://x", "connect_retries": 99}}, "0..10"),
         ({"x": {"base_url": "http://x", "auth_header": "x-key"}}, "auth_header"),
         ({"x": "http://x"}, "must be a table"),
+        ({"x": {"base_url": "http://x", "kind": "gemini"}}, "kind must be one of"),
+        ({"x": {"base_url": "http://x", "kind": "anthropic", "responses": True}}, "responses"),
     ],
 )
 def test_bad_tables_say_what_to_fix(table: dict[str, Any], message: str) -> None:

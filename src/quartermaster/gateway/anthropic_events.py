@@ -83,7 +83,8 @@ async def stream_events(
 
 
 def sse(event: Mapping[str, Any]) -> str:
-    """One named server-sent event, as Anthropic sends them."""
+    """One server-sent event named by its type, as Anthropic sends them (and OpenAI's
+    Responses API)."""
     return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 

@@ -11,6 +11,7 @@ embedded model's answer is built here in the same shape.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.routes import Route
 from quartermaster.gateway.schemas import EXTENSIONS, ChatCompletionRequest
-from quartermaster.providers.base import ChatChunk, TokenUsage
+from quartermaster.providers.base import ChatChunk, NativeCall, TokenUsage
 from quartermaster.providers.registry import ProviderRegistry
 from quartermaster.services import metering
 from quartermaster.services.context import Context
@@ -67,11 +68,13 @@ async def open_chat(
     id_prefix: str = "chatcmpl",
     parsed: ChatCompletionRequest | None = None,
     route: Route = Route.CHAT,
+    native: NativeCall | None = None,
 ) -> metering.PreparedChat:
     """Checks a chat body (unless the route `parsed` it already), the model's capabilities and
     the caller's cap, and holds the worst case, booked by `route`; raises (nothing held, nothing
-    sent) when the call cannot go."""
-    call = call_of(parsed or read_body(raw), raw, id_prefix)
+    sent) when the call cannot go. `native`: the call in its route's own dialect, sent as such
+    when the model's upstream speaks it (the chat body still bounds the hold)."""
+    call = replace(call_of(parsed or read_body(raw), raw, id_prefix), native=native)
     return await metering.prepare_chat(ctx, providers, caller, call, route=route)
 
 

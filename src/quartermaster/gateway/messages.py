@@ -7,7 +7,8 @@ hold, settlement and release); the chat's refusals name the caller's fields, and
 translated back (anthropic_events.py), errors too (anthropic_errors.py). The key comes as
 `x-api-key` or as a bearer token; the `anthropic-version` and `anthropic-beta` headers are
 accepted, whatever their value, and not read: what the gateway does not take is refused by its
-field.
+field. A model behind an Anthropic upstream (`kind = "anthropic"`) gets the call as sent, with
+those two headers, checked and held the same way (gateway/native_flow.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
@@ -30,6 +31,7 @@ from quartermaster.gateway import (
     anthropic_request,
     anthropic_wire,
     chat_flow,
+    native_flow,
 )
 from quartermaster.gateway.chat import SSE_HEADERS
 from quartermaster.gateway.deps import ApiKeyCallerDep
@@ -37,10 +39,14 @@ from quartermaster.gateway.errors import from_provider
 from quartermaster.http.deps import Ctx
 from quartermaster.http.errors import database_unavailable
 from quartermaster.http.providers import Providers
+from quartermaster.providers.base import NativeCall
 from quartermaster.providers.errors import ProviderError
+from quartermaster.providers.native import MESSAGES
 from quartermaster.services import prompt_tokens
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
+DIALECT_HEADERS = ("anthropic-version", "anthropic-beta")
+"""The caller's headers an Anthropic upstream gets with a forwarded call."""
 Raw = Annotated[dict[str, Any], Body()]
 """Read by anthropic_request.read, whose 400 names the field as the caller wrote it (FastAPI's
 would name the member of a union it tried too); the OpenAPI schema still declares the model."""
@@ -60,18 +66,34 @@ def declared(model: type[BaseModel], path: str) -> dict[str, Any]:
     openapi_extra=declared(anthropic_request.MessagesRequest, "/v1/messages"),
 )
 async def messages(
-    raw: Raw, ctx: Ctx, caller: ApiKeyCallerDep, providers: Providers
+    raw: Raw, request: Request, ctx: Ctx, caller: ApiKeyCallerDep, providers: Providers
 ) -> JSONResponse | StreamingResponse:
     """Metered like a chat: refusals come before any token is held or generated."""
     body = anthropic_request.read(anthropic_request.MessagesRequest, raw)
     chat_body = anthropic_wire.to_chat_body(body)
+    sent = {name: request.headers[name] for name in DIALECT_HEADERS if name in request.headers}
     try:
         chat = await chat_flow.open_chat(
-            ctx, providers, caller, chat_body.body, id_prefix="msg", route=Route.MESSAGES
+            ctx,
+            providers,
+            caller,
+            chat_body.body,
+            id_prefix="msg",
+            route=Route.MESSAGES,
+            native=NativeCall(MESSAGES, raw, sent),
         )
     except InvalidInput as refusal:
         raise chat_body.renamed(refusal) from None
     headers = {"request-id": chat.request_id}
+    if native_flow.is_native(chat):
+        return await native_flow.respond(
+            ctx,
+            chat,
+            stream=bool(body.stream),
+            answer_id=chat.request_id,
+            error_event=_error,
+            headers=headers,
+        )
     stops = body.stop_sequences or ()
     if body.stream:
         stream = chat_flow.ChunkStream(ctx, chat)
@@ -119,5 +141,10 @@ async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
         async for event in events:
             yield anthropic_events.sse(event)
     except (ProviderError, OperationalError) as exc:
-        failed = from_provider(exc) if isinstance(exc, ProviderError) else database_unavailable(exc)
-        yield anthropic_events.sse(anthropic_errors.payload(failed))
+        yield anthropic_events.sse(_error(exc))
+
+
+def _error(exc: ProviderError | OperationalError) -> dict[str, Any]:
+    """Anthropic's `error` event for a stream whose upstream or database failed midway."""
+    failed = from_provider(exc) if isinstance(exc, ProviderError) else database_unavailable(exc)
+    return anthropic_errors.payload(failed)

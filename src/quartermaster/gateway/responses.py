@@ -1,7 +1,9 @@
 """POST /v1/responses: OpenAI's Responses API, whole or streamed as named server-sent events,
 answered through a chat on the path every route meters (gateway/chat_flow.py), so the same
 checks, hold, cap and settlement apply. The request is read in the Responses API's terms first
-(gateway/responses_wire.py) and its refusals name its fields, the chat's included."""
+(gateway/responses_wire.py) and its refusals name its fields, the chat's included. A model whose
+upstream serves the Responses API itself (`responses = true`) gets the call as sent, checked and
+held the same way (gateway/native_flow.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from starlette.background import BackgroundTask
 
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.domain.routes import Route
-from quartermaster.gateway import chat_flow
+from quartermaster.gateway import chat_flow, native_flow
 from quartermaster.gateway.chat import SSE_HEADERS, error_event
 from quartermaster.gateway.deps import MeteredCallerDep
 from quartermaster.gateway.responses_answer import Head, from_chat_completion, response_id
@@ -25,7 +27,9 @@ from quartermaster.gateway.responses_events import ResponseEvents, encode
 from quartermaster.gateway.responses_wire import read_request
 from quartermaster.http.deps import Ctx
 from quartermaster.http.providers import Providers
+from quartermaster.providers.base import NativeCall
 from quartermaster.providers.errors import ProviderError
+from quartermaster.providers.native import RESPONSES
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -42,11 +46,25 @@ async def create_response(
     chat_body = to_chat_body(request)
     try:
         chat = await chat_flow.open_chat(
-            ctx, providers, caller, chat_body.body, id_prefix="resp", route=Route.RESPONSES
+            ctx,
+            providers,
+            caller,
+            chat_body.body,
+            id_prefix="resp",
+            route=Route.RESPONSES,
+            native=NativeCall(RESPONSES, raw),
         )
     except InvalidInput as refusal:
         raise chat_body.renamed(refusal) from None
     head = Head(response_id(chat.request_id), chat.created, chat.model)
+    if native_flow.is_native(chat):
+        return await native_flow.respond(
+            ctx,
+            chat,
+            stream=bool(request.stream),
+            answer_id=head.response_id,
+            error_event=_native_error,
+        )
     if request.stream:
         stream = chat_flow.ChunkStream(ctx, chat)
         return StreamingResponse(
@@ -58,6 +76,17 @@ async def create_response(
     completion, booked = await chat_flow.whole(ctx, chat)
     answer = from_chat_completion(completion, request, head)
     return JSONResponse(answer, background=BackgroundTask(asyncio.wait, [booked]))
+
+
+def _native_error(exc: ProviderError | OperationalError) -> dict[str, Any]:
+    """The Responses API's `error` event for a forwarded stream that failed midway."""
+    error = error_event(exc)["error"]
+    return {
+        "type": "error",
+        "code": error.get("code"),
+        "message": error["message"],
+        "param": error.get("param"),
+    }
 
 
 async def _sse(events: ResponseEvents, stream: chat_flow.ChunkStream) -> AsyncIterator[str]:

@@ -9,7 +9,9 @@ upstream gets that body as sent, with every field the gateway does not read (too
 logprobs, images…), and its answer comes back whole (`ChatResult.raw`, `ChatChunk.raw`). The
 embedded model reads the typed fields; the gateway has refused what it cannot do. A legacy
 completion (`ChatRequest.prompts`) is the same request sent to the upstream's `completions`
-endpoint: its prompt is continued as written, with no chat template.
+endpoint: its prompt is continued as written, with no chat template. A call in a dialect the
+upstream speaks natively (`NativeCall`: OpenAI's Responses API, Anthropic's Messages API) is
+sent as the caller wrote it, and its answer and events come back as the upstream gave them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class NativeCall:
+    """A call forwarded in its own dialect: `dialect` is the upstream's path ("responses",
+    "messages"), `body` the caller's (its `model` and `stream` are the provider's to set), and
+    `headers` those of the caller's that the dialect defines (`anthropic-version`)."""
+
+    dialect: str
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     messages: Sequence[ChatMessage]
     max_tokens: int | None = None
@@ -58,10 +71,14 @@ class ChatRequest:
     `stream_options` are the provider's to set); None: built from the typed fields."""
     prompts: Sequence[str] = ()
     """A legacy completion's prompts, each continued as written; empty: a chat of `messages`."""
+    native: NativeCall | None = None
+    """Sent in its own dialect instead of as a chat (the provider `speaks` it)."""
 
     @property
     def endpoint(self) -> str:
         """The upstream path the request is posted to, under its base URL."""
+        if self.native is not None:
+            return self.native.dialect
         return "completions" if self.prompts else "chat/completions"
 
     def wire_body(self) -> dict[str, Any]:
@@ -145,6 +162,11 @@ class Provider(Protocol):
     def unsupported(self, body: Mapping[str, Any]) -> str | None:
         """The first field of a chat body the provider would have to ignore (an HTTP upstream
         takes them all: None), so the gateway refuses it instead of dropping it."""
+        ...
+
+    def speaks(self, dialect: str) -> bool:
+        """Whether calls in `dialect` ("responses", "messages") go to the model as sent
+        (`ChatRequest.native`) rather than translated into a chat."""
         ...
 
     def tokenizer(self) -> Tokenizer | None:

@@ -4,6 +4,11 @@ Upstreams are tables under `[upstreams.NAME]` in a TOML file; catalog entries na
 `provider` field. `openai` is built in (api.openai.com, key in `OPENAI_API_KEY`) unless the file
 redefines it; `local` is reserved for the embedded models. API keys are never written in the
 file, only the name of the environment variable that holds them. See docs/providers.md.
+
+Every upstream takes chat completions. Some also speak a newer dialect natively, and calls in
+that dialect are forwarded to them as sent: `responses = true` marks one that serves OpenAI's
+`/responses`, and `kind = "anthropic"` one that serves Anthropic's `/messages` (its key goes in
+`x-api-key`, with an `anthropic-version` header).
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from urllib.parse import urlsplit
 from quartermaster.providers.errors import ProviderConfigError
 
 LOCAL = "local"
-AUTH_HEADERS = ("authorization", "api-key")
+AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
+KINDS = ("openai", "anthropic")
+ANTHROPIC_VERSION = "2023-06-01"
+"""The Messages API version an Anthropic upstream is sent when neither the caller nor the
+operator's headers name one."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,14 @@ class UpstreamConfig:
     name: str
     base_url: str
     api_key_env: str | None = None
-    auth_header: str = "authorization"
+    kind: str = "openai"
+    """The API family: "openai" (chat completions) or "anthropic" (also `/messages`)."""
+    responses: bool = False
+    """The upstream also serves OpenAI's `/responses`: /v1/responses calls are forwarded as
+    sent instead of translated into chat completions."""
+    auth_header: str | None = None
+    """Where the key goes: "authorization" (bearer), "api-key" (Azure) or "x-api-key"; None:
+    the kind's own (bearer for openai, x-api-key for anthropic)."""
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 120.0
     connect_retries: int = 2
@@ -40,6 +56,16 @@ class UpstreamConfig:
     """Body fields taken out of every call before it is sent."""
 
     def __post_init__(self) -> None:
+        _require(self.kind in KINDS, self, "kind", f"must be one of {KINDS}")
+        _require(
+            not (self.responses and self.kind == "anthropic"),
+            self,
+            "responses",
+            "is for OpenAI-compatible upstreams; an anthropic one is sent /messages",
+        )
+        if self.auth_header is None:
+            default = "x-api-key" if self.kind == "anthropic" else "authorization"
+            object.__setattr__(self, "auth_header", default)
         url = urlsplit(self.base_url)
         _require(
             url.scheme in ("http", "https") and bool(url.netloc),
@@ -79,6 +105,13 @@ class UpstreamConfig:
             f"names {self.api_key_env}, which is not set in the environment",
         )
         return value
+
+    def speaks(self, dialect: str) -> bool:
+        """Whether calls in `dialect` ("responses", "messages") are forwarded to this upstream
+        as sent."""
+        return (dialect == "responses" and self.responses) or (
+            dialect == "messages" and self.kind == "anthropic"
+        )
 
 
 def _require(ok: bool, config: UpstreamConfig, key: str, problem: str) -> None:

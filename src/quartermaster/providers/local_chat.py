@@ -290,6 +290,10 @@ class LocalChatProvider:
             None,
         )
 
+    def speaks(self, dialect: str) -> bool:
+        """llama.cpp chats: every other dialect is translated into a chat."""
+        return False
+
     def tokenizer(self) -> LocalTokenizer:
         return LocalTokenizer(self._chat)
 

@@ -116,6 +116,10 @@ class LocalEmbedProvider:
     def unsupported(self, body: Mapping[str, Any]) -> None:
         """It does not chat: the gateway sends it no chat (the catalog says it embeds)."""
 
+    def speaks(self, dialect: str) -> bool:
+        """It speaks no chat dialect at all."""
+        return False
+
     def tokenizer(self) -> None:
         """Uploads are counted as the model's name says (providers/tokenizer.py)."""
 

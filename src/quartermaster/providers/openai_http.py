@@ -10,6 +10,9 @@ httpx and JSON errors are translated here, in `_translated`, into the `ProviderE
 Only connection failures are retried: the request never reached the upstream, so it cannot
 have been charged or half-generated. Timeouts are enforced here too (per read, like httpx's read
 timeout), so they hold for any transport, including the fake upstream used in tests.
+
+A call in a dialect the upstream speaks natively (`responses = true`, `kind = "anthropic"`) is
+posted to its own path as the caller wrote it; providers/native.py reads its usage and events.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from quartermaster.providers.base import (
     ChatRequest,
     ChatResult,
     EmbedResult,
+    NativeCall,
     TokenUsage,
 )
-from quartermaster.providers.config import UpstreamConfig
+from quartermaster.providers.config import ANTHROPIC_VERSION, UpstreamConfig
 from quartermaster.providers.errors import (
     ProviderBadResponse,
     ProviderError,
@@ -39,10 +43,11 @@ from quartermaster.providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from quartermaster.providers.native import RESPONSES, StreamReader, finish_of, text_of, usage_of
 from quartermaster.providers.sse import DONE, SSEDecoder
 
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
-PATHS = ("chat/completions", "completions", "embeddings")
+PATHS = ("chat/completions", "completions", "embeddings", "responses", "messages")
 DEFAULT_HEADERS = {
     "Accept": "application/json, text/event-stream",
     "Accept-Encoding": "gzip, deflate",
@@ -73,6 +78,8 @@ class OpenAIHTTPProvider:
         self._urls = {path: _url(config, path) for path in PATHS}
 
     async def chat(self, request: ChatRequest) -> ChatResult:
+        if request.native is not None:
+            return await self._native_whole(request.native)
         async with self._open(request.endpoint, self._chat_body(request, stream=False)) as reply:
             payload = await self._read_json(reply)
         with self._translated():
@@ -88,6 +95,10 @@ class OpenAIHTTPProvider:
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """The upstream's events as they come, each with the text it adds (for a local count
         when no usage is reported); then the final chunk, carrying the usage event."""
+        if request.native is not None:
+            async for chunk in self._native_stream(request.native):
+                yield chunk
+            return
         finish: str | None = None
         usage: TokenUsage | None = None
         usage_event: dict[str, Any] | None = None
@@ -116,6 +127,39 @@ class OpenAIHTTPProvider:
                 raise ValueError(f"{len(vectors)} vectors for {len(inputs)} inputs")
             return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
 
+    async def _native_whole(self, call: NativeCall) -> ChatResult:
+        body = self._native_body(call, stream=False)
+        async with self._open(call.dialect, body, call.headers) as reply:
+            payload = await self._read_json(reply)
+        with self._translated():
+            return ChatResult(
+                content=text_of(call.dialect, payload),
+                finish_reason=finish_of(call.dialect, payload),
+                usage=usage_of(call.dialect, payload),
+                model=str(payload.get("model") or self._model),
+                raw=payload,
+            )
+
+    async def _native_stream(self, call: NativeCall) -> AsyncIterator[ChatChunk]:
+        """The upstream's events as they come, but for the terminal one (and a message's
+        `message_stop`, which only follows it), carried by the final chunk with the usage."""
+        reader = StreamReader(call.dialect)
+        body = self._native_body(call, stream=True)
+        async with self._open(call.dialect, body, call.headers) as reply:
+            async for event in self._events(reply, until_done=False):
+                with self._translated():
+                    text = reader.read(event)
+                if not reader.ended:
+                    yield ChatChunk(delta=text, raw=event)
+        if not reader.ended:
+            raise ProviderBadResponse(
+                f"the stream ended before {reader.expected()}", self._config.name
+            )
+        yield ChatChunk(finish_reason=reader.finish, usage=reader.usage, raw=reader.terminal)
+
+    def speaks(self, dialect: str) -> bool:
+        return self._config.speaks(dialect)
+
     def unsupported(self, body: Mapping[str, Any]) -> None:
         """Every field is forwarded; the upstream refuses what it does not know."""
 
@@ -134,18 +178,34 @@ class OpenAIHTTPProvider:
             body["stream_options"] = (asked if isinstance(asked, dict) else {}) | {
                 "include_usage": True
             }
+        return self._with_policy(body)
+
+    def _native_body(self, call: NativeCall, *, stream: bool) -> dict[str, Any]:
+        """The caller's body with the upstream's model name; a response is not stored upstream
+        unless the caller said otherwise (the gateway answers with its own id, so a stored
+        response could never be fetched)."""
+        body = dict(call.body) | {"model": self._model, "stream": stream}
+        if call.dialect == RESPONSES:
+            body.setdefault("store", False)
+        return self._with_policy(body)
+
+    def _with_policy(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The upstream's policy, applied last: the fields it removes, then those it forces."""
         for name in self._config.remove:
             body.pop(name, None)
         return body | dict(self._config.force)
 
     @asynccontextmanager
-    async def _open(self, path: str, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
-        """Send with connect retries and a deadline for the answer's head; fail on non-2xx."""
+    async def _open(
+        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """Send with connect retries and a deadline for the answer's head; fail on non-2xx.
+        `headers`: the caller's, for a dialect that defines them; the operator's win."""
         content = json.dumps(body, separators=(",", ":")).encode()
         request = httpx.Request(
             "POST",
             self._urls[path],
-            headers=self._headers,
+            headers=_merged(headers, self._headers, self._config) if headers else self._headers,
             content=content,
             extensions=self._extensions,
         )
@@ -191,8 +251,11 @@ class OpenAIHTTPProvider:
                 raise ValueError("the body is not a JSON object")
             return payload
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-        """The JSON events of an SSE stream, up to `[DONE]`; each line must come in time."""
+    async def _events(
+        self, response: httpx.Response, *, until_done: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of an SSE stream, up to `[DONE]` (or its end, for the dialects that
+        send none: `until_done=False`); each line must come in time."""
         decoder = SSEDecoder()
         lines = response.aiter_lines()
         with self._translated():
@@ -211,7 +274,9 @@ class OpenAIHTTPProvider:
                         raise ValueError(f"a stream event is not a JSON object: {data[:80]}")
                     yield event
                 elif line is None:
-                    raise ValueError("the stream ended before [DONE]")
+                    if until_done:
+                        raise ValueError("the stream ended before [DONE]")
+                    return
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -240,13 +305,26 @@ def _url(config: UpstreamConfig, path: str) -> httpx.URL:
 
 def _headers(config: UpstreamConfig) -> dict[str, str]:
     headers = dict(config.headers)
+    if config.kind == "anthropic" and "anthropic-version" not in {h.lower() for h in headers}:
+        headers["anthropic-version"] = ANTHROPIC_VERSION
     key = config.api_key()
     if key is not None:
-        if config.auth_header == "api-key":
-            headers["api-key"] = key
-        else:
+        if config.auth_header == "authorization":
             headers["Authorization"] = f"Bearer {key}"
+        else:
+            headers[str(config.auth_header)] = key
     return headers
+
+
+def _merged(
+    caller: Mapping[str, str], ours: httpx.Headers, config: UpstreamConfig
+) -> httpx.Headers:
+    """The caller's dialect headers under ours; those the operator configured win over both."""
+    merged = httpx.Headers(ours)
+    for name, value in caller.items():
+        if name.lower() not in {h.lower() for h in config.headers}:
+            merged[name] = value
+    return merged
 
 
 def _redacted(text: str, key: str | None) -> str:

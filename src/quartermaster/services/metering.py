@@ -36,6 +36,7 @@ from quartermaster.providers.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
+    NativeCall,
     Provider,
     Sampling,
     TokenUsage,
@@ -73,6 +74,9 @@ class ChatCall:
     asks: capabilities.Asks = field(default_factory=capabilities.Asks)
     id_prefix: str = "chatcmpl"
     completion: Completion | None = None
+    native: NativeCall | None = None
+    """The call as its route's dialect has it, sent as such to an upstream that speaks it;
+    the chat body is then what the checks and the hold read."""
 
 
 @dataclass(frozen=True)
@@ -179,8 +183,9 @@ async def prepare_chat(
     )
     messages = prompt_count.text_messages(body.get("messages") or ())
     prompts = call.completion.prompts if call.completion else ()
+    native = call.native if call.native and provider.speaks(call.native.dialect) else None
     request = ChatRequest(
-        messages, limit, call.temperature, call.stop, call.sampling, body, prompts
+        messages, limit, call.temperature, call.stop, call.sampling, body, prompts, native
     )
     return PreparedChat(
         request_id,

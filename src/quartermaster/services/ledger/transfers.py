@@ -1,4 +1,5 @@
-"""The token ledger: reserve the worst case, settle the actual charge, release or expire the rest.
+"""The token ledger: reserve the worst case, settle the actual charge, release the rest (expiry is
+the sweeper's: sweeper.py).
 
 Every step is one transaction. `reserve` is a single conditional UPDATE on the member's counter
 (`used + reserved + amount <= cap`), so the cap holds across any number of processes on
@@ -19,8 +20,6 @@ InvalidInput       negative counts, usage details that are not parts of their to
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,10 +56,6 @@ from quartermaster.store.models import (
 )
 from quartermaster.store.models.base import table_of
 from quartermaster.store.upsert import add_to
-
-log = logging.getLogger(__name__)
-
-SWEEP_INTERVAL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -384,51 +379,6 @@ async def release(ctx: Context, request_id: str) -> None:
                 tx.session, (hold.user_id, hold.period, TokenKind(hold.kind)), hold.amount
             )
         await tx.commit()
-
-
-async def sweep_expired(ctx: Context) -> int:
-    """Expire every pending hold past its deadline and free its tokens; returns how many.
-
-    One UPDATE … RETURNING claims the holds, so concurrent sweepers (one per server process)
-    never free the same hold twice; counters are then adjusted in key order.
-    """
-    now = ctx.clock.now()
-    async with ctx.uow.begin() as tx:
-        claimed = (
-            await tx.session.execute(
-                update(Hold)
-                .where(Hold.state == HoldState.PENDING.value, Hold.expires_at <= now)
-                .values(state=HoldState.EXPIRED.value, resolved_at=now)
-                .returning(Hold.user_id, Hold.period, Hold.kind, Hold.amount)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
-        freed: dict[tuple[int, str, str], int] = {}
-        for user_id, period, kind, amount in claimed:
-            key = (user_id, period, kind)
-            freed[key] = freed.get(key, 0) + amount
-        for (user_id, period, kind), amount in sorted(freed.items()):
-            await unreserve(tx.session, (user_id, period, TokenKind(kind)), amount)
-        await tx.commit()
-    return len(claimed)
-
-
-async def run_sweeper(ctx: Context, interval_s: float = SWEEP_INTERVAL_S) -> None:
-    """Sweep expired holds every `interval_s` until cancelled; the server runs one per process.
-
-    A failed sweep (database briefly unreachable) is logged and retried on the next tick, so the
-    sweeper outlives outages instead of dying silently.
-    """
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            expired = await sweep_expired(ctx)
-            await rate_window.prune(ctx)
-        except Exception:
-            log.exception("ledger sweep failed; retrying in %.0f s", interval_s)
-            continue
-        if expired:
-            log.info("ledger sweep expired %d holds", expired)
 
 
 async def _claim(
