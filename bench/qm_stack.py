@@ -192,6 +192,7 @@ async def provision_team(ctx: Context, spec: TeamSpec) -> Team:
         [admin],
         inference_tokens=inference,
         training_tokens=training,
+        billing_address="1 Bench Street, Loopback",
         min_inference_allocation=MIN_ALLOCATION,
     )
     org_id = (await provisioning.provision(ctx, OPERATOR, order))["org_id"]

@@ -15,6 +15,7 @@ from quartermaster.services.enterprise.provisioning import provision
 from quartermaster.services.identity.accounts import Registration, register
 
 PASSWORD = "violet-anchor-sparrow-9"
+BILLING_ADDRESS = "1 Test Street, Springfield"
 CAP = (1_000_000, 100_000)
 """Every fixture member's (inference, training) caps."""
 _ids = itertools.count(1)
@@ -56,6 +57,7 @@ async def add_org(
         admin_emails=admin_emails,
         inference_tokens=_whole(len(people) * CAP[0], INFERENCE_BUNDLE_TOKENS),
         training_tokens=_whole(len(people) * CAP[1], TRAINING_BUNDLE_TOKENS),
+        billing_address=BILLING_ADDRESS,
     )
     operator = Principal.command_line()
     org_id = (await provision(ctx, operator, request))["org_id"]

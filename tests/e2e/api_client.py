@@ -73,3 +73,10 @@ def new_client(app: object) -> httpx.AsyncClient:
     """A second, independent browser on the same app (its own cookie jar)."""
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="https://qm.test")
+
+
+def csv_of(answer: httpx.Response) -> str:
+    """An export's text as a spreadsheet reads it: after the UTF-8 byte-order mark every export
+    starts with (which is checked)."""
+    assert answer.content.startswith(b"\xef\xbb\xbf"), answer.content[:20]
+    return answer.content.decode("utf-8-sig")

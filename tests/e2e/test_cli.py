@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -19,6 +20,15 @@ def run_qm(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
     return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
         [*QM, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def table_rows(output: str, title: str) -> list[list[str]]:
+    """The cells of the table printed under `title`, its header first: a table's columns are
+    two or more spaces apart, and it ends at a blank line."""
+    lines = [line.strip() for line in output.splitlines()]
+    start = lines.index(title) + 1
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return [re.split(r"\s{2,}", line) for line in lines[start:end]]
 
 
 @pytest.fixture
@@ -49,6 +59,41 @@ def test_demo_json_prints_logins_with_api_keys(env: dict[str, str], tmp_path: Pa
     assert len(logins) >= 5
     assert all(login["api_key"].startswith("qm-") for login in logins)
     assert {"admin", "member", "operator"} <= {login["role"] for login in logins}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_init_lists_each_model_it_adds_on_a_line_of_its_own(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A list joined by commas wrapped mid-line at 80 columns; one name a line never does."""
+    env = {**env, "QM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"}
+    first = run_qm(["init"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    catalog = json.loads(run_qm(["models", "list", "--json"], env, tmp_path).stdout)
+    lines = first.stdout.splitlines()
+    assert lines[1] == "added models:"
+    assert {f"  {model['name']}" for model in catalog} <= set(lines)
+    again = run_qm(["init"], env, tmp_path).stdout.splitlines()
+    assert again[1:] == ["added models: none", "added plans: none"]
+
+
+def test_demo_ends_with_a_key_and_a_call_ready_to_paste(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's curl uses $KEY: the demo says which key and prints the line that sets it."""
+    shown = run_qm(["demo"], env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    exports = [line.strip() for line in lines if line.strip().startswith("export KEY=")]
+    assert len(exports) == 1
+    key = exports[0].removeprefix("export KEY=")
+    owner = lines.index(f"            API key: {key}") - 1
+    assert lines[owner].split()[:2] == ["member", "carol@acme.example"]
+    (call,) = [line.strip() for line in lines if line.strip().startswith("curl ")]
+    assert call.startswith("curl -s http://127.0.0.1:8000/v1/chat/completions ")
+    assert '-H "Authorization: Bearer $KEY"' in call
+    assert "smollm2-135m-instruct" in call
+    assert "Carol Chen (carol@acme.example)" in shown.stdout
 
 
 def test_serve_without_a_secret_fails_with_one_clear_line(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from tests.e2e.browser import (
     sign_in,
     sign_up,
 )
+from tests.factories import BILLING_ADDRESS as ADDRESS
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -34,7 +35,9 @@ VIEWPORT = {"width": 1440, "height": 900}
 async def provision_for(database_url: str) -> int:
     """The operator's step between sign-up and administration (through the service)."""
     async with live_context(database_url) as ctx:
-        request = Provisioning("Ada & Co", [ADMIN, MEMBER], [ADMIN], 2_000_000, 1_000_000)
+        request = Provisioning(
+            "Ada & Co", [ADMIN, MEMBER], [ADMIN], 2_000_000, 1_000_000, billing_address=ADDRESS
+        )
         return int((await provision(ctx, Principal.command_line(), request))["org_id"])
 
 
@@ -94,7 +97,7 @@ async def download_exports(page: Page, tmp_path: Path) -> None:
         download = await started.value
         saved = tmp_path / download.suggested_filename
         await download.save_as(saved)
-        with saved.open(newline="", encoding="utf-8") as handle:
+        with saved.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
         assert column in rows[0] if rows else column == "period", label
         if column != "period":

@@ -6,6 +6,8 @@ usage chart drawn as bars (or "No usage yet"), and the way to enrolment for a ne
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +17,20 @@ from playwright.async_api import Page, expect
 
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
+from quartermaster.domain.routes import Route
 from quartermaster.domain.types import Term, TokenKind
 from quartermaster.services import datasets, ledger
-from quartermaster.services.enterprise import token_requests
+from quartermaster.services.enterprise import allocations, membership, token_requests
 from quartermaster.services.enterprise.provisioning import provision
 from quartermaster.services.identity import api_keys
 from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.services.plans import subscriptions
 from tests.e2e.browser import browser, dashboard, enrol_mfa, live_context, screenshot, sign_in
+from tests.factories import BILLING_ADDRESS as ADDRESS
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+EMBEDDING, DATASETS = "all-minilm-l6-v2", Route.DATASETS
 WIDTH = 1280
 VIEWPORT = {"width": WIDTH, "height": 800}
 ADMIN, MEMBER, OPERATOR, INDIVIDUAL = (
@@ -72,7 +77,9 @@ async def people_and_org(database_url: str) -> World:
         bart = await register(ctx, Registration(MEMBER, PASSWORD, LONG_NAME, True))
         await register(ctx, Registration(OPERATOR, PASSWORD, "Olivia", True, is_operator=True))
         ivy = await register(ctx, Registration(INDIVIDUAL, PASSWORD, "Ivy", True))
-        request = Provisioning("Ada & Co", [ADMIN, MEMBER], [ADMIN], 2_000_000, 1_000_000)
+        request = Provisioning(
+            "Ada & Co", [ADMIN, MEMBER], [ADMIN], 2_000_000, 1_000_000, billing_address=ADDRESS
+        )
         org_id = int((await provision(ctx, Principal.command_line(), request))["org_id"])
         member = Principal(bart, False, False, "session")
         await token_requests.ask(ctx, member, TokenKind.INFERENCE, 300_000, "the pilot")
@@ -140,6 +147,7 @@ async def test_every_page_fits_reads_and_works_for_an_admin_and_an_operator(
             operator = await (await chromium.new_context(viewport=VIEWPORT)).new_page()
             await operator_pages(operator, base, world)
             await activity_in_words(admin, base)
+            await training_this_month_in_the_table(admin, base, database_url, world)
 
 
 async def signed_out_pages(page: Page, base: str) -> None:
@@ -235,6 +243,9 @@ async def operator_pages(page: Page, base: str, world: World) -> None:
         await page.goto(f"{base}{path}")
         await fits_and_reads_well(page, path)
     await page.goto(f"{base}/operator")
+    provision = page.locator("form[action='/operator/orgs']")
+    await expect(provision.get_by_label("Billing address")).to_have_attribute("required", "")
+    await expect(provision.get_by_label("Additional information")).to_be_visible()
     await readable(page, "Reset MFA")
     page.once("dialog", lambda dialog: dialog.accept())
     form = page.locator("form[action='/operator/users/reset-mfa']")
@@ -242,6 +253,7 @@ async def operator_pages(page: Page, base: str, world: World) -> None:
     await form.get_by_role("button", name="Reset MFA").click()
     await expect(page.get_by_role("status")).to_contain_text("Two-factor authentication reset")
     await page.goto(f"{base}/operator/orgs/{world.org_id}")
+    await expect(page.get_by_text(f"billing: {ADDRESS}")).to_be_visible()
     topup = page.get_by_role("form", name="Top-up")
     await topup.get_by_label("Inference tokens").fill("2,000,000")
     await topup.get_by_role("button").click()
@@ -267,6 +279,30 @@ async def activity_in_words(page: Page, base: str) -> None:
     text = await page.locator("main").inner_text()
     assert not re.search(r"\buser \d+\b", text), text
     await fits_and_reads_well(page, "/org/activity")
+
+
+async def training_this_month_in_the_table(
+    page: Page, base: str, database_url: str, world: World
+) -> None:
+    """The user table names the caps as the token-administration guide does and shows the
+    training tokens used this month, the same number as the users-with-tokens CSV."""
+    operator = Principal.command_line()
+    async with live_context(database_url) as ctx:
+        rows = await membership.list_members(ctx, operator, world.org_id)
+        version = next(r["version"] for r in rows if r["user_id"] == world.member_id)
+        caps = allocations.CapsEdit(250_000, 10_000, version)
+        await allocations.set_allocation(ctx, operator, world.org_id, world.member_id, caps)
+        await ledger.reserve(ctx, world.member_id, EMBEDDING, 3_000, 0, "train-1", route=DATASETS)
+        await ledger.settle(ctx, "train-1", 3_000, 0)
+    await page.goto(f"{base}/org")
+    headers = [h.strip() for h in await page.locator("table.members thead th").all_inner_texts()]
+    assert {"Max tokens", "Max train tokens"} <= set(headers), headers
+    cell = page.locator("tr", has_text=MEMBER).locator("td").nth(headers.index("Monthly training"))
+    await expect(cell).to_have_text("1,500")  # 3,000 tokens embedded at the training rate 0.5
+    export = await page.request.get(f"{base}/api/orgs/{world.org_id}/exports/users-tokens.csv")
+    text = (await export.body()).decode("utf-8-sig")
+    row = next(r for r in csv.DictReader(io.StringIO(text)) if r["email"] == MEMBER)
+    assert row["training_this_month"] == "1500"
 
 
 async def test_an_individual_pays_for_their_plan_from_the_page(

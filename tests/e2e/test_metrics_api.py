@@ -24,7 +24,7 @@ from quartermaster.services.identity.accounts import Registration, register
 from quartermaster.services.ledger import check
 from quartermaster.services.metrics import exports
 from quartermaster.store.models import UsageMonthly
-from tests.e2e.api_client import Browser, enrol_mfa, new_client, sign_in
+from tests.e2e.api_client import Browser, csv_of, enrol_mfa, new_client, sign_in
 from tests.factories import PASSWORD, OrgFixture, add_org
 from tests.fakes.clock import FixedClock
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING
@@ -90,7 +90,7 @@ async def test_member_stats_and_token_stats_agree_with_the_ledger_after_the_1st(
         table = (await http.get(f"{base}/member-stats?sort=total_tokens&order=desc")).json()
         stats = (await http.get(f"{base}/token-stats")).json()
         november = (await http.get(f"{base}/token-stats?model_period=2026-11")).json()
-        usage_csv = (await http.get(f"{base}/exports/users-tokens.csv")).text
+        usage_csv = csv_of(await http.get(f"{base}/exports/users-tokens.csv"))
     top = table["members"][0]
     assert top["user_id"] == member
     assert top["inference_previous_month"] == await _rollup(ctx, member, "2026-10", "inference")
@@ -163,14 +163,14 @@ async def test_exports_stream_csv_with_formulas_neutralised_and_a_named_file(
         )
     assert users.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'filename="metrics-corp-users-2026-11-02.csv"' in users.headers["content-disposition"]
-    people = {r["user_id"]: r for r in csv.DictReader(io.StringIO(users.text))}
+    people = {r["user_id"]: r for r in csv.DictReader(io.StringIO(csv_of(users)))}
     assert people[str(sneaky)]["name"] == '\'=HYPERLINK("http://evil")'
-    assert list(csv.reader(io.StringIO(usage.text))) == [
+    assert list(csv.reader(io.StringIO(csv_of(usage)))) == [
         ["period", "inference_tokens", "embedding_tokens", "total_tokens"],
         ["2026-10", "150", "0", "150"],
         ["2026-11", "80", "100", "180"],
     ]
-    actions = [r["action"] for r in csv.DictReader(io.StringIO(log.text))]
+    actions = [r["action"] for r in csv.DictReader(io.StringIO(csv_of(log)))]
     assert actions.count("usage.inference") == 2  # 31 October is outside the range
     assert "usage.training" in actions
     assert "signin" in actions
@@ -180,7 +180,7 @@ async def test_an_export_is_produced_batch_by_batch(ctx: Context, clock: FixedCl
     org = await _org_with_two_months(ctx, clock)
     export = await exports.activity_log(ctx, Principal.command_line(), org.org_id, None, None)
     chunks = [chunk async for chunk in exports.csv_chunks(export)]
-    assert chunks[0].startswith("at,action,user_id")
+    assert chunks[0].startswith("\ufeffat,action,user_id")
     assert len(chunks) >= 2
     assert sum(chunk.count("\r\n") for chunk in chunks[1:]) >= 4
 

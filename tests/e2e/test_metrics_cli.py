@@ -12,7 +12,7 @@ from quartermaster.domain.routes import Route
 from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.store.models import AuditEvent
-from tests.e2e.test_cli import env, run_qm  # noqa: F401 - `env` is the CLI tests' fixture
+from tests.e2e.test_cli import env, run_qm, table_rows  # noqa: F401 - `env` is the CLI tests' fixture
 from tests.factories import add_org
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING
 
@@ -51,7 +51,7 @@ async def test_export_writes_the_named_csv_into_a_directory(
     done = await asyncio.to_thread(run_qm, args, env, tmp_path)
     assert done.returncode == 0, done.stderr
     (written,) = await asyncio.to_thread(lambda: list(tmp_path.glob("export-co-users-*.csv")))
-    lines = (await asyncio.to_thread(written.read_text, encoding="utf-8")).splitlines()
+    lines = (await asyncio.to_thread(written.read_text, encoding="utf-8-sig")).splitlines()
     assert lines[0].startswith("user_id,email,name,role,status")
     assert len(lines) == 1 + 3
     bad = await asyncio.to_thread(
@@ -78,16 +78,28 @@ async def test_token_statistics_show_usage_by_model_and_by_route(
     args = ["metrics", "tokens", "Routes Co"]
     shown = await asyncio.to_thread(run_qm, args, env, tmp_path)
     assert shown.returncode == 0, shown.stderr
-    lines = shown.stdout.splitlines()
-    routes = lines[lines.index("by route, all time:") + 1 :]
-    assert [line.split()[:3] for line in routes] == [
-        ["messages", "inference", "100"],
-        ["chat.completions", "inference", "30"],
-        ["datasets", "training", "20"],
+    routes = table_rows(shown.stdout, "By route, all time")
+    assert routes == [
+        ["Route", "Kind", "Tokens", "Requests"],
+        ["messages", "inference", "100", "1"],
+        ["chat.completions", "inference", "30", "1"],
+        ["datasets", "training", "20", "1"],
     ]
-    assert "by model, all time:" in lines
+    assert table_rows(shown.stdout, "By model, all time")[1:] == [
+        [CHAT, "inference", "130", "2"],
+        [EMBEDDING, "training", "20", "1"],
+    ]
+    years = {row[0]: row for row in table_rows(shown.stdout, "By year")}
+    assert years["Year"][:4] == ["Year", "Inference", "Training", "Total"]
+    assert years["2026"][1:4] == ["130", "20", "150"]
+    months = {row[0]: row for row in table_rows(shown.stdout, "By month")}
+    assert months["2026-11"][1:4] == ["130", "20", "150"]
     as_json = await asyncio.to_thread(run_qm, [*args, "--json"], env, tmp_path)
     stats = json.loads(as_json.stdout)
+    heading = f"{stats['current_month']} so far, and where it is heading"
+    projection = table_rows(shown.stdout, heading)
+    assert [row[0] for row in projection] == ["Kind", "Inference", "Training (embedding)"]
+    assert projection[0][3] == "Month-end projection"
     assert [(r["route"], r["requests"]) for r in stats["routes"]] == [
         ("messages", 1),
         ("chat.completions", 1),

@@ -25,12 +25,19 @@ async def test_operator_provisions_and_a_refusal_names_every_problem(
             "member_emails": ["ann@example.com", "bob@example.com"],
             "admin_emails": ["ann@example.com"],
             "inference_tokens": 2_000_000,
+            "billing_address": "1 Main Street, Springfield",
+            "additional_information": "Invoice quarterly",
         }
+        unaddressed = {k: v for k, v in body.items() if k != "billing_address"}
+        missing = await operator.post("/api/operator/orgs", json=unaddressed)
+        assert missing.status_code == 400
+        assert missing.json()["error"]["param"] == "billing_address"
         refused = await operator.post(
-            "/api/operator/orgs", json={**body, "admin_emails": [], "inference_tokens": 1}
+            "/api/operator/orgs",
+            json={**body, "admin_emails": [], "inference_tokens": 1, "billing_address": ""},
         )
         assert refused.status_code == 400
-        assert len(refused.json()["error"]["problems"]) == 3  # no admin, bundle, minimum
+        assert len(refused.json()["error"]["problems"]) == 4  # address, admin, bundle, minimum
         assert (await http.get("/api/operator/orgs")).json() == []
         no_csrf = await http.post("/api/operator/orgs", json=body)
         assert no_csrf.json()["error"]["code"] == "csrf_failed"
@@ -44,6 +51,10 @@ async def test_operator_provisions_and_a_refusal_names_every_problem(
         summary = (await http.get(f"/api/orgs/{org_id}")).json()
         members = (await http.get(f"/api/orgs/{org_id}/members")).json()
     assert (summary["tokens_purchased"], summary["members"]) == (4_000_000, 2)
+    assert (summary["billing_address"], summary["additional_information"]) == (
+        "1 Main Street, Springfield",
+        "Invoice quarterly",
+    )
     assert {r["user_id"] for r in members} == {ann, bob}
 
 

@@ -30,24 +30,30 @@ async def test_a_refused_provisioning_lists_every_problem_and_keeps_the_input(
         "member_emails": "ann@example.com\nbob@example.com\nnobody@example.com",
         "admin_emails": "",
         "inference_tokens": "1000000",
+        "additional_information": "Invoice quarterly, please",
     }
     refused = await submit(ops, "/operator/orgs", typed)
     assert refused.status_code == 400
     problems = refused.text.split('id="provision-problems"')[1].split("</ul>")[0]
-    assert problems.count("<li>") == 3  # unregistered, no admin, whole bundles
+    assert problems.count("<li>") == 4  # billing address, unregistered, no admin, whole bundles
+    assert "The billing address is required" in problems
     assert "nobody@example.com" in problems
+    assert "Invoice quarterly, please</textarea>" in refused.text
     assert "ann@example.com\nbob@example.com\nnobody@example.com</textarea>" in refused.text
     assert 'value="ABC Corp"' in refused.text
     good = {
         **typed,
         "member_emails": "ann@example.com, bob@example.com",
         "inference_tokens": "2000000",
+        "billing_address": "1 Main Street, Springfield",
     }
     made = await submit(ops, "/operator/orgs", {**good, "admin_emails": "ann@example.com"})
     assert made.status_code == 303
     account = await ops.http.get(made.headers["location"])
     assert "ABC Corp" in account.text
     assert "2,000,000" in account.text
+    assert "billing: 1 Main Street, Springfield" in account.text
+    assert "Additional information: Invoice quarterly, please" in account.text
     await ops.http.aclose()
 
 

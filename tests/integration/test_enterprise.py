@@ -25,6 +25,7 @@ from quartermaster.services.enterprise import (
     token_requests,
 )
 from quartermaster.store.models import AuditEvent, Membership, Organization
+from tests.factories import BILLING_ADDRESS as ADDRESS
 from tests.factories import CAP, add_org, add_user
 from tests.fakes.clock import FixedClock
 
@@ -52,14 +53,24 @@ async def test_provisioning_creates_the_account_and_a_refusal_creates_nothing(
         await add_user(ctx, email)
     taken = await add_org(ctx)
     before = await counts(ctx)
-    bad = Provisioning("New", [*emails, taken.member_emails[0]], [], 1_000_000)
+    bad = Provisioning("New", [*emails, taken.member_emails[0]], [], 1_000_000, billing_address=" ")
     with pytest.raises(InvalidInput) as refused:
         await provisioning.provision(ctx, OPS, bad)
-    assert len(refused.value.details["problems"]) == 3  # no admin, in another org, half a bundle
+    assert len(refused.value.details["problems"]) == 4  # no address, no admin, in another org,
+    # half a bundle
     assert await counts(ctx) == before
-    made = await provisioning.provision(
-        ctx, OPS, Provisioning("New", emails, emails[:1], 2_000_000)
+    request = Provisioning(
+        "New", emails, emails[:1], 2_000_000, billing_address=ADDRESS, additional_information="PO 7"
     )
+    made = await provisioning.provision(ctx, OPS, request)
+    async with ctx.uow.begin(write=False) as tx:
+        recorded = await tx.session.scalar(
+            select(AuditEvent.after).where(
+                AuditEvent.action == "org.provision", AuditEvent.org_id == made["org_id"]
+            )
+        )
+    assert recorded is not None
+    assert (recorded["billing_address"], recorded["additional_information"]) == (ADDRESS, "PO 7")
     summary = await org_summary.summary(ctx, OPS, made["org_id"])
     assert (summary["members"], summary["tokens_purchased"]) == (3, 2_000_000)
     assert (summary["tokens_assigned"], summary["tokens_balance"]) == (600_000, 1_400_000)

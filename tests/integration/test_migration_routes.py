@@ -70,7 +70,7 @@ async def test_routes_migrate_down_and_up_on_a_ledger_with_usage(
     assert await _rows(ctx, "SELECT through_period FROM usage_folds") == [(None,)]
 
     await _migrate(database_url, "up", "head")
-    assert head_revision() == "0013"
+    assert head_revision() >= "0013"  # head: this revision or a later one
     routes = await _rows(
         ctx,
         "SELECT e.request_id, e.route, h.route FROM usage_events e JOIN holds h"

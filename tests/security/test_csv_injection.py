@@ -16,7 +16,7 @@ from quartermaster.services import datasets
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import membership, purchases
 from quartermaster.services.identity.accounts import Registration, register
-from tests.e2e.api_client import enrol_mfa, new_client, sign_in
+from tests.e2e.api_client import csv_of, enrol_mfa, new_client, sign_in
 from tests.factories import PASSWORD, add_org
 from tests.fakes.clock import FixedClock
 from tests.security.world import api_operations, fill
@@ -66,7 +66,7 @@ async def test_every_export_neutralises_formula_cells(
         for path in exports:
             answer = await http.get(fill(path, {"org_id": str(org.org_id)}))
             assert answer.status_code == 200, (path, answer.text)
-            rows = list(csv.reader(io.StringIO(answer.text, newline="")))
+            rows = list(csv.reader(io.StringIO(csv_of(answer), newline="")))
             cells[path.rsplit("/", 1)[1]] = {cell for row in rows for cell in row}
     for name, found in cells.items():
         assert not [cell for cell in found if _dangerous(cell)], name

@@ -42,6 +42,7 @@ def good(**changes: object) -> Provisioning:
         "member_emails": [ANN, BOB],
         "admin_emails": [ANN],
         "inference_tokens": 2_000_000,
+        "billing_address": "1 Main Street, Springfield",
     }
     return Provisioning(**{**fields, **changes})  # type: ignore[arg-type]
 
@@ -62,6 +63,9 @@ def test_a_good_request_passes() -> None:
         ({"inference_tokens": 3_000_000}, PEOPLE, "multiple of 2,000,000"),
         ({"inference_tokens": 0}, PEOPLE, "positive multiple"),
         ({"min_inference_allocation": 1_500_000}, PEOPLE, "buy at least 3,000,000"),
+        ({"billing_address": " \n"}, PEOPLE, "the billing address is required"),
+        ({"billing_address": "x" * 2_001}, PEOPLE, "longer than 2,000 characters"),
+        ({"additional_information": "x" * 4_001}, PEOPLE, "longer than 4,000 characters"),
     ],
 )
 def test_each_provisioning_refusal_is_named(

@@ -12,7 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from quartermaster.domain.enterprise import DEFAULT_MIN_INFERENCE_ALLOCATION, Provisioning
+from quartermaster.domain.enterprise import (
+    ADDITIONAL_INFORMATION_MAX_CHARS,
+    BILLING_ADDRESS_MAX_CHARS,
+    DEFAULT_MIN_INFERENCE_ALLOCATION,
+    Provisioning,
+)
 from quartermaster.domain.principal import Principal, require_operator
 from quartermaster.domain.types import PurchaseKind, Term
 from quartermaster.http.deps import Caller, Ctx
@@ -31,7 +36,14 @@ Emails = Annotated[list[Annotated[str, Field(max_length=320)]], Field(max_length
 
 class ProvisionBody(BaseModel):
     name: str = Field(max_length=200)
-    billing_address: str = Field(default="", max_length=2000)
+    billing_address: str = Field(
+        max_length=BILLING_ADDRESS_MAX_CHARS, description="Required: where the invoices go."
+    )
+    additional_information: str = Field(
+        default="",
+        max_length=ADDITIONAL_INFORMATION_MAX_CHARS,
+        description="Anything else the customer told sales.",
+    )
     member_emails: Emails
     admin_emails: Emails
     inference_tokens: Tokens

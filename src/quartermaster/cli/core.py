@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from quartermaster import __version__, bootstrap
-from quartermaster.cli import common
+from quartermaster.cli import common, first_call
 from quartermaster.domain.errors import DomainError
 from quartermaster.services import demo, health
 from quartermaster.services.catalog import defaults
@@ -37,14 +37,15 @@ def init(as_json: common.JsonOption = False) -> None:
         raise common.fail(f"could not migrate the database: {type(exc).__name__}: {exc}") from None
     added = common.run(settings, defaults.seed)
     result = {"schema": migrate.head_revision(), **added}
-    if as_json:
-        common.print_json(result)
-    else:
-        common.console.print(
-            f"database ready at schema {result['schema']}; added models: "
-            f"{', '.join(added['models_added']) or 'none'}; "
-            f"added plans: {', '.join(added['plans_added']) or 'none'}"
-        )
+    lines = [f"database ready at schema {result['schema']}"]
+    lines += _listed("added models", added["models_added"])
+    lines += _listed("added plans", added["plans_added"])
+    common.report(result, as_json, "\n".join(lines))
+
+
+def _listed(label: str, names: list[str]) -> list[str]:
+    """`label: none`, or the label and then one name a line (a long list never wraps mid-name)."""
+    return [f"{label}:", *(f"  {name}" for name in names)] if names else [f"{label}: none"]
 
 
 @core.command()
@@ -117,3 +118,5 @@ def load_demo(as_json: common.JsonOption = False) -> None:
         common.console.print(
             f"            API key: {login.api_key}", highlight=False, soft_wrap=True
         )
+    for line in ["", *first_call.instructions(logins, settings)]:
+        common.console.print(line, markup=False, highlight=False, soft_wrap=True)

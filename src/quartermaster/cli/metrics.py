@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from quartermaster.cli import common
+from quartermaster.cli import common, token_tables
 from quartermaster.cli.orgs import OPERATOR, in_org
+from quartermaster.cli.tables import records, stacked
 from quartermaster.domain.activity import ActivityQuery, decode_cursor, parse_moment
 from quartermaster.domain.member_table import MemberColumn, MemberQuery, MemberStatus
 from quartermaster.domain.types import Role
@@ -17,6 +18,19 @@ from quartermaster.services.metrics import activity as activity_service
 from quartermaster.services.metrics import member_stats, token_stats
 
 app = typer.Typer(help="Account metrics: the user table, token statistics, activity.")
+STATS_COLUMNS = (
+    ("ID", "user_id"),
+    ("Email", "email"),
+    ("Role", "role"),
+    ("Status", "status"),
+    ("Max inference tokens", "max_inference_tokens"),
+    ("Max embedding tokens", "max_training_tokens"),
+    ("Total usage", "total_tokens"),
+    ("Monthly inference", "inference_this_month"),
+    ("Prev month inference", "inference_previous_month"),
+    ("Monthly training", "training_this_month"),
+)
+"""The account-metrics guide's columns (the training cap is "Max embedding tokens" there)."""
 
 
 @app.command("members")
@@ -38,40 +52,23 @@ def members(
     query = MemberQuery(sort, desc, email, role, status, limit, offset)
     work = in_org(org, lambda ctx, org_id: member_stats.member_stats(ctx, OPERATOR, org_id, query))
     page = common.run(common.settings(), work)
-    lines = [
-        f"{m['user_id']:>7}  {m['email']:<32} {m['role']:<6} {m['status']:<6} "
-        f"total {m['total_tokens']:>12,}  this month {m['inference_this_month']:>10,}  "
-        f"last month {m['inference_previous_month']:>10,}"
-        for m in page["members"]
-    ]
-    lines.append(f"{page['offset'] + len(page['members'])} of {page['total']} members")
-    common.report(page, as_json, "\n".join(lines))
+    shown = stacked(
+        records(STATS_COLUMNS, page["members"]),
+        f"{page['offset'] + len(page['members'])} of {page['total']} members",
+    )
+    common.report(page, as_json, shown)
 
 
 @app.command("tokens")
 def tokens(org: str, as_json: common.JsonOption = False) -> None:
-    """Token usage by month (inference, training, requests), by model and by route (all time),
-    and the projection.
+    """This month's projection, then token usage by year and by month (inference, training,
+    requests), by model and by route (all time).
 
     Example: qm metrics tokens "ABC Corp" --json | jq .routes
     """
     work = in_org(org, lambda ctx, org_id: token_stats.org_statistics(ctx, OPERATOR, org_id))
     stats = common.run(common.settings(), work)
-    lines = [
-        f"{m['period']}  inference {m['inference_tokens']:>14,}  training "
-        f"{m['training_tokens']:>12,}  requests {m['inference_requests']:,}+"
-        f"{m['training_requests']:,}"
-        for m in stats["months"]
-    ]
-    p = stats["projection"]["inference"]
-    lines.append(f"{stats['current_month']} projected inference: {p['projected_tokens']:,}")
-    for by in ("model", "route"):
-        lines.append(f"by {by}, all time:")
-        lines += [
-            f"  {r[by]:<24} {r['kind']:<9} {r['tokens']:>12,} tokens {r['requests']:>7,} requests"
-            for r in stats[f"{by}s"]
-        ]
-    common.report(stats, as_json, "\n".join(lines))
+    common.report(stats, as_json, token_tables.statistics(stats))
 
 
 @app.command("activity")

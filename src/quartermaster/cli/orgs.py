@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from quartermaster.cli import common
+from quartermaster.cli.tables import records
 from quartermaster.cli.users import user_id_of
 from quartermaster.domain.enterprise import Provisioning
 from quartermaster.domain.principal import Principal
@@ -34,6 +35,17 @@ Inference = Annotated[int, typer.Option("--inference-tokens", help="Monthly, in 
 Training = Annotated[int, typer.Option("--training-tokens", help="Monthly, in 1M bundles.")]
 TermOption = Annotated[Term, typer.Option("--term", help="monthly or yearly.")]
 T = TypeVar("T")
+ADMIN_COLUMNS = (
+    ("Email", "email"),
+    ("Name", "name"),
+    ("Role", "role"),
+    ("Paid", "paid"),
+    ("Banned", "banned"),
+    ("Max tokens", "max_inference_tokens"),
+    ("Max train tokens", "max_training_tokens"),
+    ("Version", "version"),
+)
+"""The token-administration guide's names for the two caps."""
 
 
 def in_org(
@@ -51,18 +63,28 @@ def provision(
     members: Emails,
     admins: Admins,
     inference_tokens: Inference,
+    billing_address: Annotated[str, typer.Option(help="Where the invoices go (required).")],
     training_tokens: Training = 0,
     term: TermOption = Term.YEARLY,
-    billing_address: Annotated[str, typer.Option(help="Billing address.")] = "",
+    additional_information: Annotated[
+        str, typer.Option(help="Anything else the customer told sales.")
+    ] = "",
     as_json: common.JsonOption = False,
 ) -> None:
     """Create an enterprise account; a refusal names every problem at once.
 
     Example: qm org provision "ABC Corp" -m ann@abc.example -m bob@abc.example
-    -a ann@abc.example --inference-tokens 2000000
+    -a ann@abc.example --inference-tokens 2000000 --billing-address "1 Main St, Springfield"
     """
     request = Provisioning(
-        name, members, admins, inference_tokens, training_tokens, term, billing_address
+        name,
+        members,
+        admins,
+        inference_tokens,
+        training_tokens,
+        term,
+        billing_address=billing_address,
+        additional_information=additional_information,
     )
     result = common.run(common.settings(), lambda c: provisioning.provision(c, OPERATOR, request))
     common.report(result, as_json, f"provisioned {name} (id {result['org_id']})")
@@ -143,13 +165,7 @@ def members(org: str, as_json: common.JsonOption = False) -> None:
     """The user table: role, paid, banned, caps and their version."""
     work = in_org(org, lambda ctx, org_id: membership.list_members(ctx, OPERATOR, org_id))
     rows = common.run(common.settings(), work)
-    lines = [
-        f"{r['email']:<32} {r['role']:<6} {'paid' if r['paid'] else 'unpaid':<6} "
-        f"{'banned' if r['banned'] else '':<6} inference {r['max_inference_tokens']:>12,} "
-        f"training {r['max_training_tokens']:>12,}  v{r['version']}"
-        for r in rows
-    ]
-    common.report(rows, as_json, "\n".join(lines))
+    common.report(rows, as_json, records(ADMIN_COLUMNS, rows))
 
 
 @app.command("add-member")
@@ -233,7 +249,7 @@ def set_rate_limits(
         }
 
     result = common.run(common.settings(), in_org(org, work))
-    common.report(result, as_json, f"rate limits: {result}")
+    common.report(result, as_json, f"{org}: {rate_limits_text(result)}")
 
 
 @app.command("set-member")
@@ -256,4 +272,19 @@ def set_member(
         return await membership.update_member(ctx, OPERATOR, org_id, user_id, changes)
 
     result = common.run(common.settings(), in_org(org, work))
-    common.report(result, as_json, f"{email}: {result}")
+    common.report(result, as_json, f"{email}: {standing_text(result)}")
+
+
+def rate_limits_text(limits: dict[str, int | None]) -> str:
+    """ "at most 60 calls and 200,000 tokens per member per minute", or "no rate limits"."""
+    calls, tokens = limits["requests_per_minute"], limits["tokens_per_minute"]
+    parts = [f"{calls:,} calls" if calls is not None else ""]
+    parts.append(f"{tokens:,} tokens" if tokens is not None else "")
+    said = " and ".join(part for part in parts if part)
+    return f"at most {said} per member per minute" if said else "no rate limits"
+
+
+def standing_text(member: dict[str, Any]) -> str:
+    """ "admin, paid, banned": the role and status `set-member` left the member with."""
+    paid = "paid" if member["paid"] else "unpaid"
+    return f"{member['role']}, {paid}, {'banned' if member['banned'] else 'not banned'}"

@@ -7,7 +7,7 @@ first purchase), so a refusal lists every problem together instead of one per at
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from quartermaster.domain.emails import normalize_email
 from quartermaster.domain.errors import InvalidInput
@@ -15,6 +15,8 @@ from quartermaster.domain.pricing import token_problems
 from quartermaster.domain.types import Term
 
 MIN_MEMBERS = 2
+BILLING_ADDRESS_MAX_CHARS = 2_000
+ADDITIONAL_INFORMATION_MAX_CHARS = 4_000
 DEFAULT_MIN_INFERENCE_ALLOCATION = 200_000
 
 
@@ -31,13 +33,18 @@ class Person:
 
 @dataclass(frozen=True)
 class Provisioning:
+    """The reference's provisioning email: name, billing address, members and admins, the token
+    request and any additional information."""
+
     name: str
     member_emails: Sequence[str]
     admin_emails: Sequence[str]
     inference_tokens: int
     training_tokens: int = 0
     term: Term = Term.YEARLY
-    billing_address: str = ""
+    _: KW_ONLY
+    billing_address: str
+    additional_information: str = ""
     timezone: str = "UTC"
     min_inference_allocation: int = DEFAULT_MIN_INFERENCE_ALLOCATION
 
@@ -116,13 +123,31 @@ def pool_problems(request: Provisioning, member_count: int) -> list[str]:
     return problems
 
 
+def text_problems(request: Provisioning) -> list[str]:
+    """Problems with what is typed: a name, a billing address, and nothing too long."""
+    problems = []
+    if not request.name.strip():
+        problems.append("the organization needs a name")
+    if not request.billing_address.strip():
+        problems.append("the billing address is required: where the invoices go")
+    for label, text, most in (
+        ("the billing address", request.billing_address, BILLING_ADDRESS_MAX_CHARS),
+        (
+            "the additional information",
+            request.additional_information,
+            ADDITIONAL_INFORMATION_MAX_CHARS,
+        ),
+    ):
+        if len(text.strip()) > most:
+            problems.append(f"{label} is longer than {most:,} characters; shorten it")
+    return problems
+
+
 def check_provisioning(
     request: Provisioning, names: Roster, people: Mapping[str, Person], *, name_taken: bool = False
 ) -> None:
     """Refuse with every problem named at once; `details["problems"]` lists them."""
-    problems = []
-    if not request.name.strip():
-        problems.append("the organization needs a name")
+    problems = text_problems(request)
     if name_taken:
         problems.append(f"an organization named {request.name.strip()!r} already exists")
     problems += people_problems(names, people)

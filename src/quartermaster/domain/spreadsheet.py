@@ -1,5 +1,10 @@
-"""CSV for people who open it in a spreadsheet: cells a spreadsheet would run as a formula are
-neutralised, every file starts with its header row, and its name says whose data and when.
+"""CSV for people who open it in a spreadsheet: every file starts with a UTF-8 byte-order mark
+and its header row, cells a spreadsheet would run as a formula are neutralised, and its name says
+whose data and when.
+
+Without the byte-order mark Excel reads UTF-8 in the machine's legacy code page, and "Zoë"
+shows as "ZoÃ«"; with it, Excel, LibreOffice and Google Sheets all read UTF-8, and Python reads
+the file with `encoding="utf-8-sig"`.
 
 A cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula (or becomes one)
 in Excel, LibreOffice and Google Sheets, so a member who names themselves `=HYPERLINK(...)`
@@ -17,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BYTE_ORDER_MARK = "\ufeff"
 Cell = str | int | bool | None
 
 

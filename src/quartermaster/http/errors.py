@@ -63,8 +63,20 @@ class ErrorResponse(JSONResponse):
         super().__init__(body, status_code=status_code, headers=headers)
 
 
+def _status_and_type(exc: errors.DomainError) -> tuple[int, str]:
+    return next(value for cls, value in STATUS_AND_TYPE.items() if isinstance(exc, cls))
+
+
+def domain_error_body(exc: errors.DomainError) -> dict[str, Any]:
+    """The error object the API answers `exc` with (`qm … --json` prints the same)."""
+    _, type_ = _status_and_type(exc)
+    body = error_body(exc.message, type_, exc.param, exc.code or type_)
+    body["error"].update(exc.details)
+    return body
+
+
 def from_domain(exc: errors.DomainError) -> ErrorResponse:
-    status, type_ = next(value for cls, value in STATUS_AND_TYPE.items() if isinstance(exc, cls))
+    status, type_ = _status_and_type(exc)
     code = exc.code or type_
     retry = exc.details.get("retry_after_s")
     headers = {"Retry-After": str(retry)} if retry is not None else None

@@ -139,6 +139,7 @@ async def _load_enterprise(ctx: Context, user_ids: dict[str, int]) -> None:
         training_tokens=4_000_000,
         term=Term.YEARLY,
         billing_address="1 Research Way, Springfield",
+        additional_information="Demo data: the usage history is generated.",
     )
     then = replace(ctx, clock=_At(period_start(first_period)))
     org_id = (await provisioning.provision(then, OPERATOR, request))["org_id"]

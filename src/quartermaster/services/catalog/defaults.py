@@ -3,6 +3,7 @@ from a file in the package. Adding what is missing is all it does; edits are nev
 
 from __future__ import annotations
 
+from quartermaster.domain.types import ModelKind
 from quartermaster.services import plans
 from quartermaster.services.catalog import entries
 from quartermaster.services.context import Context
@@ -13,3 +14,8 @@ async def seed(ctx: Context) -> dict[str, list[str]]:
     models = await entries.seed(ctx, entries.default_specs())
     added_plans = await plans.seed(ctx, plans.default_terms())
     return {"models_added": models, "plans_added": added_plans}
+
+
+def chat_model() -> str:
+    """The first chat model a new installation starts with: the offline one `make run` serves."""
+    return next(spec.name for spec in entries.default_specs() if spec.kind is ModelKind.CHAT)

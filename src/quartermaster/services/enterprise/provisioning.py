@@ -81,6 +81,7 @@ async def _create(
     org = Organization(
         name=request.name.strip(),
         billing_address=request.billing_address.strip(),
+        additional_information=request.additional_information.strip(),
         timezone=request.timezone,
         min_inference_allocation=request.min_inference_allocation,
         created_at=now,
@@ -102,6 +103,7 @@ async def _create(
         after={
             "name": org.name,
             "billing_address": org.billing_address,
+            "additional_information": org.additional_information,
             "members": names.members,
             "admins": names.admins,
         },

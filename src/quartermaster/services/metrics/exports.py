@@ -17,7 +17,7 @@ from quartermaster.domain.activity import ActivityQuery, parse_moment
 from quartermaster.domain.member_table import MAX_PAGE, MemberColumn, MemberQuery
 from quartermaster.domain.periods import zone
 from quartermaster.domain.principal import Principal
-from quartermaster.domain.spreadsheet import Cell, csv_text, export_filename
+from quartermaster.domain.spreadsheet import BYTE_ORDER_MARK, Cell, csv_text, export_filename
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise.org_pool import get_org
 from quartermaster.services.identity import authz
@@ -40,8 +40,8 @@ class Export:
 
 
 async def csv_chunks(export: Export) -> AsyncIterator[str]:
-    """The header line, then one chunk of CSV text per batch of rows."""
-    yield csv_text([export.header])
+    """The byte-order mark and the header line, then one chunk of CSV text per batch of rows."""
+    yield BYTE_ORDER_MARK + csv_text([export.header])
     async for batch in export.rows:
         yield csv_text(batch)
 

@@ -31,6 +31,8 @@ class Organization(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     billing_address: Mapped[str] = mapped_column(Text, default="")
+    additional_information: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """What the customer told sales besides the order (the reference's provisioning email)."""
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     min_inference_allocation: Mapped[int] = mapped_column(BigInteger, default=200_000)
     prompt_logging: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quartermaster.domain.enterprise import Provisioning
+from quartermaster.domain.enterprise import ADDITIONAL_INFORMATION_MAX_CHARS, Provisioning
 from quartermaster.domain.errors import Conflict, InvalidInput, NotFound
 from quartermaster.domain.types import Term
 from quartermaster.http.deps import Ctx
@@ -24,7 +24,9 @@ from quartermaster.web.session import Viewer
 router = APIRouter(prefix="/operator", include_in_schema=False)
 Text = Annotated[str, Form(max_length=2000)]
 Emails = Annotated[str, Form(max_length=400_000)]
-BLANK = {"name": "", "billing_address": "", "member_emails": "", "admin_emails": ""}
+LongText = Annotated[str, Form(max_length=ADDITIONAL_INFORMATION_MAX_CHARS)]
+BLANK = {"name": "", "billing_address": "", "additional_information": ""}
+BLANK |= {"member_emails": "", "admin_emails": ""}
 BLANK |= {"inference_tokens": "2,000,000", "training_tokens": "0", "term": "yearly"}
 BLANK |= {"timezone": "UTC"}
 
@@ -63,6 +65,7 @@ def _provisioning(typed: dict[str, str]) -> Provisioning:
         training_tokens=whole(typed["training_tokens"] or "0", "training_tokens"),
         term=Term(typed["term"]),
         billing_address=typed["billing_address"],
+        additional_information=typed["additional_information"],
         timezone=typed["timezone"].strip() or "UTC",
     )
 
@@ -80,8 +83,10 @@ async def provision(
     term: Text = "yearly",
     timezone: Text = "UTC",
     billing_address: Text = "",
+    additional_information: LongText = "",
 ) -> Response:
     typed = {"name": name, "billing_address": billing_address, "term": term}
+    typed |= {"additional_information": additional_information}
     typed |= {"member_emails": member_emails, "admin_emails": admin_emails}
     typed |= {"inference_tokens": inference_tokens, "training_tokens": training_tokens}
     typed |= {"timezone": timezone}
