@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from quartermaster import __version__
+from quartermaster.providers import openai_wire
 from quartermaster.providers.aiohttp_transport import AiohttpTransport
 from quartermaster.providers.base import (
     ChatChunk,
@@ -63,7 +64,6 @@ DEFAULT_HEADERS = {
     "Content-Type": "application/json",
     "User-Agent": f"quartermaster/{__version__}",
 }
-ERROR_TEXT_LIMIT = 500
 
 
 class OpenAIHTTPProvider:
@@ -94,9 +94,9 @@ class OpenAIHTTPProvider:
         with self._translated():
             choices = payload["choices"]
             return ChatResult(
-                content=_generated(choices, "message"),
+                content=openai_wire.generated(choices, "message"),
                 finish_reason=choices[0].get("finish_reason") or "stop",
-                usage=_usage(payload.get("usage")),
+                usage=openai_wire.usage(payload.get("usage")),
                 model=payload.get("model", self._model),
                 raw=payload,
             )
@@ -115,12 +115,12 @@ class OpenAIHTTPProvider:
             async for event in self._events(reply):
                 with self._translated():
                     choices = event.get("choices") or []
-                    if _usage(event.get("usage")) is not None:
-                        usage, usage_event = _usage(event.get("usage")), event
+                    if openai_wire.usage(event.get("usage")) is not None:
+                        usage, usage_event = openai_wire.usage(event.get("usage")), event
                     finish = next(
                         (c["finish_reason"] for c in choices if c.get("finish_reason")), finish
                     )
-                    text = _generated(choices, "delta")
+                    text = openai_wire.generated(choices, "delta")
                 if choices:
                     yield ChatChunk(delta=text, raw=event)
         yield ChatChunk(finish_reason=finish or "stop", usage=usage, raw=usage_event)
@@ -134,7 +134,7 @@ class OpenAIHTTPProvider:
             vectors = [[float(x) for x in row["embedding"]] for row in rows]
             if len(vectors) != len(inputs):
                 raise ValueError(f"{len(vectors)} vectors for {len(inputs)} inputs")
-            return EmbedResult(vectors, _usage(payload.get("usage")), self._model)
+            return EmbedResult(vectors, openai_wire.usage(payload.get("usage")), self._model)
 
     async def _native_whole(self, call: NativeCall) -> ChatResult:
         body = self._native_body(call, stream=False)
@@ -267,7 +267,7 @@ class OpenAIHTTPProvider:
     async def _raise_for_status(self, response: httpx.Response) -> None:
         with self._translated():
             await self._read(response)
-        message = _redacted(_error_message(response), self._api_key)
+        message = openai_wire.redacted(openai_wire.error_message(response), self._api_key)
         if response.is_client_error:
             raise ProviderRejected(message, self._config.name, status=response.status_code)
         raise ProviderBadResponse(
@@ -361,51 +361,3 @@ def _merged(
         if name.lower() not in {h.lower() for h in config.headers}:
             merged[name] = value
     return merged
-
-
-def _redacted(text: str, key: str | None) -> str:
-    """Upstreams echo a rejected key in their error ("Incorrect API key provided: sk-…"); the
-    message goes on to our caller, the key must not."""
-    return text.replace(key, "[redacted]") if key else text
-
-
-def _usage(raw: Any) -> TokenUsage | None:
-    """OpenAI's usage object, with the cached and reasoning parts when the upstream gives them."""
-    if not isinstance(raw, dict) or raw.get("prompt_tokens") is None:
-        return None
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
-    return TokenUsage(
-        int(raw["prompt_tokens"]),
-        int(raw.get("completion_tokens") or 0),
-        int(prompt_details.get("cached_tokens") or 0),
-        int(completion_details.get("reasoning_tokens") or 0),
-    )
-
-
-def _generated(choices: list[Any], key: str) -> str:
-    """All the text the choices hold under `key` (`message`, or a stream's `delta`): content,
-    refusals and tool calls' names and arguments, or a legacy completion's `text` — what a
-    local count falls back on."""
-    pieces: list[str] = []
-    for choice in choices:
-        pieces.append(str(choice.get("text") or ""))
-        part = choice.get(key) or {}
-        pieces += [str(part.get(field) or "") for field in ("content", "refusal")]
-        calls = [*(part.get("tool_calls") or ()), part.get("function_call") or {}]
-        for call in calls:
-            function = call.get("function", call) if isinstance(call, dict) else {}
-            pieces += [str(function.get(field) or "") for field in ("name", "arguments")]
-    return "".join(pieces)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """OpenAI's `{"error": {"message": ...}}` when present, else the start of the body."""
-    try:
-        error = response.json().get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        if message:
-            return str(message)[:ERROR_TEXT_LIMIT]
-    except (ValueError, AttributeError):
-        pass
-    return response.text[:ERROR_TEXT_LIMIT] or response.reason_phrase
