@@ -4,6 +4,7 @@ clients for it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anthropic
@@ -21,7 +22,7 @@ from quartermaster.services.identity import api_keys
 from quartermaster.settings import Settings
 from tests.fakes.clock import FixedClock
 from tests.fakes.upstream import FakeUpstream
-from tests.integration.ledger_fixtures import CHAT, EMBEDDING
+from tests.integration.ledger_fixtures import CHAT, EMBEDDING, add_member
 
 FAKE_UPSTREAM = UpstreamConfig(
     name="fake",
@@ -53,9 +54,24 @@ def fake() -> FakeUpstream:
 async def gateway(
     settings: Settings, clock: FixedClock, fake: FakeUpstream, tmp_path: Path
 ) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, clock=clock, providers=fake_providers(fake))
+    async with serving(settings, clock, fake_providers(fake)) as application:
+        yield application
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, clock: FixedClock, providers: ProviderRegistry
+) -> AsyncIterator[FastAPI]:
+    """The app with `providers`, started and stopped as a server does."""
+    application = create_app(settings, clock=clock, providers=providers)
     async with application.router.lifespan_context(application):
         yield application
+
+
+async def member_with_key(ctx: Context) -> tuple[int, str]:
+    """A member with an inference cap of 100,000 and an API key: (user id, key)."""
+    added = await add_member(ctx, inference_cap=100_000)
+    return added.user_id, await key_for(ctx, added.user_id)
 
 
 async def key_for(ctx: Context, user_id: int) -> str:

@@ -15,7 +15,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from quartermaster.app import create_app
 from quartermaster.domain.principal import Principal
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
 from quartermaster.providers.registry import ProviderRegistry
@@ -25,7 +24,14 @@ from quartermaster.services.enterprise import model_list
 from quartermaster.services.ledger import check
 from quartermaster.settings import Settings
 from quartermaster.store.models import UsageEvent
-from tests.e2e.gateway_fixtures import FAKE_UPSTREAM, anthropic_client, fake, key_for
+from tests.e2e.gateway_fixtures import (
+    FAKE_UPSTREAM,
+    anthropic_client,
+    fake,
+    key_for,
+    member_with_key,
+    serving,
+)
 from tests.e2e.test_gateway_fidelity import answer, usage
 from tests.fakes.clock import FixedClock
 from tests.fakes.upstream import FakeUpstream
@@ -68,15 +74,13 @@ async def gateway(
             PRICED: OpenAIHTTPProvider(FAKE_UPSTREAM, "fake-priced", transport=transport),
         }
     )
-    application = create_app(settings, clock=clock, providers=providers)
-    async with application.router.lifespan_context(application):
+    async with serving(settings, clock, providers) as application:
         yield application
 
 
 @pytest.fixture
 async def member(ctx: Context) -> tuple[int, str]:
-    added = await add_member(ctx, inference_cap=100_000)
-    return added.user_id, await key_for(ctx, added.user_id)
+    return await member_with_key(ctx)
 
 
 async def used_and_held(ctx: Context, user_id: int) -> tuple[int, int]:

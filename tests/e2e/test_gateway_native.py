@@ -17,7 +17,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from quartermaster.app import create_app
 from quartermaster.domain.principal import Principal
 from quartermaster.providers.config import UpstreamConfig
 from quartermaster.providers.openai_http import OpenAIHTTPProvider
@@ -27,10 +26,10 @@ from quartermaster.services.context import Context
 from quartermaster.services.ledger import check
 from quartermaster.settings import Settings
 from quartermaster.store.models import UsageEvent
-from tests.e2e.gateway_fixtures import anthropic_client, key_for, openai_client
+from tests.e2e.gateway_fixtures import anthropic_client, member_with_key, openai_client, serving
 from tests.fakes.clock import FixedClock
 from tests.fakes.native_upstream import WORDS, NativeUpstream
-from tests.integration.ledger_fixtures import CHAT, PRICED, add_member, enable_priced_model
+from tests.integration.ledger_fixtures import CHAT, PRICED, enable_priced_model
 from tests.integration.test_ledger import counter
 
 OPENAI = UpstreamConfig(
@@ -81,15 +80,13 @@ async def gateway(
             PRICED: OpenAIHTTPProvider(ANTHROPIC, "claude-up", transport=transport),
         }
     )
-    application = create_app(settings, clock=clock, providers=providers)
-    async with application.router.lifespan_context(application):
+    async with serving(settings, clock, providers) as application:
         yield application
 
 
 @pytest.fixture
 async def member(ctx: Context) -> tuple[int, str]:
-    added = await add_member(ctx, inference_cap=100_000)
-    return added.user_id, await key_for(ctx, added.user_id)
+    return await member_with_key(ctx)
 
 
 async def booked(ctx: Context, user_id: int) -> tuple[tuple[int, int], list[tuple[Any, ...]]]:
