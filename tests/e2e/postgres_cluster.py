@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -40,10 +40,15 @@ def postgres_bin() -> Path:
 
 
 class PostgresCluster:
-    """One cluster in `directory` on `port`; `start`, `stop` and `remove` block until done."""
+    """One cluster in `directory` on `port`; `start`, `stop` and `remove` block until done.
+    `settings` are given to the server at start (`-c name=value`), never written into the data
+    directory, so a standby copied from this cluster does not inherit them."""
 
-    def __init__(self, bin_dir: Path, directory: Path, port: int) -> None:
+    def __init__(
+        self, bin_dir: Path, directory: Path, port: int, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.bin_dir, self.directory, self.port = bin_dir, directory, port
+        self.settings = dict(settings or {})
         self.data = directory / "data"
         self.log = directory / "postgres.log"
         self._as_postgres = os.geteuid() == 0
@@ -61,16 +66,32 @@ class PostgresCluster:
             timeout=60,
         )
 
-    def init(self) -> None:
+    def _own_directory(self) -> None:
         if self._as_postgres:
             shutil.chown(self.directory, SUPERUSER, SUPERUSER)
+
+    def init(self) -> None:
+        """A new cluster. initdb's pg_hba.conf trusts loopback connections, replication too."""
+        self._own_directory()
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync")
+
+    def init_standby(self, primary: PostgresCluster, name: str) -> None:
+        """A hot standby of `primary` (started), copied by `pg_basebackup -R`: it streams from
+        the primary as `name`, the application name `synchronous_standby_names` lists."""
+        self._own_directory()
+        source = f"host=127.0.0.1 port={primary.port} user={SUPERUSER} application_name={name}"
+        self._run("pg_basebackup", "-D", str(self.data), "-d", source, "-R", "-X", "stream")
+
+    def promote(self) -> None:
+        """The standby becomes a primary; returns once it accepts writes."""
+        self._run("pg_ctl", "promote", "-D", str(self.data), "-w", "-t", "30")
 
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 "
             f"-c unix_socket_directories={self.directory} -c fsync=off -c max_connections=100"
         )
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             "pg_ctl",
             "start",

@@ -88,6 +88,18 @@ async def test_a_port_nobody_listens_on_is_named(tmp_path: Path) -> None:
     )
 
 
+async def test_every_listed_host_is_named(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1,127.0.0.1:2/none",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+    )
+    error = (await _health_of(settings)).json()["error"]
+    assert error["message"] == (
+        "database unreachable at 127.0.0.1:1,127.0.0.1:2: nothing accepts connections there"
+    )
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_read_only_standby_is_named_not_served(ctx: Context, database_url: str) -> None:
     """A URL that reaches a standby (or a database set read-only) would refuse every hold with

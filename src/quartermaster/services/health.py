@@ -49,6 +49,9 @@ def where(ctx: Context) -> str:
     url = ctx.uow.engine.url
     if url.get_backend_name() == "sqlite":
         return url.database or "(memory)"
+    listed = url.query.get("host")  # several hosts: SQLAlchemy's ?host=a:5432&host=b:5432
+    if isinstance(listed, tuple):
+        return ",".join(listed)
     return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
