@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -121,15 +122,40 @@ class PostgresCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _new_cluster(bin_dir: Path, settings: Mapping[str, str] | None = None) -> PostgresCluster:
+    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
+    directory = Path(tempfile.mkdtemp(prefix="qm-pg-"))
+    return PostgresCluster(bin_dir, directory, free_port(), settings)
+
+
 @pytest.fixture
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A started throw-away cluster (trust auth, user `postgres`), removed after the test."""
-    bin_dir = postgres_bin()
-    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
-    cluster = PostgresCluster(bin_dir, Path(tempfile.mkdtemp(prefix="qm-pg-")), free_port())
+    cluster = _new_cluster(postgres_bin())
     try:
         cluster.init()
         cluster.start()
         yield cluster
     finally:
         cluster.remove()
+
+
+STANDBY_NAME = "qm_standby"
+
+
+@pytest.fixture
+def primary_and_standby() -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A started primary and a hot standby streaming from it, both removed after the test. The
+    primary waits for the standby's flush before a commit returns (`synchronous_standby_names`;
+    the standby may take a moment to connect: see `pg_stat_replication.sync_state`)."""
+    bin_dir = postgres_bin()
+    primary = _new_cluster(bin_dir, {"synchronous_standby_names": STANDBY_NAME})
+    standby = _new_cluster(bin_dir)
+    with ExitStack() as cleanup:  # each is removed, even when the other's removal fails
+        cleanup.callback(standby.remove)
+        cleanup.callback(primary.remove)
+        primary.init()
+        primary.start()
+        standby.init_standby(primary, STANDBY_NAME)
+        standby.start()
+        yield primary, standby
