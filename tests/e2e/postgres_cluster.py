@@ -144,12 +144,17 @@ STANDBY_NAME = "qm_standby"
 
 
 @pytest.fixture
-def primary_and_standby() -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
-    """A started primary and a hot standby streaming from it, both removed after the test. The
-    primary waits for the standby's flush before a commit returns (`synchronous_standby_names`;
-    the standby may take a moment to connect: see `pg_stat_replication.sync_state`)."""
+def primary_and_standby(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A started primary and a hot standby streaming from it, both removed after the test. By
+    default the primary waits for the standby's flush before a commit returns
+    (`synchronous_standby_names`); parametrized indirectly with False, it does not. The standby
+    may take a moment to connect: see `pg_stat_replication.sync_state`."""
+    synchronous = getattr(request, "param", True)
     bin_dir = postgres_bin()
-    primary = _new_cluster(bin_dir, {"synchronous_standby_names": STANDBY_NAME})
+    settings = {"synchronous_standby_names": STANDBY_NAME} if synchronous else {}
+    primary = _new_cluster(bin_dir, settings)
     standby = _new_cluster(bin_dir)
     with ExitStack() as cleanup:  # each is removed, even when the other's removal fails
         cleanup.callback(standby.remove)

@@ -1,11 +1,12 @@
 """A hot standby takes over: two `qm serve` processes whose database URL lists a primary and its
-synchronous standby (`target_session_attrs=read-write`) are under load when the primary stops,
-as in a crash (`pg_ctl stop -m immediate`) or a planned switch (`-m fast`, which first sends the
-standby all it wrote), and the standby is promoted. Calls in flight and
-calls made while there is no primary fail closed with 503 database_unavailable (never a 500,
-never an answer that was not metered); both processes serve again by themselves, on the new
-primary, within seconds; every 200 answer has exactly one usage event there and no other call
-does; once the holds of cut calls expire nothing stays held, and `qm ledger check` is clean.
+standby (`target_session_attrs=read-write`) are under load when the primary stops, as in a crash
+(`pg_ctl stop -m immediate`) or a planned switch (`-m fast`, which first sends the standby all it
+wrote), and the standby is promoted. Calls in flight and calls made while there is no primary
+fail closed with 503 database_unavailable (never a 500); both processes serve again by
+themselves, on the new primary, within seconds; once the holds of cut calls expire nothing stays
+held, nothing is charged twice, and `qm ledger check` is clean. With a synchronous standby every
+200 answer has exactly one usage event on the new primary and no other call has one; with an
+asynchronous one, the answers that went uncharged are counted.
 
 Both clusters are this test's own (tests/e2e/postgres_cluster.py): the shared server is never
 stopped. The measured seconds are printed (`pytest -s`) and quoted in docs/deploy.md."""
@@ -16,7 +17,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,12 @@ def _listing_both(primary: PostgresCluster, standby: PostgresCluster) -> str:
     return f"postgresql://postgres@{hosts}/{DATABASE}?target_session_attrs=read-write"
 
 
-async def _standby_is_synchronous(primary: PostgresCluster) -> bool:
+def _synchronous(primary: PostgresCluster) -> bool:
+    return "synchronous_standby_names" in primary.settings
+
+
+async def _standby_streaming(primary: PostgresCluster) -> bool:
+    """Whether the standby streams, and as `synchronous_standby_names` makes it."""
     connection = await asyncpg.connect(primary.dsn)
     try:
         state = await connection.fetchval(
@@ -82,7 +88,7 @@ async def _standby_is_synchronous(primary: PostgresCluster) -> bool:
         )
     finally:
         await connection.close()
-    return bool(state == "sync")
+    return bool(state == ("sync" if _synchronous(primary) else "async"))
 
 
 @asynccontextmanager
@@ -163,6 +169,10 @@ async def _answers_on_the_new_primary(load: Load, urls: list[str], after: float)
     await eventually("traffic on the new primary", enough, timeout_s=30)
 
 
+def _calls_of(load: Load) -> Counter[tuple[int, str | None]]:
+    return Counter((call.status, call.code) for call in load.calls)
+
+
 def _in_flight(calls: list[Call], moment: float) -> Counter[tuple[int, str | None]]:
     return Counter((c.status, c.code) for c in calls if c.started < moment < c.ended)
 
@@ -179,8 +189,13 @@ def database(
     return database
 
 
-@pytest.mark.parametrize("mode", ["immediate", "fast"])
-async def test_a_promoted_standby_takes_over_and_nothing_is_lost_or_charged_twice(
+@pytest.mark.parametrize(
+    ("mode", "primary_and_standby"),
+    [("immediate", True), ("fast", True), ("immediate", False)],
+    ids=["crash-synchronous", "switch-synchronous", "crash-asynchronous"],
+    indirect=["primary_and_standby"],
+)
+async def test_a_promoted_standby_takes_over_failing_closed_and_charging_nothing_twice(
     mode: str,
     primary_and_standby: tuple[PostgresCluster, PostgresCluster],  # noqa: F811 - imported above
     database: qm_stack.Database,
@@ -192,9 +207,7 @@ async def test_a_promoted_standby_takes_over_and_nothing_is_lost_or_charged_twic
     team = await qm_stack.with_context(database.url, qm_stack.provision_team, spec)
     env = qm_environment(database, upstream_url, workdir)
     env["QM_DATABASE_URL"] = _listing_both(primary, standby)
-    await eventually(
-        "the standby streaming synchronously", lambda: _standby_is_synchronous(primary)
-    )
+    await eventually("the standby streaming", lambda: _standby_streaming(primary))
     with ExitStack() as stack:
         servers = [stack.enter_context(qm_serve(env, workdir, f"qm-{n}")) for n in range(GATEWAYS)]
         urls = [server.url for server in servers]
@@ -204,7 +217,8 @@ async def test_a_promoted_standby_takes_over_and_nothing_is_lost_or_charged_twic
         await _healthz(urls, 200)
         assert all(server.process.poll() is None for server in servers), "no restart"
     _judge(load, failover, mode)
-    await _judge_ledger(qm_stack.Database(standby.dsn, DATABASE), team.member_ids[0], load)
+    new_primary = qm_stack.Database(standby.dsn, DATABASE)
+    await _judge_ledger(new_primary, team.member_ids[0], load, _synchronous(primary))
     assert ledger_check(env, workdir) == {"ok": True, "differences": []}
 
 
@@ -223,14 +237,30 @@ def _judge(load: Load, failover: Failover, mode: str) -> None:
     )
 
 
-async def _judge_ledger(new_primary: qm_stack.Database, member: int, load: Load) -> None:
+async def _judge_ledger(
+    new_primary: qm_stack.Database, member: int, load: Load, synchronous: bool
+) -> None:
+    """Every 200 answer has its usage event on the new primary and no other call has one, once
+    bookings in flight have landed and the holds of cut calls expired. An asynchronous standby
+    may lack the last holds and bookings the primary acknowledged: those answers go uncharged
+    (counted and printed), but nothing is charged twice and the counters still add up."""
     answered = {call.request_id for call in load.calls if call.status == 200}
 
     async def resolved() -> bool:
         ledger = await ledger_of(new_primary, member)
-        return set(ledger.events) == answered and "pending" not in ledger.holds.values()
+        booked = set(ledger.events) == answered or not synchronous
+        return booked and "pending" not in ledger.holds.values()
 
-    await eventually("bookings landed and cut calls' holds expired", resolved, HOLD_TTL_S + 15)
+    with suppress(AssertionError):  # the assertions below say what differs
+        await eventually("bookings landed, cut calls' holds expired", resolved, HOLD_TTL_S + 15)
     ledger = await ledger_of(new_primary, member)
+    assert "pending" not in ledger.holds.values(), ledger.holds
+    unanswered = {rid: ledger.holds.get(rid) for rid in set(ledger.events) - answered}
+    assert not unanswered, f"charged, but not answered 200: {unanswered}, {_calls_of(load)}"
+    if synchronous:
+        unbooked = {rid: ledger.holds.get(rid) for rid in answered - set(ledger.events)}
+        assert not unbooked, f"answered 200, but not charged (hold states): {unbooked}"
     assert ledger.reserved == 0
     assert ledger.used == sum(ledger.events.values())
+    replication = "synchronous" if synchronous else "asynchronous"
+    print(f"{replication}: {len(answered - set(ledger.events))} of {len(answered)} answers lost")
