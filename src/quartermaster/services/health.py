@@ -76,13 +76,11 @@ def _why(exc: BaseException, *, several: bool) -> str:
         cause = cause.__cause__ or cause.__context__
     if isinstance(cause, socket.gaierror):
         return "its host name does not resolve"
-    if isinstance(cause, ConnectionRefusedError):
+    if isinstance(cause, ConnectionRefusedError) and several:
         # The driver reports the last refusal even when another host was a standby.
-        return (
-            "no host there both accepts connections and takes writes"
-            if several
-            else ("nothing accepts connections there")
-        )
+        return "no host there both accepts connections and takes writes"
+    if isinstance(cause, ConnectionRefusedError):
+        return "nothing accepts connections there"
     if isinstance(cause, TimeoutError):
         return "it does not answer"
     return type(cause or exc).__name__
