@@ -8,6 +8,7 @@ Configuration that cannot work stops start-up with a message that says what to f
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ from quartermaster.domain.pricing import PriceList
 
 MIN_SECRET_LENGTH = 32
 WEAK_SECRETS = frozenset({"changeme", "secret", "password", "change-me", "development"})
+DEFAULT_POSTGRES_PORT = 5432
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
@@ -184,12 +186,31 @@ def normalize_database_url(url: str) -> str:
         ("sqlite://", "sqlite+aiosqlite://"),
     ):
         if url.startswith(prefix):
-            return driver + url[len(prefix) :]
+            return _hosts_as_query(driver + url[len(prefix) :])
     if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-        return url
+        return _hosts_as_query(url)
     raise ConfigurationError(
         f"QM_DATABASE_URL must be a PostgreSQL or SQLite URL, got {url.split('://')[0]}://..."
     )
+
+
+def _hosts_as_query(url: str) -> str:
+    """libpq's list of hosts (`postgresql://u@db1:5432,db2:5432/qm?target_session_attrs=...`),
+    which SQLAlchemy cannot parse, in SQLAlchemy's form (`postgresql+asyncpg://u@/qm?host=db1:5432
+    &host=db2:5432&...`); asyncpg tries them in order. Each host gets a port (5432 if none), as
+    SQLAlchemy's multi-host form requires. Any other URL is returned as it is."""
+    scheme, _, rest = url.partition("://")
+    authority, _, tail = rest.partition("/")
+    user, at, hosts = authority.rpartition("@")
+    if "," not in hosts:
+        return url
+    database, _, query = tail.partition("?")
+    listed = "&".join(f"host={_with_port(host)}" for host in hosts.split(","))
+    return f"{scheme}://{user}{at}/{database}?{listed}{'&' if query else ''}{query}"
+
+
+def _with_port(host: str) -> str:
+    return host if re.search(r":\d+$", host) else f"{host}:{DEFAULT_POSTGRES_PORT}"
 
 
 def _demo_secret(data_dir: Path) -> str:

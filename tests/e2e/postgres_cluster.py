@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,15 @@ def postgres_bin() -> Path:
 
 
 class PostgresCluster:
-    """One cluster in `directory` on `port`; `start`, `stop` and `remove` block until done."""
+    """One cluster in `directory` on `port`; `start`, `stop` and `remove` block until done.
+    `settings` are given to the server at start (`-c name=value`), never written into the data
+    directory, so a standby copied from this cluster does not inherit them."""
 
-    def __init__(self, bin_dir: Path, directory: Path, port: int) -> None:
+    def __init__(
+        self, bin_dir: Path, directory: Path, port: int, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.bin_dir, self.directory, self.port = bin_dir, directory, port
+        self.settings = dict(settings or {})
         self.data = directory / "data"
         self.log = directory / "postgres.log"
         self._as_postgres = os.geteuid() == 0
@@ -61,16 +67,32 @@ class PostgresCluster:
             timeout=60,
         )
 
-    def init(self) -> None:
+    def _own_directory(self) -> None:
         if self._as_postgres:
             shutil.chown(self.directory, SUPERUSER, SUPERUSER)
+
+    def init(self) -> None:
+        """A new cluster. initdb's pg_hba.conf trusts loopback connections, replication too."""
+        self._own_directory()
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync")
+
+    def init_standby(self, primary: PostgresCluster, name: str) -> None:
+        """A hot standby of `primary` (started), copied by `pg_basebackup -R`: it streams from
+        the primary as `name`, the application name `synchronous_standby_names` lists."""
+        self._own_directory()
+        source = f"host=127.0.0.1 port={primary.port} user={SUPERUSER} application_name={name}"
+        self._run("pg_basebackup", "-D", str(self.data), "-d", source, "-R", "-X", "stream")
+
+    def promote(self) -> None:
+        """The standby becomes a primary; returns once it accepts writes."""
+        self._run("pg_ctl", "promote", "-D", str(self.data), "-w", "-t", "30")
 
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 "
             f"-c unix_socket_directories={self.directory} -c fsync=off -c max_connections=100"
         )
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             "pg_ctl",
             "start",
@@ -100,15 +122,45 @@ class PostgresCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _new_cluster(bin_dir: Path, settings: Mapping[str, str] | None = None) -> PostgresCluster:
+    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
+    directory = Path(tempfile.mkdtemp(prefix="qm-pg-"))
+    return PostgresCluster(bin_dir, directory, free_port(), settings)
+
+
 @pytest.fixture
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A started throw-away cluster (trust auth, user `postgres`), removed after the test."""
-    bin_dir = postgres_bin()
-    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
-    cluster = PostgresCluster(bin_dir, Path(tempfile.mkdtemp(prefix="qm-pg-")), free_port())
+    cluster = _new_cluster(postgres_bin())
     try:
         cluster.init()
         cluster.start()
         yield cluster
     finally:
         cluster.remove()
+
+
+STANDBY_NAME = "qm_standby"
+
+
+@pytest.fixture
+def primary_and_standby(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A started primary and a hot standby streaming from it, both removed after the test. By
+    default the primary waits for the standby's flush before a commit returns
+    (`synchronous_standby_names`); parametrized indirectly with False, it does not. The standby
+    may take a moment to connect: see `pg_stat_replication.sync_state`."""
+    synchronous = getattr(request, "param", True)
+    bin_dir = postgres_bin()
+    settings = {"synchronous_standby_names": STANDBY_NAME} if synchronous else {}
+    primary = _new_cluster(bin_dir, settings)
+    standby = _new_cluster(bin_dir)
+    with ExitStack() as cleanup:  # each is removed, even when the other's removal fails
+        cleanup.callback(standby.remove)
+        cleanup.callback(primary.remove)
+        primary.init()
+        primary.start()
+        standby.init_standby(primary, STANDBY_NAME)
+        standby.start()
+        yield primary, standby

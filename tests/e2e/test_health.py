@@ -2,6 +2,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from quartermaster.app import create_app
 from quartermaster.domain.errors import ServiceUnavailable
@@ -88,6 +89,19 @@ async def test_a_port_nobody_listens_on_is_named(tmp_path: Path) -> None:
     )
 
 
+async def test_every_listed_host_is_named(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1,127.0.0.1:2/none",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+    )
+    error = (await _health_of(settings)).json()["error"]
+    assert error["message"] == (
+        "database unreachable at 127.0.0.1:1,127.0.0.1:2: "
+        "no host there both accepts connections and takes writes"
+    )
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_read_only_standby_is_named_not_served(ctx: Context, database_url: str) -> None:
     """A URL that reaches a standby (or a database set read-only) would refuse every hold with
@@ -105,3 +119,27 @@ async def test_a_read_only_standby_is_named_not_served(ctx: Context, database_ur
     assert "read-only (a standby)" in refused.value.message
     assert "target_session_attrs=read-write" in refused.value.message
     assert (await health.check(ctx))["database"] == "ok"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_hosts_that_take_no_writes_are_named_when_writes_are_wanted(
+    database_url: str, tmp_path: Path
+) -> None:
+    """With target_session_attrs=read-write the driver refuses a standby (here a database set
+    read-only, which it judges alike) rather than connect; health says which hosts and why."""
+    name = database_url.rsplit("/", 1)[1]
+    settings = Settings(
+        database_url=f"{database_url}?target_session_attrs=read-write",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+    )
+    await _admin(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        error = (await _health_of(settings)).json()["error"]
+    finally:
+        await _admin(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+    assert error["code"] == "database_unavailable"
+    assert error["message"] == (
+        f"no database at {make_url(database_url).host}:{make_url(database_url).port} takes "
+        "writes (each is a standby or read-only): promote one, or list the primary"
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -19,9 +18,9 @@ import pytest
 from bench import qm_stack
 
 from tests.e2e.postgres_cluster import PostgresCluster, postgres_cluster  # noqa: F401
+from tests.reliability.load import Load
 from tests.reliability.stack import (
     HOLD_TTL_S,
-    chat_body,
     eventually,
     ledger_check,
     ledger_of,
@@ -30,44 +29,14 @@ from tests.reliability.stack import (
 )
 
 CLIENTS = 4
-MAX_CALLS = 3_000
 DOWN_S = 3.0
-
-
-@dataclass(frozen=True)
-class Call:
-    started: float
-    ended: float
-    status: int
-    code: str | None
-
-
-@dataclass
-class Load:
-    """Metered calls from a few clients until told to stop (bounded in count and time)."""
-
-    calls: list[Call] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def client(self, http: httpx.AsyncClient) -> None:
-        deadline = time.monotonic() + 60
-        while not self.stop.is_set() and len(self.calls) < MAX_CALLS:
-            assert time.monotonic() < deadline, "the load ran past its time limit"
-            started = time.monotonic()
-            reply = await http.post("/v1/chat/completions", json=chat_body("hello"))
-            code = reply.json()["error"]["code"] if reply.status_code != 200 else None
-            self.calls.append(Call(started, time.monotonic(), reply.status_code, code))
-            await asyncio.sleep(0.02)
-
-    def between(self, start: float, end: float) -> list[Call]:
-        return [call for call in self.calls if call.started >= start and call.ended <= end]
 
 
 async def _outage(
     cluster: PostgresCluster, load: Load, http: httpx.AsyncClient
 ) -> tuple[float, float]:
     """Stop the database for DOWN_S under load; returns when it was down and when it came back."""
-    await eventually("calls answered", lambda: _some(load, 200), timeout_s=20)
+    await eventually("calls answered", lambda: _answered(load, 200), timeout_s=20)
     await asyncio.to_thread(cluster.stop, "fast")
     down = time.monotonic()
     await asyncio.sleep(DOWN_S)
@@ -79,8 +48,8 @@ async def _outage(
     return down, up
 
 
-async def _some(load: Load, status: int, after: float = 0.0) -> bool:
-    return any(call.status == status and call.started > after for call in load.calls)
+async def _answered(load: Load, status: int, after: float = 0.0) -> bool:
+    return load.answered(status, after=after)
 
 
 @pytest.fixture
@@ -111,7 +80,7 @@ async def test_calls_fail_closed_while_the_database_is_down_and_recover_by_thems
             clients = [asyncio.create_task(load.client(http)) for _ in range(CLIENTS)]
             try:
                 down, up = await _outage(postgres_cluster, load, http)
-                recovered_s = await eventually("recovery", lambda: _some(load, 200, up), 30)
+                recovered_s = await eventually("recovery", lambda: _answered(load, 200, up), 30)
                 await asyncio.sleep(1.0)
             finally:
                 load.stop.set()

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from quartermaster.settings import ConfigurationError, Settings, load_settings
 
@@ -59,3 +60,16 @@ def test_database_urls_people_paste_get_async_drivers(tmp_path: Path) -> None:
     assert default == f"sqlite+aiosqlite:///{tmp_path.resolve()}/quartermaster.db"
     with pytest.raises(ConfigurationError, match="PostgreSQL or SQLite"):
         _ = Settings(database_url="mysql://x/y", data_dir=tmp_path).resolved_database_url
+
+
+def test_a_libpq_list_of_hosts_becomes_sqlalchemys_multi_host_form(tmp_path: Path) -> None:
+    listed = "postgresql://u:p@db1:5433,db2/qm?target_session_attrs=read-write"
+    url = Settings(database_url=listed, data_dir=tmp_path).resolved_database_url
+    assert url == (
+        "postgresql+asyncpg://u:p@/qm?host=db1:5433&host=db2:5432&target_session_attrs=read-write"
+    )
+    engine_url = make_url(url)
+    assert engine_url.query["host"] == ("db1:5433", "db2:5432")
+    assert engine_url.query["target_session_attrs"] == "read-write"
+    bare = Settings(database_url="postgres://u@db1,db2/qm", data_dir=tmp_path)
+    assert bare.resolved_database_url == "postgresql+asyncpg://u@/qm?host=db1:5432&host=db2:5432"

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.services.context import Context
-from quartermaster.store.db import dialect_name
+from quartermaster.store.db import dialect_name, no_writable_host
 from quartermaster.store.migrate import current_revision, head_revision
 
 READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
@@ -49,23 +49,38 @@ def where(ctx: Context) -> str:
     url = ctx.uow.engine.url
     if url.get_backend_name() == "sqlite":
         return url.database or "(memory)"
+    listed = url.query.get("host")  # several hosts: SQLAlchemy's ?host=a:5432&host=b:5432
+    if isinstance(listed, tuple):
+        return ",".join(listed)
     return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 def unreachable(ctx: Context, exc: BaseException) -> ServiceUnavailable:
     """The cause at the bottom of the error chain, in words: the name does not resolve, the
-    port refuses, or the driver's own error class."""
+    port refuses, every host reached is a standby, or the driver's own error class."""
+    if no_writable_host(exc):
+        return ServiceUnavailable(
+            f"no database at {where(ctx)} takes writes (each is a standby or read-only): "
+            "promote one, or list the primary",
+            code="database_unavailable",
+        )
+    return ServiceUnavailable(
+        f"database unreachable at {where(ctx)}: {_why(exc, several=',' in where(ctx))}",
+        code="database_unavailable",
+    )
+
+
+def _why(exc: BaseException, *, several: bool) -> str:
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, OSError):
         cause = cause.__cause__ or cause.__context__
     if isinstance(cause, socket.gaierror):
-        why = "its host name does not resolve"
-    elif isinstance(cause, ConnectionRefusedError):
-        why = "nothing accepts connections there"
-    elif isinstance(cause, TimeoutError):
-        why = "it does not answer"
-    else:
-        why = type(cause or exc).__name__
-    return ServiceUnavailable(
-        f"database unreachable at {where(ctx)}: {why}", code="database_unavailable"
-    )
+        return "its host name does not resolve"
+    if isinstance(cause, ConnectionRefusedError) and several:
+        # The driver reports the last refusal even when another host was a standby.
+        return "no host there both accepts connections and takes writes"
+    if isinstance(cause, ConnectionRefusedError):
+        return "nothing accepts connections there"
+    if isinstance(cause, TimeoutError):
+        return "it does not answer"
+    return type(cause or exc).__name__

@@ -84,6 +84,19 @@ def _server_unavailable(context: ExceptionContext) -> OperationalError | None:
     )
 
 
+def no_writable_host(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) says that every host reached is a standby or read-only,
+    which a URL with `target_session_attrs=read-write` refuses."""
+    import asyncpg
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, asyncpg.exceptions.TargetServerAttributeNotMatched):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def pgbouncer_connect_args() -> dict[str, Any]:
     """asyncpg behind PgBouncer in transaction mode: consecutive transactions may run on
     different server connections, so a statement prepared and cached on one is unknown on the
