@@ -59,13 +59,18 @@ ocr-deps:
 	   || (apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng)) \
 	  >/dev/null || echo "could not install tesseract-ocr; image uploads are refused without it"; }
 
-## system-deps: Debian packages used for real (OCR as above; nginx for CAC sign-in, chromium for
-## the dashboard's browser tests: Playwright never downloads a browser of its own)
+## system-deps: Debian packages used for real (OCR as above; nginx for CAC sign-in, PgBouncer for
+## the reliability tests, chromium for the dashboard's browser tests: Playwright never downloads a
+## browser of its own)
 system-deps: ocr-deps
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
 	  echo "installing nginx (Debian) for the CAC sign-in test"; \
 	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null \
 	  || echo "could not install nginx; its test is skipped outside CI"; }
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  echo "installing pgbouncer (Debian) for the reliability tests through a transaction pool"; \
+	  (apt-get install -y -q pgbouncer || (apt-get update -q && apt-get install -y -q pgbouncer)) \
+	  >/dev/null || echo "could not install pgbouncer; its tests are skipped outside CI"; }
 	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
 	  echo "installing chromium (Debian) for the dashboard's browser tests"; \
 	  (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) \

@@ -19,7 +19,6 @@ from tests.reliability.stack import (
     eventually,
     ledger_check,
     ledger_of,
-    qm_environment,
     qm_serve,
 )
 
@@ -72,12 +71,12 @@ def _pending(ledger: Ledger) -> set[str]:
 
 @pytest.mark.parametrize("scenario", ["stream", "whole", "ingest"])
 async def test_kill_9_mid_call_leaves_no_hold_and_no_double_charge(
-    scenario: str, shared_database: qm_stack.Database, upstream_url: str, workdir: Path
+    scenario: str, shared_database: qm_stack.Database, gateway_env: dict[str, str], workdir: Path
 ) -> None:
     spec = qm_stack.TeamSpec(f"Kill {scenario}", inference_cap=100_000, training_cap=100_000)
     team = await qm_stack.with_context(shared_database.url, qm_stack.provision_team, spec)
     member, key = team.member_ids[0], team.member_keys[0]
-    env = qm_environment(shared_database, upstream_url, workdir)
+    env = gateway_env
     with qm_serve(env, workdir, f"qm-{scenario}") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             dataset_id = await _new_dataset(http, key)

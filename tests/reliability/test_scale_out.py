@@ -22,7 +22,6 @@ from bench import qm_stack
 from tests.reliability.stack import (
     chat_body,
     ledger_check,
-    qm_environment,
     qm_serve,
     settled_ledger_of,
 )
@@ -51,11 +50,11 @@ async def _fire(urls: list[str], key: str) -> list[tuple[str, int, str | None]]:
 
 
 async def test_processes_sharing_one_database_never_charge_past_the_cap(
-    shared_database: qm_stack.Database, upstream_url: str, workdir: Path
+    shared_database: qm_stack.Database, gateway_env: dict[str, str], workdir: Path
 ) -> None:
     spec = qm_stack.TeamSpec("Scale-out", inference_cap=CAP)
     team = await qm_stack.with_context(shared_database.url, qm_stack.provision_team, spec)
-    env = qm_environment(shared_database, upstream_url, workdir)
+    env = gateway_env
     with ExitStack() as stack:
         servers = [stack.enter_context(qm_serve(env, workdir, f"qm-{n}")) for n in range(PROCESSES)]
         results = await _fire([server.url for server in servers], team.member_keys[0])

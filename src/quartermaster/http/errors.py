@@ -96,17 +96,49 @@ def _page_renderer(request: Request) -> Callable[[Request, errors.DomainError], 
     return renderer
 
 
-def _overflowed(exc: BaseException) -> bool:
-    """Whether a Python int no database column can hold caused `exc` (SQLite raises the
-    OverflowError itself; asyncpg's sits at the bottom of the DBAPIError's chain)."""
+STATEMENT_MIXUPS = ("26000", "42P05")
+"""SQLSTATEs of a prepared statement that vanished or clashes: the database URL reaches PgBouncer
+in transaction mode, where the next transaction runs on another server connection, and
+`QM_DB_PGBOUNCER` is off (docs/deploy.md)."""
+
+
+def _in_chain(exc: BaseException, found: Callable[[BaseException], bool]) -> bool:
+    """Whether `found` holds for `exc` or what caused it (the driver's error sits at the bottom
+    of a DBAPIError's chain)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, OverflowError):
+        if found(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _overflowed(exc: BaseException) -> bool:
+    """Whether a Python int no database column can hold caused `exc` (SQLite raises the
+    OverflowError itself; asyncpg's is in the DBAPIError's chain)."""
+    return _in_chain(exc, lambda seen: isinstance(seen, OverflowError))
+
+
+def _statement_mixup(exc: BaseException) -> bool:
+    return _in_chain(exc, lambda seen: getattr(seen, "sqlstate", None) in STATEMENT_MIXUPS)
+
+
+def database_misconfigured() -> ErrorResponse:
+    """503, failing closed, with the fix in the operator's log: the statement failed inside its
+    transaction, so nothing was charged or changed."""
+    log.error(
+        "a prepared statement vanished between transactions: the database URL reaches PgBouncer "
+        "in transaction mode; set QM_DB_PGBOUNCER=1 on every process (docs/deploy.md)"
+    )
+    return ErrorResponse(
+        503,
+        "the database connection is misconfigured; nothing was charged or changed, and the "
+        "operator's log says what to fix",
+        "service_unavailable",
+        code="database_misconfigured",
+    )
 
 
 def database_unavailable(exc: BaseException) -> ErrorResponse:
@@ -182,7 +214,9 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return ErrorResponse(500, "internal error; the operator's log has the details", "api_error")
 
-    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if _statement_mixup(exc):
+            return database_misconfigured()
         if not _overflowed(exc):
             return await unexpected_error(request, exc)
         return ErrorResponse(
@@ -199,6 +233,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, in_route_shape(http_error))
     for unreachable in (OperationalError, InterfaceError, OSError, TimeoutError):
         app.add_exception_handler(unreachable, in_route_shape(database_down))
-    app.add_exception_handler(OverflowError, in_route_shape(out_of_range))
-    app.add_exception_handler(DBAPIError, in_route_shape(out_of_range))
+    app.add_exception_handler(OverflowError, in_route_shape(database_error))
+    app.add_exception_handler(DBAPIError, in_route_shape(database_error))
     app.add_exception_handler(Exception, in_route_shape(unexpected_error))
