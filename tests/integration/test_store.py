@@ -6,11 +6,13 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from quartermaster.services.context import Context
 from quartermaster.store import migrate
+from quartermaster.store.db import lost_prepared_statement
 from quartermaster.store.models import Base, ModelCatalogEntry, Organization
 
 
@@ -83,3 +85,16 @@ async def test_migrations_create_exactly_what_the_models_describe(ctx: Context) 
     async with ctx.uow.engine.connect() as connection:
         diff = await connection.run_sync(differences)
     assert diff == [], "a model changed without a migration: run tools/new_migration.py"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_vanished_prepared_statement_is_told_from_other_errors(ctx: Context) -> None:
+    """What a pooler in transaction mode causes (docs/deploy.md), recognised through
+    SQLAlchemy's wrapping, and nothing else is mistaken for it."""
+    failures = []
+    for statement in ("DEALLOCATE qm_never_prepared", "SELECT 1 / 0"):
+        with pytest.raises(DBAPIError) as failed:
+            async with ctx.uow.begin(write=False) as tx:
+                await tx.session.execute(text(statement))
+        failures.append(lost_prepared_statement(failed.value))
+    assert failures == [True, False]

@@ -87,10 +87,13 @@ def serve(
 
 
 def _database_problem(settings: Settings) -> str | None:
-    """What stops the database serving, as /healthz would say it (services/health.py)."""
+    """What stops the database serving, as /healthz would say it (services/health.py). Checked
+    twice on one connection: behind PgBouncer in transaction mode without QM_DB_PGBOUNCER, the
+    second transaction's cached statements are gone (DISCARD ALL or another server connection)."""
 
     async def probe() -> None:
         async with bootstrap.opened(settings) as context:
+            await health.check(context)
             await health.check(context)
 
     try:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quartermaster.domain import errors
+from quartermaster.store.db import in_chain, lost_prepared_statement
 
 log = logging.getLogger(__name__)
 
@@ -96,33 +97,10 @@ def _page_renderer(request: Request) -> Callable[[Request, errors.DomainError], 
     return renderer
 
 
-STATEMENT_MIXUPS = ("26000", "42P05")
-"""SQLSTATEs of a prepared statement that vanished or clashes: the database URL reaches PgBouncer
-in transaction mode, where the next transaction runs on another server connection, and
-`QM_DB_PGBOUNCER` is off (docs/deploy.md)."""
-
-
-def _in_chain(exc: BaseException, found: Callable[[BaseException], bool]) -> bool:
-    """Whether `found` holds for `exc` or what caused it (the driver's error sits at the bottom
-    of a DBAPIError's chain)."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if found(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _overflowed(exc: BaseException) -> bool:
     """Whether a Python int no database column can hold caused `exc` (SQLite raises the
     OverflowError itself; asyncpg's is in the DBAPIError's chain)."""
-    return _in_chain(exc, lambda seen: isinstance(seen, OverflowError))
-
-
-def _statement_mixup(exc: BaseException) -> bool:
-    return _in_chain(exc, lambda seen: getattr(seen, "sqlstate", None) in STATEMENT_MIXUPS)
+    return in_chain(exc, lambda seen: isinstance(seen, OverflowError))
 
 
 def database_misconfigured() -> ErrorResponse:
@@ -215,7 +193,7 @@ def install(app: FastAPI) -> None:
         return ErrorResponse(500, "internal error; the operator's log has the details", "api_error")
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
-        if _statement_mixup(exc):
+        if lost_prepared_statement(exc):
             return database_misconfigured()
         if not _overflowed(exc):
             return await unexpected_error(request, exc)

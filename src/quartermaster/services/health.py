@@ -1,8 +1,10 @@
 """Readiness: can this process reach its database, and write to it, right now?
 
 Each failure names the problem an operator can act on — the host that does not answer or does
-not resolve, a schema to upgrade, a read-only standby where the primary should be — and never
-the URL's credentials.
+not resolve, a schema to upgrade, a read-only standby where the primary should be, prepared
+statements lost behind PgBouncer in transaction mode without `QM_DB_PGBOUNCER` — and never the
+URL's credentials. PgBouncer in session mode is not named: on the wire it is PostgreSQL itself,
+and it needs no setting (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.services.context import Context
-from quartermaster.store.db import dialect_name, no_writable_host
+from quartermaster.store.db import dialect_name, lost_prepared_statement, no_writable_host
 from quartermaster.store.migrate import current_revision, head_revision
 
 READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
@@ -30,6 +32,8 @@ async def check(ctx: Context) -> dict[str, str]:
             )
         revision = await current_revision(ctx.uow.engine)
     except (SQLAlchemyError, OSError) as exc:
+        if lost_prepared_statement(exc):
+            raise pooled_without_setting(ctx) from None
         raise unreachable(ctx, exc) from None
     if read_only:
         raise ServiceUnavailable(
@@ -53,6 +57,14 @@ def where(ctx: Context) -> str:
     if isinstance(listed, tuple):
         return ",".join(listed)
     return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def pooled_without_setting(ctx: Context) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"prepared statements vanish at {where(ctx)}: PgBouncer in transaction mode needs "
+        "QM_DB_PGBOUNCER=1 (or max_prepared_statements in PgBouncer 1.21 and newer)",
+        code="database_pooler",
+    )
 
 
 def unreachable(ctx: Context, exc: BaseException) -> ServiceUnavailable:

@@ -14,6 +14,7 @@ reused across transactions.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -22,6 +23,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 WRITE_OPTION = "qm_write"
+PREPARED_STATEMENT_STATES = ("26000", "42P05")
+"""SQLSTATEs of a prepared statement unknown or already defined on the server connection: what a
+pooler in transaction mode causes when statements are cached (`QM_DB_PGBOUNCER` off)."""
 UNAVAILABLE_STATES = ("08", "57P")
 """SQLSTATE classes of a server that cannot serve: connection exceptions, operator intervention."""
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -84,17 +88,37 @@ def _server_unavailable(context: ExceptionContext) -> OperationalError | None:
     )
 
 
+def in_chain(error: BaseException, found: Callable[[BaseException], bool]) -> bool:
+    """Whether `found` holds for `error` or anything in its chain of causes: a driver's error
+    sits at the bottom of SQLAlchemy's."""
+    seen: BaseException | None = error
+    for _ in range(16):
+        if seen is None:
+            return False
+        if found(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def no_writable_host(error: BaseException) -> bool:
     """Whether `error` (or what it wraps) says that every host reached is a standby or read-only,
     which a URL with `target_session_attrs=read-write` refuses."""
     import asyncpg
 
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, asyncpg.exceptions.TargetServerAttributeNotMatched):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    mismatch = asyncpg.exceptions.TargetServerAttributeNotMatched
+    return in_chain(error, lambda seen: isinstance(seen, mismatch))
+
+
+def lost_prepared_statement(error: BaseException) -> bool:
+    """Whether `error` (or its cause) says a prepared statement vanished or was defined twice:
+    a pooler in transaction mode while `QM_DB_PGBOUNCER` is off."""
+    return in_chain(
+        error,
+        lambda seen: (
+            getattr(getattr(seen, "orig", seen), "sqlstate", None) in PREPARED_STATEMENT_STATES
+        ),
+    )
 
 
 def pgbouncer_connect_args() -> dict[str, Any]:
