@@ -20,6 +20,11 @@ def _tokens(value: Any) -> str:
     return f"{int(value):,}" if value is not None else "—"
 
 
+def counted(value: Any, noun: str) -> str:
+    """ "1 document", "12,345 chunks": a count with its noun, singular only for one."""
+    return f"{_tokens(value)} {noun}" + ("" if value == 1 else "s")
+
+
 def money(amount: Any, currency: str = "USD") -> str:
     """$9,900.00, or 9,900.00 EUR: every price on every page has cents and separators."""
     figure = f"{Decimal(str(amount)):,.2f}"
@@ -33,7 +38,12 @@ def sentence(message: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
-TEMPLATES.env.filters |= {"tokens": _tokens, "money": money, "sentence": sentence}
+TEMPLATES.env.filters |= {
+    "tokens": _tokens,
+    "counted": counted,
+    "money": money,
+    "sentence": sentence,
+}
 
 
 def page(
