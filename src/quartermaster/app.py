@@ -44,7 +44,7 @@ from quartermaster.providers.config import load_upstreams
 from quartermaster.providers.registry import ProviderRegistry, build_registry
 from quartermaster.services import catalog, ledger
 from quartermaster.services.context import Context
-from quartermaster.services.ledger import fold
+from quartermaster.services.ledger import fold, partitioning
 from quartermaster.services.plans import payments
 from quartermaster.settings import Settings, load_settings
 from quartermaster.web import install as web
@@ -68,10 +68,11 @@ def create_app(
             await lazy.get()  # now if the database answers; else on first use
         sweeper = asyncio.create_task(ledger.run_sweeper(ctx, settings.sweep_interval_s))
         folder = asyncio.create_task(fold.run_folder(ctx))  # closed months, for metrics
+        keeper = asyncio.create_task(partitioning.run_keeper(ctx))  # months ahead, if partitioned
         try:
             yield
         finally:
-            for task in (sweeper, folder):
+            for task in (sweeper, folder, keeper):
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task

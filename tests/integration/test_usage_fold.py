@@ -5,14 +5,11 @@ is set back behind the fold, or the demo books history into folded months."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select, update
 
-from quartermaster.domain.member_table import USAGE_COLUMNS, MemberColumn, MemberQuery
-from quartermaster.domain.principal import Principal
+from quartermaster.domain.member_table import USAGE_COLUMNS, MemberQuery
 from quartermaster.domain.routes import Route
 from quartermaster.services import demo, ledger
 from quartermaster.services.context import Context
@@ -23,52 +20,18 @@ from quartermaster.store.models import FoldedOrgUsage
 from tests.factories import OrgFixture, add_org
 from tests.fakes.clock import FixedClock
 from tests.integration.ledger_fixtures import CHAT, EMBEDDING
-
-OPERATOR = Principal.command_line()
-_calls = itertools.count()
-
-
-async def _reserve(ctx: Context, user_id: int, model: str = CHAT, **kw: Any) -> str:
-    request_id = f"fold-{next(_calls)}"
-    tokens = (100, 50) if model == CHAT else (300, 0)
-    await ledger.reserve(ctx, user_id, model, *tokens, request_id, **kw)
-    return request_id
-
-
-async def _spend(ctx: Context, user_id: int, model: str = CHAT) -> None:
-    request_id = await _reserve(ctx, user_id, model)
-    await ledger.settle(ctx, request_id, *((100, 50) if model == CHAT else (300, 0)))
-
-
-async def _views(ctx: Context, org_id: int) -> dict[str, Any]:
-    """What an admin sees: statistics and the user table sorted by each usage column."""
-    stats = await token_stats.org_statistics(ctx, OPERATOR, org_id)
-    tables = {}
-    for column in (MemberColumn.TOTAL, MemberColumn.INFERENCE_PREVIOUS_MONTH):
-        query = MemberQuery(sort=column, descending=True)
-        page = await member_stats.member_stats(ctx, OPERATOR, org_id, query)
-        tables[column.value] = [(m["user_id"], m["total_tokens"]) for m in page["members"]]
-    del stats["projection"]
-    return {"stats": stats, **tables}
-
-
-async def _org_over_two_months(ctx: Context, clock: FixedClock) -> OrgFixture:
-    """Usage in October and November 2026 (UTC), the second member using more in all."""
-    clock.set(datetime(2026, 10, 2, tzinfo=UTC))
-    org = await add_org(ctx, members=2)
-    first, second = org.member_ids
-    clock.set(datetime(2026, 10, 20, tzinfo=UTC))
-    await _spend(ctx, first)
-    await _spend(ctx, first, EMBEDDING)
-    clock.set(datetime(2026, 11, 3, tzinfo=UTC))
-    for _ in range(3):
-        await _spend(ctx, second)
-    return org
+from tests.integration.usage_history import (
+    OPERATOR,
+    admin_views,
+    org_over_two_months,
+    reserve,
+    spend,
+)
 
 
 async def _folded_org(ctx: Context, clock: FixedClock) -> OrgFixture:
     """That org with October and November folded on 10 December."""
-    org = await _org_over_two_months(ctx, clock)
+    org = await org_over_two_months(ctx, clock)
     clock.set(datetime(2026, 12, 10, tzinfo=UTC))
     assert await fold.fold(ctx) == "2026-11"
     return org
@@ -77,17 +40,17 @@ async def _folded_org(ctx: Context, clock: FixedClock) -> OrgFixture:
 async def test_folded_months_read_as_before_and_a_new_call_shows_at_once(
     ctx: Context, clock: FixedClock
 ) -> None:
-    org = await _org_over_two_months(ctx, clock)
+    org = await org_over_two_months(ctx, clock)
     clock.set(datetime(2026, 12, 2, 9, tzinfo=UTC))
-    unfolded = await _views(ctx, org.org_id)
+    unfolded = await admin_views(ctx, org.org_id)
     assert await fold.fold(ctx) == "2026-11"
     assert await fold.fold(ctx) is None  # already there
-    assert await _views(ctx, org.org_id) == unfolded
-    await _spend(ctx, org.member_ids[0])
-    await _spend(ctx, org.member_ids[0])
-    await _spend(ctx, org.member_ids[0])
-    await _spend(ctx, org.member_ids[0])
-    after = await _views(ctx, org.org_id)
+    assert await admin_views(ctx, org.org_id) == unfolded
+    await spend(ctx, org.member_ids[0])
+    await spend(ctx, org.member_ids[0])
+    await spend(ctx, org.member_ids[0])
+    await spend(ctx, org.member_ids[0])
+    after = await admin_views(ctx, org.org_id)
     months = {m["period"]: m for m in after["stats"]["months"]}
     assert months["2026-10"]["inference_tokens"] == 150
     assert months["2026-11"]["inference_requests"] == 3
@@ -101,22 +64,22 @@ async def test_folded_months_read_as_before_and_a_new_call_shows_at_once(
 async def test_a_late_settlement_into_a_folded_month_is_counted(
     ctx: Context, clock: FixedClock
 ) -> None:
-    org = await _org_over_two_months(ctx, clock)
+    org = await org_over_two_months(ctx, clock)
     member = org.member_ids[1]
     clock.set(datetime(2026, 11, 30, 23, 50, tzinfo=UTC))
-    request_id = await _reserve(ctx, member, hold_ttl_s=60)
+    request_id = await reserve(ctx, member, hold_ttl_s=60)
     clock.set(datetime(2026, 12, 5, tzinfo=UTC))
     assert await ledger.sweep_expired(ctx) == 1
     assert await fold.fold(ctx) == "2026-11"
     settled = await ledger.settle(ctx, request_id, 100, 50)
     assert (settled.late, settled.period) == (True, "2026-11")
-    views = await _views(ctx, org.org_id)
+    views = await admin_views(ctx, org.org_id)
     november = {m["period"]: m for m in views["stats"]["months"]}["2026-11"]
     assert (november["inference_tokens"], november["inference_requests"]) == (600, 4)
     assert views["total_tokens"][0] == (member, 600)
     assert await check.check(ctx) == []
     await _refold(ctx)
-    assert await _views(ctx, org.org_id) == views
+    assert await admin_views(ctx, org.org_id) == views
 
 
 async def test_a_fold_keeps_each_route_and_a_late_settlement_its_own(
@@ -127,20 +90,20 @@ async def test_a_fold_keeps_each_route_and_a_late_settlement_its_own(
     member = org.member_ids[0]
     clock.set(datetime(2026, 10, 20, tzinfo=UTC))
     for route in (Route.CHAT, Route.MESSAGES, Route.MESSAGES):
-        await ledger.settle(ctx, await _reserve(ctx, member, route=route), 100, 50)
-    ingest = await _reserve(ctx, member, EMBEDDING, route=Route.DATASETS)
+        await ledger.settle(ctx, await reserve(ctx, member, route=route), 100, 50)
+    ingest = await reserve(ctx, member, EMBEDDING, route=Route.DATASETS)
     await ledger.settle(ctx, ingest, 300, 0)
-    late = await _reserve(ctx, member, hold_ttl_s=60, route=Route.RESPONSES)
+    late = await reserve(ctx, member, hold_ttl_s=60, route=Route.RESPONSES)
     clock.set(datetime(2026, 12, 10, tzinfo=UTC))
     assert await ledger.sweep_expired(ctx) == 1
-    unfolded = await _views(ctx, org.org_id)
+    unfolded = await admin_views(ctx, org.org_id)
     assert await fold.fold(ctx) == "2026-11"
-    assert await _views(ctx, org.org_id) == unfolded
+    assert await admin_views(ctx, org.org_id) == unfolded
     async with ctx.uow.begin(write=False) as tx:
         folded = await tx.session.execute(select(FoldedOrgUsage.route, FoldedOrgUsage.tokens))
         assert dict(folded.all()) == {"chat.completions": 150, "messages": 300, "datasets": 150}
     assert (await ledger.settle(ctx, late, 100, 50)).late
-    routes = (await _views(ctx, org.org_id))["stats"]["routes"]
+    routes = (await admin_views(ctx, org.org_id))["stats"]["routes"]
     assert routes == [
         {"route": "messages", "kind": "inference", "tokens": 300, "requests": 2},
         {"route": "chat.completions", "kind": "inference", "tokens": 150, "requests": 1},
@@ -160,15 +123,15 @@ async def _refold(ctx: Context) -> None:
 async def test_a_closed_month_with_a_hold_pending_waits_for_it(
     ctx: Context, clock: FixedClock
 ) -> None:
-    org = await _org_over_two_months(ctx, clock)
+    org = await org_over_two_months(ctx, clock)
     clock.set(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
-    request_id = await _reserve(ctx, org.member_ids[0])
+    request_id = await reserve(ctx, org.member_ids[0])
     clock.set(datetime(2026, 12, 3, tzinfo=UTC))
     assert await fold.fold(ctx) is None  # its settlement would book into November
     settled = await ledger.settle(ctx, request_id, 100, 50)  # not swept yet: on time
     assert (settled.late, settled.period) == (False, "2026-11")
     assert await fold.fold(ctx) == "2026-11"
-    views = await _views(ctx, org.org_id)
+    views = await admin_views(ctx, org.org_id)
     assert views["inference_previous_month"][0] == (org.member_ids[1], 450)
     assert dict(views["total_tokens"])[org.member_ids[0]] == 150 + 150 + 150
     assert await check.check(ctx) == []
@@ -179,8 +142,8 @@ async def test_a_clock_set_back_behind_the_fold_reads_every_month_live(
 ) -> None:
     org = await _folded_org(ctx, clock)
     clock.set(datetime(2026, 11, 20, tzinfo=UTC))
-    await _spend(ctx, org.member_ids[0])  # on time, into a month the fold holds
-    views = await _views(ctx, org.org_id)
+    await spend(ctx, org.member_ids[0])  # on time, into a month the fold holds
+    views = await admin_views(ctx, org.org_id)
     november = {m["period"]: m for m in views["stats"]["months"]}["2026-11"]
     assert november["inference_tokens"] == 600
     assert views["total_tokens"][0] == (org.member_ids[1], 450)
@@ -195,10 +158,10 @@ async def test_a_fold_a_month_behind_still_counts_the_month_between(
     org = await _folded_org(ctx, clock)
     first, second = org.member_ids
     clock.set(datetime(2026, 12, 20, tzinfo=UTC))
-    await _spend(ctx, first)
+    await spend(ctx, first)
     clock.set(datetime(2027, 1, 10, tzinfo=UTC))
-    await _spend(ctx, first)
-    views = await _views(ctx, org.org_id)
+    await spend(ctx, first)
+    views = await admin_views(ctx, org.org_id)
     assert views["total_tokens"][:2] == [(first, 300 + 150 + 150), (second, 450)]
     assert await check.check(ctx) == []
 
@@ -240,7 +203,7 @@ async def test_every_usage_sort_pages_and_filters_like_the_whole_table_sorted(
     ctx: Context, clock: FixedClock
 ) -> None:
     org = await _folded_org(ctx, clock)
-    await _spend(ctx, org.member_ids[0])
+    await spend(ctx, org.member_ids[0])
     whole = (await member_stats.member_stats(ctx, OPERATOR, org.org_id, MemberQuery()))["members"]
     for column in USAGE_COLUMNS:
         for descending in (False, True):

@@ -19,6 +19,7 @@ from quartermaster.cli import (
     org_requests,
     orgs,
     plans,
+    usage,
     users,
 )
 from quartermaster.cli import datasets as dataset_commands
@@ -39,6 +40,7 @@ app.add_typer(metrics.app, name="metrics")
 app.add_typer(exports.app, name="export")
 app.add_typer(audit.app, name="audit")
 app.add_typer(plans.app, name="plan")
+app.add_typer(usage.app, name="usage")
 
 
 def _version(value: bool) -> None:

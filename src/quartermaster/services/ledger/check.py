@@ -23,6 +23,7 @@ from quartermaster.services.ledger.fold import STATE_ID, late
 from quartermaster.store.db import dialect_name
 from quartermaster.store.models import (
     Allocation,
+    ArchivedUsage,
     FoldedOrgUsage,
     FoldedUserUsage,
     Hold,
@@ -139,12 +140,18 @@ def _by_counter(by_rollup: dict[Key, int]) -> dict[Key, int]:
 
 async def _counter_differences(session: AsyncSession) -> list[Difference]:
     """The counters against the events and roll-ups, and the roll-ups against the events; the
-    events are read once, by the roll-up's key, and added up per counter from there."""
+    events are read once, by the roll-up's key, and added up per counter from there. Archived
+    months' events count as what they added up to (services/ledger/archive.py)."""
     used = await _sums(session, UsageCounter.used)
     reserved = await _sums(session, UsageCounter.reserved)
-    event_tokens, event_requests = await _measures(
+    live_tokens, live_requests = await _measures(
         session, _rollup_keys(UsageEvent), [UsageEvent.tokens, literal(1)]
     )
+    archived_tokens, archived_requests = await _measures(
+        session, _rollup_keys(ArchivedUsage), [ArchivedUsage.tokens, ArchivedUsage.requests]
+    )
+    event_tokens = _plus(live_tokens, archived_tokens)
+    event_requests = _plus(live_requests, archived_requests)
     rollup_tokens, rollup_requests = await _measures(
         session, _rollup_keys(UsageMonthly), [UsageMonthly.tokens, UsageMonthly.requests]
     )

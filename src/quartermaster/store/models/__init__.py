@@ -21,11 +21,13 @@ from quartermaster.store.models.orgs import (
 )
 from quartermaster.store.models.plans import Plan, PlanPayment, Refill, Subscription
 from quartermaster.store.models.rate import RateWindow
+from quartermaster.store.models.usage_archive import ArchivedUsage
 from quartermaster.store.models.usage_folds import FoldedOrgUsage, FoldedUserUsage, UsageFold
 
 __all__ = [
     "Allocation",
     "ApiKey",
+    "ArchivedUsage",
     "AuditEvent",
     "Base",
     "Chunk",
