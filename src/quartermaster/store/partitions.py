@@ -106,6 +106,7 @@ async def convert(session: AsyncSession, months: Iterable[str]) -> list[str]:
     if sequence:
         await session.execute(text(f"ALTER SEQUENCE {sequence} OWNED BY {TABLE}.id"))
     await session.execute(text(f"DROP TABLE {_OLD}"))
+    await session.execute(text(f"ANALYZE {TABLE}"))  # autovacuum never analyzes the parent
     return [month_table(period) for period in wanted] + [DEFAULT]
 
 
