@@ -5,6 +5,8 @@ whole months' partitions with `qm ledger check` still clean. SQLite refuses, nam
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import func, select, text
 from quartermaster.domain.errors import InvalidInput
 from quartermaster.services.context import Context
 from quartermaster.services.ledger import archive, check, partitioning
+from quartermaster.store import partitions
 from quartermaster.store.models import AuditEvent
 from tests.fakes.clock import FixedClock
 from tests.integration.usage_history import (
@@ -22,6 +25,7 @@ from tests.integration.usage_history import (
     org_over_two_months,
     spend,
 )
+from tests.reliability.stack import eventually
 
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -117,3 +121,29 @@ async def test_sqlite_refuses_to_partition_and_says_what_works_there(ctx: Contex
         await partitioning.partition(ctx, OPERATOR)
     assert refused.value.code == "unsupported_database"
     assert await partitioning.keep_months_ahead(ctx) == []
+
+
+@on_postgresql
+async def test_each_server_process_adds_the_months_as_they_come(
+    ctx: Context, clock: FixedClock
+) -> None:
+    await org_over_two_months(ctx, clock)
+    clock.set(datetime(2026, 12, 10, tzinfo=UTC))
+    await partitioning.partition(ctx, OPERATOR)
+    clock.set(datetime(2027, 1, 3, tzinfo=UTC))
+
+    async def march_is_there() -> bool:
+        return "usage_events_2027_03" in await partition_names(ctx)
+
+    keeper = asyncio.create_task(partitioning.run_keeper(ctx, interval_s=0.01))
+    try:
+        await eventually("March 2027's partition", march_is_there, timeout_s=10)
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+
+
+async def partition_names(ctx: Context) -> list[str]:
+    async with ctx.uow.begin(write=False) as tx:
+        return [p.name for p in await partitions.listed(tx.session)]

@@ -91,18 +91,18 @@ async def keep_months_ahead(ctx: Context) -> list[str]:
 
 
 async def run_keeper(ctx: Context, interval_s: float = KEEP_INTERVAL_S) -> None:
-    """`keep_months_ahead` at start and every `interval_s` until cancelled, in every server
-    process; a failure (database down, another process creating the same month) is logged and
-    retried on the next tick."""
+    """`keep_months_ahead` every `interval_s` until cancelled, in every server process (the
+    conversion made the months ahead already); a failure (database down) is logged and retried
+    on the next tick."""
     while True:
+        await asyncio.sleep(interval_s)
         try:
             created = await keep_months_ahead(ctx)
         except Exception:
             log.exception("adding usage event partitions failed; retrying in %.0f s", interval_s)
-        else:
-            if created:
-                log.info("usage event partitions created: %s", ", ".join(created))
-        await asyncio.sleep(interval_s)
+            continue
+        if created:
+            log.info("usage event partitions created: %s", ", ".join(created))
 
 
 def _require_postgresql(session: AsyncSession) -> None:
