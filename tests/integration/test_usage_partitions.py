@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from quartermaster.domain.errors import InvalidInput
+from quartermaster.services import ledger
 from quartermaster.services.context import Context
 from quartermaster.services.ledger import archive, check, partitioning
 from quartermaster.store import partitions
@@ -23,6 +24,7 @@ from tests.integration.usage_history import (
     admin_views,
     events_by_month,
     org_over_two_months,
+    reserve,
     spend,
 )
 from tests.reliability.stack import eventually
@@ -147,3 +149,21 @@ async def test_each_server_process_adds_the_months_as_they_come(
 async def partition_names(ctx: Context) -> list[str]:
     async with ctx.uow.begin(write=False) as tx:
         return [p.name for p in await partitions.listed(tx.session)]
+
+
+@on_postgresql
+async def test_a_settlement_waiting_on_the_conversion_lands_in_the_new_table(
+    ctx: Context, clock: FixedClock
+) -> None:
+    org = await org_over_two_months(ctx, clock)  # its settles leave prepared plans behind
+    clock.set(datetime(2026, 12, 10, tzinfo=UTC))
+    request_id = await reserve(ctx, org.member_ids[0])
+    async with ctx.uow.begin() as tx:
+        await partitions.convert(tx.session, partitioning.months_around(clock.now()))
+        settling = asyncio.create_task(ledger.settle(ctx, request_id, 100, 50))
+        await asyncio.sleep(0.5)
+        assert not settling.done()  # waiting on the table's lock
+        await tx.commit()
+    await asyncio.wait_for(settling, timeout=10)
+    assert (await where_rows_live(ctx))["usage_events_2026_12"] == 1
+    assert await check.check(ctx) == []

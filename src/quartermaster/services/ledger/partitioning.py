@@ -2,7 +2,7 @@
 kept ready by every server process.
 
 Converting an existing table copies its rows into the new partitions in one transaction, with
-the table locked (settlements wait; stop the gateways first, as docs/deploy.md says). Run again,
+the table locked: a booking made meanwhile waits, then lands in the new table. Run again,
 it only adds the months ahead. Each server process checks once an hour that this month's
 partition and the next two's exist, so inserts never land in the default partition in normal
 running; if they did, the check moves them into the month's partition when it creates it.
