@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from quartermaster.http.deps import Caller, Ctx
-from quartermaster.services import metering
+from quartermaster.services import model_offer
 
 router = APIRouter(prefix="/api", tags=["gateway"])
 
@@ -19,4 +19,4 @@ class TokenizeBody(BaseModel):
 @router.post("/tokenize")
 async def tokenize(body: TokenizeBody, ctx: Ctx, caller: Caller) -> dict[str, int]:
     """Raw tokens, platform tokens, and the worst-case charge of a chat sending this text."""
-    return await metering.count_tokens(ctx, caller, body.model, body.text)
+    return await model_offer.count_tokens(ctx, caller, body.model, body.text)

@@ -9,14 +9,14 @@ from fastapi import APIRouter
 
 from quartermaster.http.deps import Caller, Ctx
 from quartermaster.http.providers import Providers
-from quartermaster.services import catalog, metering
+from quartermaster.services import catalog, model_offer
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
 
 @router.get("/models")
 async def list_models(ctx: Ctx, caller: Caller, providers: Providers) -> dict[str, Any]:
-    specs = await metering.models_for(ctx, providers, caller)
+    specs = await model_offer.models_for(ctx, providers, caller)
     return {
         "object": "list",
         "data": [

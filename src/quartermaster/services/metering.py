@@ -28,7 +28,6 @@ import anyio
 from quartermaster.domain import capabilities, holds, usage_details
 from quartermaster.domain.errors import InvalidInput, NotFound
 from quartermaster.domain.principal import Principal
-from quartermaster.domain.rates import inference_charge, training_charge
 from quartermaster.domain.routes import Route
 from quartermaster.domain.types import ModelKind
 from quartermaster.providers import prompt_count
@@ -49,7 +48,6 @@ from quartermaster.services.catalog import cache
 from quartermaster.services.context import Context
 from quartermaster.services.datasets import retrieval
 from quartermaster.services.identity import known_keys
-from quartermaster.services.ledger import model_rules
 
 MeteredCaller = Principal | known_keys.Remembered
 """Who makes a chat or an embedding: authenticated, or an API key remembered from a moment ago
@@ -390,39 +388,3 @@ async def embed(
     used = result.usage.prompt_tokens if result.usage else counted
     charged, booked = _book(ctx, receipt, TokenUsage(used, 0))
     return EmbedAnswer(result.vectors, used, charged, booked)
-
-
-async def models_for(
-    ctx: Context, providers: ProviderRegistry, principal: Principal
-) -> list[catalog.ModelSpec]:
-    """The models this caller may use: enabled, served here, and allowed for their org."""
-    async with ctx.uow.begin(write=False) as tx:
-        allowed = await model_rules.allowed_for_user(tx.session, principal.uid)
-    return [
-        spec
-        for spec in await catalog.list_models(ctx)
-        if spec.enabled and spec.name in providers and (allowed is None or spec.name in allowed)
-    ]
-
-
-async def count_tokens(ctx: Context, principal: Principal, model: str, text: str) -> dict[str, int]:
-    """Tokens of `text` for `model`, in the model's tokens and in platform tokens, with the
-    worst-case charge of a chat call that sends it (the reference's tokenizer endpoint)."""
-    async with ctx.uow.begin(write=False) as tx:
-        entry = await catalog.enabled_model(tx.session, model)
-    tokens = tokenizer_for_model(entry.upstream_model).count(text)
-    if ModelKind(entry.kind).trains:
-        platform = training_charge(tokens, entry.training_rate)
-        return {
-            "tokens": tokens,
-            "platform_tokens": platform,
-            "worst_case_platform_tokens": platform,
-        }
-    prompt = inference_charge(tokens, 0, entry.input_rate, entry.output_rate)
-    worst = inference_charge(tokens, entry.max_output_tokens, entry.input_rate, entry.output_rate)
-    return {
-        "tokens": tokens,
-        "platform_tokens": prompt,
-        "max_completion_tokens": entry.max_output_tokens,
-        "worst_case_platform_tokens": worst,
-    }

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from quartermaster.domain.types import ModelKind
 from quartermaster.http.deps import Ctx
 from quartermaster.http.providers import Providers
-from quartermaster.services import datasets, metering
+from quartermaster.services import datasets, model_offer
 from quartermaster.web.render import page
 from quartermaster.web.session import SignedIn
 
@@ -18,7 +18,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/chat")
 async def chat(request: Request, ctx: Ctx, viewer: SignedIn, providers: Providers) -> Response:
-    models = await metering.models_for(ctx, providers, viewer.principal)
+    models = await model_offer.models_for(ctx, providers, viewer.principal)
     context = {
         "active": "chat",
         "models": [m for m in models if m.kind is ModelKind.CHAT],
