@@ -49,7 +49,8 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
-async def _seed(url: str) -> None:
+async def seed_catalog(url: str) -> None:
+    """The default catalog in the migrated database at `url`."""
     engine = create_engine(url)
     try:
         await defaults.seed(Context(uow=UnitOfWork(engine)))
@@ -63,7 +64,7 @@ class SqliteTemplate:
         self.template = directory / "template.db"
         url = f"sqlite+aiosqlite:///{self.template}"
         migrate.upgrade(url)
-        asyncio.run(_seed(url))
+        asyncio.run(seed_catalog(url))
 
     def fresh(self) -> tuple[str, None]:
         path = self.directory / f"test-{next(_counter)}.db"
@@ -81,7 +82,7 @@ class PostgresTemplate:
         asyncio.run(_admin(f"CREATE DATABASE {self.template}"))
         url = async_url(ADMIN_DSN, self.template)
         migrate.upgrade(url)
-        asyncio.run(_seed(url))
+        asyncio.run(seed_catalog(url))
 
     def fresh(self) -> tuple[str, str]:
         name = f"qm_test_{os.getpid()}_{next(_counter)}"

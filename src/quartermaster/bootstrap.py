@@ -24,6 +24,14 @@ def build_context(
         pool_size=settings.db_pool_size,
         pgbouncer=settings.db_pgbouncer,
     )
+    replica_url = settings.resolved_replica_url
+    reports = None
+    if replica_url:
+        reports = UnitOfWork(
+            create_engine(
+                replica_url, pool_size=settings.db_pool_size, pgbouncer=settings.db_pgbouncer
+            )
+        )
     security = SecurityConfig()
     if serving:
         security = SecurityConfig(
@@ -33,6 +41,7 @@ def build_context(
         )
     return Context(
         uow=UnitOfWork(engine),
+        reports=reports,
         clock=clock or SystemClock(),
         security=security,
         prices=settings.prices(),
@@ -44,6 +53,8 @@ async def close(ctx: Context) -> None:
     """Finish the bookings in flight, then close the database connections."""
     await ctx.settlements.drain()
     await ctx.uow.engine.dispose()
+    if ctx.reports is not None:
+        await ctx.reports.engine.dispose()
 
 
 @asynccontextmanager

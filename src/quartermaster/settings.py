@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL; empty means SQLite in the data directory."
     )
+    database_replica_url: str = Field(
+        default="",
+        description="A hot standby the org metrics pages and exports read from; empty means "
+        "the primary (docs/deploy.md).",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Signs sessions and CSRF tokens; at least 32 characters."
     )
@@ -143,6 +148,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'quartermaster.db').resolve()}"
+
+    @property
+    def resolved_replica_url(self) -> str | None:
+        """The metrics replica's URL, if one is set; only PostgreSQL has standbys."""
+        if not self.database_replica_url:
+            return None
+        url = normalize_database_url(self.database_replica_url)
+        if not url.startswith("postgresql"):
+            raise ConfigurationError(
+                "QM_DATABASE_REPLICA_URL must name a PostgreSQL hot standby of QM_DATABASE_URL;"
+                " leave it empty to read metrics from the primary"
+            )
+        return url
 
     def prices(self) -> PriceList:
         """The list prices purchases default to (an operator may record another price)."""

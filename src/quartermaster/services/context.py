@@ -53,3 +53,11 @@ class Context:
     """The process's caches (`ProcessMemory`)."""
     settlements: Settlements = field(default_factory=Settlements)
     """Metered calls booked after their answers went out (services/settlements.py)."""
+    reports: UnitOfWork | None = None
+    """A hot standby's unit of work, when `QM_DATABASE_REPLICA_URL` is set."""
+
+    @property
+    def report_reader(self) -> UnitOfWork:
+        """Where an org's metrics pages and exports read: the replica if there is one, so they
+        take no work from the primary that meters calls; the primary otherwise."""
+        return self.reports or self.uow

@@ -25,7 +25,7 @@ from quartermaster.domain.activity import (
 )
 from quartermaster.domain.principal import Principal
 from quartermaster.services.context import Context
-from quartermaster.services.identity import authz
+from quartermaster.services.metrics import report_reads
 from quartermaster.store.models import (
     AuditEvent,
     LoginAttempt,
@@ -183,10 +183,9 @@ async def _people(session: AsyncSession, entries: list[Entry]) -> dict[str, dict
 
 
 async def page(ctx: Context, principal: Principal, org_id: int, q: ActivityQuery) -> dict[str, Any]:
-    async with ctx.uow.begin(write=False) as tx:
-        await authz.require_org_admin(tx.session, principal, org_id)
-        entries, last = await read_page(tx.session, org_id, q)
-        people = await _people(tx.session, entries)
+    async with report_reads.admin_report(ctx, principal, org_id) as session:
+        entries, last = await read_page(session, org_id, q)
+        people = await _people(session, entries)
     return {
         "org_id": org_id,
         "entries": [entry.as_dict() for entry in entries],

@@ -47,7 +47,8 @@ async def csv_chunks(export: Export) -> AsyncIterator[str]:
 
 
 async def _start(ctx: Context, principal: Principal, org_id: int, what: str) -> tuple[str, str]:
-    """Check the caller; the file name (org and today's date in its zone) and the org's zone."""
+    """Check the caller (on the primary); the file name (org and today's date in its zone) and
+    the org's zone. The rows are read later, from the replica if there is one."""
     async with ctx.uow.begin(write=False) as tx:
         await authz.require_org_admin(tx.session, principal, org_id)
         org = await get_org(tx.session, org_id)
@@ -60,7 +61,7 @@ async def token_usage(ctx: Context, principal: Principal, org_id: int) -> Export
     filename, tz = await _start(ctx, principal, org_id, "token-usage")
 
     async def rows() -> Rows:
-        async with ctx.uow.begin(write=False) as tx:
+        async with ctx.report_reader.begin(write=False) as tx:
             months = await token_stats.monthly_rows(tx.session, org_id, ctx.clock.now(), tz)
         for start in range(0, len(months), BATCH):
             yield [
@@ -79,7 +80,7 @@ def _members(ctx: Context, org_id: int, columns: list[str]) -> Rows:
         after: int | None = 0
         while after is not None:
             query = MemberQuery(MemberColumn.USER_ID, limit=MAX_PAGE, after_user_id=after)
-            async with ctx.uow.begin(write=False) as tx:
+            async with ctx.report_reader.begin(write=False) as tx:
                 periods = await member_stats.periods_of(tx.session, org_id, ctx)
                 found = await member_stats.read_page(tx.session, org_id, query, periods)
             if found:
@@ -123,7 +124,7 @@ async def activity_log(
     async def rows() -> Rows:
         query: ActivityQuery | None = first
         while query is not None:
-            async with ctx.uow.begin(write=False) as tx:
+            async with ctx.report_reader.begin(write=False) as tx:
                 entries, last = await activity.read_page(tx.session, org_id, query)
             yield [_activity_row(entry.as_dict()) for entry in entries]
             query = None if last is None else replace(first, cursor=last)

@@ -27,8 +27,7 @@ from quartermaster.domain.principal import Principal
 from quartermaster.domain.types import TokenKind
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise.org_pool import get_org
-from quartermaster.services.identity import authz
-from quartermaster.services.metrics import member_totals
+from quartermaster.services.metrics import member_totals, report_reads
 from quartermaster.store.models import Allocation, Membership, UsageCounter, User
 
 Columns = TypeVarTuple("Columns")
@@ -202,11 +201,10 @@ async def member_stats(
     ctx: Context, principal: Principal, org_id: int, q: MemberQuery
 ) -> dict[str, Any]:
     """A page of the user table, its position and the number of members matching the filters."""
-    async with ctx.uow.begin(write=False) as tx:
-        await authz.require_org_admin(tx.session, principal, org_id)
-        periods = await periods_of(tx.session, org_id, ctx)
-        rows = await read_page(tx.session, org_id, q, periods)
-        total = await _count(tx.session, org_id, q)
+    async with report_reads.admin_report(ctx, principal, org_id) as session:
+        periods = await periods_of(session, org_id, ctx)
+        rows = await read_page(session, org_id, q, periods)
+        total = await _count(session, org_id, q)
     return {
         "org_id": org_id,
         "current_month": periods.current,

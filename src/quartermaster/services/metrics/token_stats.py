@@ -26,9 +26,8 @@ from quartermaster.domain.types import TokenKind
 from quartermaster.domain.usage_table import UsageRow, monthly_table, yearly_table
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise.org_pool import get_org
-from quartermaster.services.identity import authz
 from quartermaster.services.ledger import spending
-from quartermaster.services.metrics import org_usage
+from quartermaster.services.metrics import org_usage, report_reads
 from quartermaster.store.models import UsageCounter, UsageMonthly
 
 
@@ -102,9 +101,7 @@ async def org_statistics(
     if model_period is not None:
         parse_period(model_period)
     now = ctx.clock.now()
-    async with ctx.uow.begin(write=False) as tx:
-        session = tx.session
-        await authz.require_org_admin(session, principal, org_id)
+    async with report_reads.admin_report(ctx, principal, org_id) as session:
         org = await get_org(session, org_id)
         current = period_of(now, org.timezone)
         sums = await org_usage.by_model_and_month(session, org_id, last_closed_period(now))
