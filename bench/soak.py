@@ -2,14 +2,20 @@
 
 Starts its own stack on loopback (a throw-away PostgreSQL database on 127.0.0.1:5432, `qm init`,
 the fake upstream of `fault_upstream.py` serving a chat and an embedding model, one org with
-members and an MFA-verified admin, one `qm serve`), then runs workers that mix streamed and
-whole chat calls, dataset uploads, allocation edits by the admin through the API and CSV exports
-until --minutes have passed or --max-ops operations were made. It prints one JSON object: errors
-by operation and kind, latency percentiles per operation, the server's resident memory at the
-start, the peak and the end (from /proc), and `qm ledger check` at the end. Everything it
-started is stopped and the database dropped.
+members and an MFA-verified admin, --processes separate `qm serve` processes on ports of their
+own, as a deployment behind a load balancer runs them), then runs workers that mix streamed and
+whole chat calls, dataset uploads, allocation edits by the admin through the API and CSV exports,
+each call to the next server in turn, until --minutes have passed or --max-ops operations were
+made. Separate processes rather than `--workers`, so that each one's memory is read from its own
+pid. Every --sample-s seconds it reads each server's memory (`memory_series.py`).
 
-Usage: python bench/soak.py --minutes 3        (make soak)
+It writes into --out: summary.json (errors by operation and kind, latency percentiles per
+operation, per server the resident memory at the start, the peak and the end with a plateau
+verdict, and `qm ledger check` at the end), memory.csv (the time series, for
+`plot_soak.py`) and each server's log; it prints the summary too. Everything it started is
+stopped and the database dropped.
+
+Usage: python bench/soak.py --minutes 3        (make soak; MINUTES=60 make soak for the hour)
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
+from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import memory_series
 import qm_stack
 from processes import free_port, running
 
@@ -37,14 +44,18 @@ HERE = Path(__file__).resolve().parent
 WORDS = ("ledger", "token", "cap", "member", "admin", "model", "stream", "upload", "hold")
 MIX = {"chat": 35, "chat_stream": 25, "ingest": 10, "admin_edit": 15, "export": 15}
 CAP = 10**9
-SERVER_LOG = Path(tempfile.gettempdir()) / "qm-soak-server.log"
+OUT = Path(tempfile.gettempdir()) / "qm-soak"
 
 
 @dataclass
 class Tally:
     latencies_s: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
-    rss_kib: list[int] = field(default_factory=list)
+    memory: list[memory_series.Sample] = field(default_factory=list)
+
+    @property
+    def operations(self) -> int:
+        return sum(len(values) for values in self.latencies_s.values()) + sum(self.errors.values())
 
     def percentiles(self) -> dict[str, dict[str, float]]:
         return {op: _percentiles(sorted(values)) for op, values in sorted(self.latencies_s.items())}
@@ -63,20 +74,20 @@ def _percentiles(ordered: list[float]) -> dict[str, float]:
     }
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
 @dataclass
 class Soak:
-    http: httpx.AsyncClient
+    clients: list[httpx.AsyncClient]
     team: qm_stack.Team
     datasets: list[int]
     tally: Tally
     versions: dict[int, int] = field(default_factory=dict)
+    _turn: int = 0
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The next server's client: calls go round the servers as a load balancer sends them."""
+        self._turn += 1
+        return self.clients[self._turn % len(self.clients)]
 
     def _member(self) -> tuple[int, dict[str, str]]:
         index = random.randrange(len(self.team.member_keys))
@@ -166,31 +177,52 @@ async def worker(soak: Soak, deadline: float, budget: list[int]) -> None:
             soak.tally.latencies_s[op].append(time.monotonic() - started)
 
 
-async def sample_rss(pid: int, tally: Tally, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        tally.rss_kib.append(rss_kib(pid))
-        await asyncio.sleep(5)
+def record_memory(pids: list[int], tally: Tally, started: float) -> None:
+    elapsed_s = time.monotonic() - started
+    for process, pid in enumerate(pids):
+        tally.memory.append(memory_series.read(process, pid, elapsed_s, tally.operations))
 
 
-async def run_load(url: str, pid: int, team: qm_stack.Team, args: argparse.Namespace) -> Tally:
-    tally = Tally()
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        datasets = []
-        for key in team.member_keys:
-            body = {"name": "soak", "embedding_model": qm_stack.EMBED_MODEL}
-            created = await http.post(
-                "/api/datasets", json=body, headers={"Authorization": f"Bearer {key}"}
-            )
-            datasets.append(created.raise_for_status().json()["id"])
-        soak = Soak(http, team, datasets, tally)
-        deadline = time.monotonic() + 60 * args.minutes
-        budget = [args.max_ops]
-        tally.rss_kib.append(rss_kib(pid))
-        await asyncio.gather(
-            sample_rss(pid, tally, deadline),
-            *(worker(soak, deadline, budget) for _ in range(args.concurrency)),
+async def sample_memory(
+    pids: list[int], tally: Tally, started: float, deadline: float, every_s: float
+) -> None:
+    """Samples until the deadline; the load's end stops it early (`run_load` samples once more)."""
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(every_s, left))
+        record_memory(pids, tally, started)
+
+
+async def create_datasets(http: httpx.AsyncClient, team: qm_stack.Team) -> list[int]:
+    datasets = []
+    for key in team.member_keys:
+        body = {"name": "soak", "embedding_model": qm_stack.EMBED_MODEL}
+        created = await http.post(
+            "/api/datasets", json=body, headers={"Authorization": f"Bearer {key}"}
         )
-        tally.rss_kib.append(rss_kib(pid))
+        datasets.append(created.raise_for_status().json()["id"])
+    return datasets
+
+
+async def run_load(
+    urls: list[str], pids: list[int], team: qm_stack.Team, args: argparse.Namespace
+) -> Tally:
+    tally = Tally()
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
+            for url in urls
+        ]
+        soak = Soak(clients, team, await create_datasets(clients[0], team), tally)
+        started = time.monotonic()
+        deadline = started + 60 * args.minutes
+        budget = [args.max_ops]
+        record_memory(pids, tally, started)
+        sampler = asyncio.create_task(sample_memory(pids, tally, started, deadline, args.sample_s))
+        await asyncio.gather(*(worker(soak, deadline, budget) for _ in range(args.concurrency)))
+        sampler.cancel()
+        with suppress(asyncio.CancelledError):
+            await sampler
+        record_memory(pids, tally, started)
     return tally
 
 
@@ -214,20 +246,25 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "Soak", members=args.members, inference_cap=CAP, training_cap=CAP, admin_mfa=True
             )
             team = asyncio.run(qm_stack.with_context(database.url, qm_stack.provision_team, spec))
-            qm_port = free_port()
-            server = stack.enter_context(
-                running(
-                    "qm serve",
-                    qm_stack.serve_command(qm_port, 1),
-                    f"http://127.0.0.1:{qm_port}/healthz",
-                    workdir / "qm.log",
-                    env=env,
-                    cwd=workdir,
+            urls, pids = [], []
+            for process in range(args.processes):
+                qm_port = free_port()
+                urls.append(f"http://127.0.0.1:{qm_port}")
+                server = stack.enter_context(
+                    running(
+                        f"qm serve {process}",
+                        qm_stack.serve_command(qm_port, 1),
+                        f"{urls[-1]}/healthz",
+                        workdir / f"qm-{process}.log",
+                        env=env,
+                        cwd=workdir,
+                    )
                 )
-            )
+                pids.append(server.pid)
             started = time.monotonic()
-            tally = asyncio.run(run_load(f"http://127.0.0.1:{qm_port}", server.pid, team, args))
+            tally = asyncio.run(run_load(urls, pids, team, args))
             seconds = time.monotonic() - started
+        memory_series.write_csv(tally.memory, args.out / "memory.csv")
         return summary(tally, seconds, qm_stack.ledger_check(env, workdir), args)
     finally:
         qm_stack.drop_database(database)
@@ -239,6 +276,7 @@ def summary(
     done = sum(len(values) for values in tally.latencies_s.values())
     return {
         "minutes": args.minutes,
+        "processes": args.processes,
         "concurrency": args.concurrency,
         "seconds": round(seconds, 1),
         "operations_ok": done,
@@ -246,11 +284,8 @@ def summary(
         "ops_per_s": round(done / seconds, 1),
         "errors": dict(tally.errors),
         "latency": tally.percentiles(),
-        "server_rss_mib": {
-            "start": round(tally.rss_kib[0] / 1024, 1),
-            "peak": round(max(tally.rss_kib) / 1024, 1),
-            "end": round(tally.rss_kib[-1] / 1024, 1),
-        },
+        "memory": memory_series.summaries(tally.memory),
+        "memory_series": str(args.out / "memory.csv"),
         "ledger_check": check,
     }
 
@@ -261,17 +296,24 @@ def main() -> None:
     parser.add_argument("--max-ops", type=int, default=200_000, help="stop after this many")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--members", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=4, help="separate qm serve processes")
+    parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between samples")
+    parser.add_argument("--out", type=Path, default=OUT, help="directory for the results")
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     assert 0 < args.minutes <= 120, "--minutes must be within 0..120"
     assert "127.0.0.1" in args.admin_dsn or "localhost" in args.admin_dsn, "loopback only"
+    assert args.processes > 0, "--processes must be at least 1"
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="qm-soak-") as workdir:
         try:
             result = soak(args, Path(workdir))
-        finally:  # the server's log outlives the run, for the errors it counted
-            shutil.copyfile(Path(workdir) / "qm.log", SERVER_LOG)
-    result["server_log"] = str(SERVER_LOG)
-    print(json.dumps(result, indent=2))
+        finally:  # the servers' logs outlive the run, for the errors they counted
+            for log in Path(workdir).glob("qm-*.log"):
+                shutil.copyfile(log, args.out / log.name)
+    text = json.dumps(result, indent=2)
+    (args.out / "summary.json").write_text(text + "\n")
+    print(text)
     sys.exit(0 if result["ledger_check"].get("ok") else 1)
 
 
