@@ -6,10 +6,13 @@ fail closed with 503 database_unavailable (never a 500); both processes serve ag
 themselves, on the new primary, within seconds; once the holds of cut calls expire nothing stays
 held, nothing is charged twice, and `qm ledger check` is clean. With a synchronous standby every
 200 answer has exactly one usage event on the new primary and no other call has one; with an
-asynchronous one, the answers that went uncharged are counted.
+asynchronous one, the answers that went uncharged are counted. An asynchronous standby behind a
+slow link (tests/e2e/wan_relay.py) loses the charges of its lag, and only those: the measure of
+what asynchronous replication costs (docs/deploy.md).
 
 Both clusters are this test's own (tests/e2e/postgres_cluster.py): the shared server is never
-stopped. The measured seconds are printed (`pytest -s`) and quoted in docs/deploy.md."""
+stopped. The machinery is tests/reliability/failover.py. The measured seconds and losses are
+printed (`pytest -s`) and quoted in docs/deploy.md."""
 
 from __future__ import annotations
 
