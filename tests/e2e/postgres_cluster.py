@@ -15,11 +15,13 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.servers import free_port
+from tests.e2e.wan_relay import wan_relay
 
 DEBIAN_POSTGRES = Path("/usr/lib/postgresql")
 SUPERUSER = "postgres"
@@ -76,12 +78,19 @@ class PostgresCluster:
         self._own_directory()
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync")
 
-    def init_standby(self, primary: PostgresCluster, name: str) -> None:
+    def init_standby(
+        self, primary: PostgresCluster, name: str, via_port: int | None = None
+    ) -> None:
         """A hot standby of `primary` (started), copied by `pg_basebackup -R`: it streams from
-        the primary as `name`, the application name `synchronous_standby_names` lists."""
+        the primary as `name`, the application name `synchronous_standby_names` lists, straight
+        or through a relay listening on `via_port` (the copy itself is made straight)."""
         self._own_directory()
         source = f"host=127.0.0.1 port={primary.port} user={SUPERUSER} application_name={name}"
         self._run("pg_basebackup", "-D", str(self.data), "-d", source, "-R", "-X", "stream")
+        if via_port is not None:  # the last line of postgresql.auto.conf wins
+            relayed = source.replace(f"port={primary.port}", f"port={via_port}")
+            with (self.data / "postgresql.auto.conf").open("a") as conf:
+                conf.write(f"primary_conninfo = '{relayed}'\n")
 
     def promote(self) -> None:
         """The standby becomes a primary; returns once it accepts writes."""
@@ -143,24 +152,36 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 STANDBY_NAME = "qm_standby"
 
 
+@dataclass(frozen=True)
+class Replication:
+    """How the standby follows its primary: `synchronous` (the primary waits for its flush
+    before a commit returns) or not, across a link of `one_way_delay_s` (tests/e2e/wan_relay.py)."""
+
+    synchronous: bool = True
+    one_way_delay_s: float = 0.0
+
+
 @pytest.fixture
 def primary_and_standby(
     request: pytest.FixtureRequest,
 ) -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
-    """A started primary and a hot standby streaming from it, both removed after the test. By
-    default the primary waits for the standby's flush before a commit returns
-    (`synchronous_standby_names`); parametrized indirectly with False, it does not. The standby
-    may take a moment to connect: see `pg_stat_replication.sync_state`."""
-    synchronous = getattr(request, "param", True)
+    """A started primary and a hot standby streaming from it, both removed after the test, as
+    a `Replication` parametrized indirectly says (by default synchronous, on loopback). The
+    standby may take a moment to connect: see `pg_stat_replication.sync_state`."""
+    replication: Replication = getattr(request, "param", Replication())
     bin_dir = postgres_bin()
-    settings = {"synchronous_standby_names": STANDBY_NAME} if synchronous else {}
+    settings = {"synchronous_standby_names": STANDBY_NAME} if replication.synchronous else {}
     primary = _new_cluster(bin_dir, settings)
     standby = _new_cluster(bin_dir)
     with ExitStack() as cleanup:  # each is removed, even when the other's removal fails
-        cleanup.callback(standby.remove)
         cleanup.callback(primary.remove)
         primary.init()
         primary.start()
-        standby.init_standby(primary, STANDBY_NAME)
+        via_port = None
+        if replication.one_way_delay_s:  # the relay goes last, once nothing uses it
+            link = wan_relay(primary.port, replication.one_way_delay_s)
+            via_port = cleanup.enter_context(link)
+        cleanup.callback(standby.remove)
+        standby.init_standby(primary, STANDBY_NAME, via_port)
         standby.start()
         yield primary, standby

@@ -47,6 +47,10 @@ class Load:
         """The calls that started and ended inside [start, end]."""
         return [call for call in self.calls if call.started >= start and call.ended <= end]
 
+    def answers(self) -> set[str]:
+        """The request ids of the calls answered 200."""
+        return {call.request_id for call in self.calls if call.request_id is not None}
+
     def answered(self, status: int, *, after: float = 0.0, gateway: str | None = None) -> bool:
         """Whether a call started after `after` (at `gateway`, or any) was answered `status`."""
         return any(
