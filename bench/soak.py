@@ -293,7 +293,12 @@ def summary(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--max-ops", type=int, default=200_000, help="stop after this many")
+    parser.add_argument(
+        "--max-ops",
+        type=int,
+        default=10**9,
+        help="stop after this many (by default the time stops it)",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--processes", type=int, default=4, help="separate qm serve processes")
