@@ -297,11 +297,7 @@ def main() -> None:
         "--max-ops",
         type=int,
         default=10**9,
-<<<<<<< HEAD
-        help="stop after this many (default: the minutes decide)",
-=======
         help="stop after this many (by default the time stops it)",
->>>>>>> soak
     )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--members", type=int, default=4)
