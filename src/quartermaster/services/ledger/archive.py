@@ -16,7 +16,7 @@ those months is pending; PermissionDenied for anyone but the operator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -147,12 +147,7 @@ async def _record(
             actor_user_id=principal.user_id,
             target_type="usage_events",
             target_id=done.through,
-            after={
-                "through": done.through,
-                "events": done.events,
-                "tokens": done.tokens,
-                "partitions_dropped": done.partitions_dropped,
-            },
+            after=asdict(done),
         ),
         now,
     )
