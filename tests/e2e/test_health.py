@@ -1,3 +1,6 @@
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -19,12 +22,18 @@ async def test_healthz_reports_a_reachable_current_database(client: httpx.AsyncC
     assert response.json()["database"] == "ok"
 
 
-async def _health_of(settings: Settings) -> httpx.Response:
+@asynccontextmanager
+async def _served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://qm.test") as http:
-            return await http.get("/healthz")
+            yield http
+
+
+async def _health_of(settings: Settings) -> httpx.Response:
+    async with _served(settings) as http:
+        return await http.get("/healthz")
 
 
 async def test_healthz_is_503_with_the_error_object_when_the_database_is_down(
@@ -143,3 +152,39 @@ async def test_hosts_that_take_no_writes_are_named_when_writes_are_wanted(
         f"no database at {make_url(database_url).host}:{make_url(database_url).port} takes "
         "writes (each is a standby or read-only): promote one, or list the primary"
     )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_server_with_no_connection_slot_left_is_named_and_calls_fail_closed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Every slot taken (`max_connections`, or here a role's connection limit: the same
+    SQLSTATE 53300, without starving the shared server): health says so and how to fit, and a
+    call answers 503 database_unavailable — not the 500 a bare driver error used to give."""
+    role = f"qm_no_slot_{os.getpid()}"
+    await _admin(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+    url = make_url(database_url).set(username=role)
+    settings = Settings(
+        database_url=url.render_as_string(hide_password=False),
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path,
+    )
+    try:
+        async with _served(settings) as http:
+            health = await http.get("/healthz")
+            call = await http.post(
+                "/v1/chat/completions",
+                headers={"Authorization": "Bearer qm-not-a-real-key"},
+                json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            )
+    finally:
+        await _admin(f'DROP ROLE "{role}"')
+    assert health.status_code == 503
+    assert health.json()["error"]["message"] == (
+        f"database unreachable at {url.host}:{url.port}: it refuses new connections "
+        "(max_connections, or a connection limit on the role or the database, is reached): "
+        "each process opens up to twice QM_DB_POOL_SIZE"
+    )
+    assert role not in health.text
+    assert call.status_code == 503, call.text
+    assert call.json()["error"]["code"] == "database_unavailable"

@@ -70,6 +70,16 @@ def qm_serve(env: dict[str, str], workdir: Path, name: str = "qm") -> Iterator[S
         yield Server(process, url)
 
 
+def server_logs(workdir: Path, lines: int = 15) -> str:
+    """The last `lines` of each `qm serve` log in `workdir`, for a failed assertion to show why
+    a server answered what it did: pytest removes the logs with its temporary directory."""
+    tails = [
+        f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in sorted(workdir.glob("qm*.log"))
+    ]
+    return "\n".join(tails)
+
+
 def ledger_check(env: dict[str, str], workdir: Path) -> dict[str, Any]:
     """`qm ledger check --json` as an operator runs it."""
     return qm_stack.ledger_check(env, workdir, timeout_s=60)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quartermaster.domain import errors
-from quartermaster.store.db import in_chain, lost_prepared_statement
+from quartermaster.store.db import in_chain, lost_prepared_statement, root_cause
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ def database_misconfigured() -> ErrorResponse:
 
 def database_unavailable(exc: BaseException) -> ErrorResponse:
     """503, failing closed: also the error event that ends a stream (gateway/chat.py)."""
-    log.warning("database unavailable: %s", type(exc).__name__)
+    cause = root_cause(exc)
+    log.warning("database unavailable: %s: %s", type(cause).__name__, cause)
     return ErrorResponse(
         503,
         "the database is unreachable; nothing was charged or changed, retry shortly",

@@ -16,7 +16,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.services.context import Context
-from quartermaster.store.db import dialect_name, lost_prepared_statement, no_writable_host
+from quartermaster.store.db import (
+    NO_CONNECTION_SLOT,
+    dialect_name,
+    in_chain,
+    lost_prepared_statement,
+    no_writable_host,
+)
 from quartermaster.store.migrate import current_revision, head_revision
 
 READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
@@ -83,6 +89,11 @@ def unreachable(ctx: Context, exc: BaseException) -> ServiceUnavailable:
 
 
 def _why(exc: BaseException, *, several: bool) -> str:
+    if in_chain(exc, lambda seen: getattr(seen, "sqlstate", None) == NO_CONNECTION_SLOT):
+        return (
+            "it refuses new connections (max_connections, or a connection limit on the role or "
+            "the database, is reached): each process opens up to twice QM_DB_POOL_SIZE"
+        )
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, OSError):
         cause = cause.__cause__ or cause.__context__

@@ -26,8 +26,11 @@ WRITE_OPTION = "qm_write"
 PREPARED_STATEMENT_STATES = ("26000", "42P05")
 """SQLSTATEs of a prepared statement unknown or already defined on the server connection: what a
 pooler in transaction mode causes when statements are cached (`QM_DB_PGBOUNCER` off)."""
-UNAVAILABLE_STATES = ("08", "57P")
-"""SQLSTATE classes of a server that cannot serve: connection exceptions, operator intervention."""
+UNAVAILABLE_STATES = ("08", "57P", "53")
+"""SQLSTATE classes of a server that cannot serve: connection exceptions, operator intervention,
+insufficient resources (no connection slot left — `max_connections` or a role's or database's
+connection limit —, out of memory, disk full): nothing the request did, so 503, never 500."""
+NO_CONNECTION_SLOT = "53300"
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -60,11 +63,13 @@ def create_engine(
 
 
 def _server_unavailable(context: ExceptionContext) -> OperationalError | None:
-    """A server shutting down, starting up or cut off is an OperationalError (so callers fail
-    closed with 503) and a disconnect (so the pool drops its connections), whatever class the
-    driver gave it: asyncpg raises `CannotConnectNowError` (57P03) while PostgreSQL starts or
-    stops, `AdminShutdownError` (57P01) on a fast shutdown, and `InternalClientError` when a
-    statement meets a connection whose server just sent its last error."""
+    """A server shutting down, starting up, cut off or out of resources is an OperationalError
+    (so callers fail closed with 503) and a disconnect (so the pool drops its connections),
+    whatever class the driver gave it: asyncpg raises `CannotConnectNowError` (57P03) while
+    PostgreSQL starts or stops, `AdminShutdownError` (57P01) on a fast shutdown,
+    `TooManyConnectionsError` (53300) when every connection slot is taken (a bare `Error`
+    to SQLAlchemy), and `InternalClientError` when a statement meets a connection whose server
+    just sent its last error."""
     import asyncpg
 
     error: BaseException | None = context.original_exception
@@ -99,6 +104,18 @@ def in_chain(error: BaseException, found: Callable[[BaseException], bool]) -> bo
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The bottom of `error`'s chain of causes (at most 16 down): the driver's own error, whose
+    words say what the server or the network refused, where SQLAlchemy's only wrap them."""
+    seen = error
+    for _ in range(16):
+        below = seen.__cause__ or seen.__context__
+        if below is None:
+            break
+        seen = below
+    return seen
 
 
 def no_writable_host(error: BaseException) -> bool:
