@@ -130,6 +130,29 @@ def test_serve_names_a_database_it_cannot_reach(env: dict[str, str], tmp_path: P
     assert "hunter2" not in output[0]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_serve_names_a_metrics_replica_it_cannot_reach(env: dict[str, str], tmp_path: Path) -> None:
+    """A wrong replica URL is said at start too, with what it stops (the metrics pages); the
+    process is healthy, since it meters calls on the primary, and /healthz names the replica."""
+    port = free_port()
+    env = {
+        **env,
+        "QM_DEMO": "1",
+        "QM_DATABASE_REPLICA_URL": "postgresql://qm:hunter2@127.0.0.1:1/qm",
+    }
+    assert run_qm(["init"], env, tmp_path).returncode == 0
+    with qm_server(env, tmp_path, port) as output:
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    said = "unreachable at 127.0.0.1:1: nothing accepts connections there"
+    assert (
+        f"warning: the metrics replica is {said}; serving anyway, the org's metrics pages and "
+        "exports answer 503 until it is fixed"
+    ) in output[0]
+    assert health.status_code == 200
+    assert health.json()["replica"] == said
+    assert "hunter2" not in output[0]
+
+
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: qm.test\r\n\r\n"
 
 

@@ -2,7 +2,8 @@
 replay paused, the user table, statistics, activity log and exports show what the standby has
 while the primary has more (so they read the standby), an admin removed on the primary is
 refused at once (the check reads the primary), and once replay resumes the pages show what the
-primary shows.
+primary shows. With the standby down, the pages fail closed, metered calls go on, and /healthz
+stays 200 while it names the replica's problem.
 
 The primary and standby are this test's own (tests/e2e/postgres_cluster.py)."""
 
@@ -20,6 +21,8 @@ from quartermaster import bootstrap
 from quartermaster.domain.errors import NotFound
 from quartermaster.domain.member_table import MemberQuery
 from quartermaster.domain.principal import Principal
+from quartermaster.http.errors import DATABASE_UNREACHABLE
+from quartermaster.services import health
 from quartermaster.services.context import Context
 from quartermaster.services.enterprise import membership
 from quartermaster.services.metrics import exports, member_stats
@@ -28,6 +31,7 @@ from quartermaster.store import migrate
 from tests.databases import seed_catalog
 from tests.e2e.postgres_cluster import (  # noqa: F401 - the fixture
     PostgresCluster,
+    Replication,
     primary_and_standby,
 )
 from tests.factories import OrgFixture, add_org
@@ -108,6 +112,35 @@ async def test_the_pages_read_the_standby_and_the_permission_check_the_primary(
     former_admin = Principal(removed, is_operator=False, mfa_verified=True, via="session")
     with pytest.raises(NotFound):  # as for any org one is not in; the standby still lists them
         await member_stats.member_stats(split, former_admin, org.org_id, MemberQuery())
+    await asyncio.sleep(0.1)  # the last change the standby replayed is at least this old
+    assert (await health.check(split))["replica_lag_s"] >= 0.1
     await standby_sql(split, "SELECT pg_wal_replay_resume()")
     await eventually("the standby replays the call", lambda: caught_up(split))
     assert await what_admins_read(split, org) == await what_admins_read(plain, org)
+    assert (await health.check(split))["replica_lag_s"] == 0
+
+
+@pytest.mark.parametrize(  # a synchronous standby that is down would hold every commit
+    "primary_and_standby", [Replication(synchronous=False)], indirect=True
+)
+async def test_with_the_standby_down_the_pages_fail_closed_and_calls_go_on(
+    primary_and_standby: tuple[PostgresCluster, PostgresCluster],  # noqa: F811 - imported above
+    contexts: tuple[Context, Context],
+) -> None:
+    split, _ = contexts
+    standby = primary_and_standby[1]
+    org = await add_org(split, members=2)
+    assert (await health.check(split))["replica"] == "ok"
+    standby.stop("immediate")
+    for _ in range(2):  # a pooled connection the stop closed, then a new one refused
+        with pytest.raises(DATABASE_UNREACHABLE):  # what the API answers with 503
+            await admin_views(split, org.org_id)
+    await spend(split, org.member_ids[0])
+    async with split.uow.engine.connect() as connection:
+        events = (await connection.exec_driver_sql("SELECT count(*) FROM usage_events")).scalar()
+    assert events == 1
+    state = await health.check(split)
+    assert state["status"] == "ok"
+    assert state["replica"] == (
+        f"unreachable at 127.0.0.1:{standby.port}: nothing accepts connections there"
+    )

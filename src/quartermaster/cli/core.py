@@ -66,13 +66,9 @@ def serve(
     except ConfigurationError as exc:
         raise common.fail(str(exc)) from None
     host, port = host or settings.host, port or settings.port
-    problem = _database_problem(settings)
-    if problem is not None:
+    for problem in _database_problems(settings):
         Console(stderr=True).print(
-            f"[yellow]warning:[/yellow] {problem}; serving anyway, /healthz answers 503 until "
-            "it is fixed",
-            highlight=False,
-            soft_wrap=True,
+            f"[yellow]warning:[/yellow] {problem}", highlight=False, soft_wrap=True
         )
     common.console.print(f"Quartermaster {__version__} on http://{host}:{port}/  (Ctrl+C stops it)")
     uvicorn.run(
@@ -86,21 +82,28 @@ def serve(
     )
 
 
-def _database_problem(settings: Settings) -> str | None:
-    """What stops the database serving, as /healthz would say it (services/health.py). Checked
-    twice on one connection: behind PgBouncer in transaction mode without QM_DB_PGBOUNCER, the
-    second transaction's cached statements are gone (DISCARD ALL or another server connection)."""
+def _database_problems(settings: Settings) -> list[str]:
+    """What stops the database serving, as /healthz would say it (services/health.py), and what
+    is wrong with the metrics replica, each with what serving anyway means. Checked twice on one
+    connection: behind PgBouncer in transaction mode without QM_DB_PGBOUNCER, the second
+    transaction's cached statements are gone (DISCARD ALL or another server connection)."""
 
-    async def probe() -> None:
+    async def probe() -> dict[str, str | float]:
         async with bootstrap.opened(settings) as context:
             await health.check(context)
-            await health.check(context)
+            return await health.check(context)
 
     try:
-        asyncio.run(probe())
+        state = asyncio.run(probe())
     except (DomainError, ConfigurationError) as exc:
-        return str(exc)
-    return None
+        return [f"{exc}; serving anyway, /healthz answers 503 until it is fixed"]
+    replica = state.get("replica", "ok")
+    if replica != "ok":
+        return [
+            f"the metrics replica is {replica}; serving anyway, the org's metrics pages and "
+            "exports answer 503 until it is fixed"
+        ]
+    return []
 
 
 @core.command("demo")

@@ -132,6 +132,9 @@ def database_unavailable(exc: BaseException) -> ErrorResponse:
     )
 
 
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+"""What a database that cannot serve raises, wrapped by SQLAlchemy or not: 503, never 500."""
+
 ErrorShape = Callable[[JSONResponse], JSONResponse]
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -210,7 +213,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, in_route_shape(domain_error))
     app.add_exception_handler(RequestValidationError, in_route_shape(validation_error))
     app.add_exception_handler(StarletteHTTPException, in_route_shape(http_error))
-    for unreachable in (OperationalError, InterfaceError, OSError, TimeoutError):
+    for unreachable in DATABASE_UNREACHABLE:
         app.add_exception_handler(unreachable, in_route_shape(database_down))
     app.add_exception_handler(OverflowError, in_route_shape(database_error))
     app.add_exception_handler(DBAPIError, in_route_shape(database_error))

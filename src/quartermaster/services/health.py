@@ -9,9 +9,10 @@ and it needs no setting (docs/deploy.md).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
-from sqlalchemy import text
+from sqlalchemy import URL, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from quartermaster.domain.errors import ServiceUnavailable
@@ -26,9 +27,18 @@ from quartermaster.store.db import (
 from quartermaster.store.migrate import current_revision, head_revision
 
 READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+REPLAY_LAG = (
+    "SELECT CASE WHEN NOT pg_is_in_recovery() "
+    "OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+)
+"""Seconds between now and the last change the standby replayed, while it has received more than
+it replayed; 0 when it has replayed all it has (an idle primary sends nothing to replay)."""
+REPLICA_PROBE_S = 2.0
+"""A replica that does not answer must not hold up the load balancer's check of the primary."""
 
 
-async def check(ctx: Context) -> dict[str, str]:
+async def check(ctx: Context) -> dict[str, str | float]:
     """The database's state, or ServiceUnavailable saying what is wrong."""
     try:
         async with ctx.uow.begin(write=False) as tx:
@@ -51,12 +61,32 @@ async def check(ctx: Context) -> dict[str, str]:
         raise ServiceUnavailable(
             "database schema is not current; run `qm init`", code="schema_outdated"
         )
-    return {"status": "ok", "database": "ok", "schema": revision}
+    return {"status": "ok", "database": "ok", "schema": revision, **await replica_state(ctx)}
+
+
+async def replica_state(ctx: Context) -> dict[str, str | float]:
+    """The metrics replica's state (`QM_DATABASE_REPLICA_URL`), when one is set: "ok" and how
+    many seconds of the primary's changes it has still to replay, or what is wrong. Never a
+    failure of the check: a replica down or behind stops or ages the metrics pages only, while
+    the process meters calls as before, so a load balancer must keep sending it traffic."""
+    if ctx.reports is None:
+        return {}
+    try:
+        async with asyncio.timeout(REPLICA_PROBE_S), ctx.reports.engine.connect() as connection:
+            lag = await connection.scalar(text(REPLAY_LAG))
+    except (SQLAlchemyError, OSError) as exc:  # TimeoutError is an OSError
+        place = where_url(ctx.reports.engine.url)
+        return {"replica": f"unreachable at {place}: {_why(exc, several=',' in place)}"}
+    return {"replica": "ok", "replica_lag_s": round(float(lag or 0), 1)}
 
 
 def where(ctx: Context) -> str:
     """host:port of the database, or its file (never the user or password)."""
-    url = ctx.uow.engine.url
+    return where_url(ctx.uow.engine.url)
+
+
+def where_url(url: URL) -> str:
+    """host:port (or each listed host) of the database at `url`, or its file."""
     if url.get_backend_name() == "sqlite":
         return url.database or "(memory)"
     listed = url.query.get("host")  # several hosts: SQLAlchemy's ?host=a:5432&host=b:5432
