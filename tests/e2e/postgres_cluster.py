@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,14 +161,15 @@ class Replication:
     one_way_delay_s: float = 0.0
 
 
-@pytest.fixture
-def primary_and_standby(
-    request: pytest.FixtureRequest,
+@contextmanager
+def primary_with_standby(
+    replication: Replication | None = None,
 ) -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
-    """A started primary and a hot standby streaming from it, both removed after the test, as
-    a `Replication` parametrized indirectly says (by default synchronous, on loopback). The
-    standby may take a moment to connect: see `pg_stat_replication.sync_state`."""
-    replication: Replication = getattr(request, "param", Replication())
+    """A started primary and a hot standby streaming from it, as `replication` says (by default
+    synchronous, on loopback), both removed on the way out; a context manager, not only a
+    fixture, so that bench/replica_bench.py builds them too. The standby may take a moment to
+    connect: see `pg_stat_replication.sync_state`."""
+    replication = replication or Replication()
     bin_dir = postgres_bin()
     settings = {"synchronous_standby_names": STANDBY_NAME} if replication.synchronous else {}
     primary = _new_cluster(bin_dir, settings)
@@ -185,3 +186,13 @@ def primary_and_standby(
         standby.init_standby(primary, STANDBY_NAME, via_port)
         standby.start()
         yield primary, standby
+
+
+@pytest.fixture
+def primary_and_standby(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """`primary_with_standby` for one test, as a `Replication` parametrized indirectly says (by
+    default synchronous, on loopback)."""
+    with primary_with_standby(getattr(request, "param", None)) as clusters:
+        yield clusters
