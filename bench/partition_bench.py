@@ -74,7 +74,7 @@ async def convert(url: str) -> dict[str, Any]:
 async def measure(url: str, table: str, round_: int, runs: int) -> list[dict[str, Any]]:
     """Every metrics case on one database, after the fold a running server would have made."""
     async with bootstrap.opened(Settings(database_url=url, db_pool_size=2)) as ctx:
-        org_id, member_id = await _org_and_member(ctx)
+        org_id, member_id = await org_and_member(ctx)
         if round_ == 0:
             print(json.dumps({"table": table, **await fold(ctx, ctx.uow.engine)}), flush=True)
         results = []
@@ -85,7 +85,7 @@ async def measure(url: str, table: str, round_: int, runs: int) -> list[dict[str
     return results
 
 
-async def _org_and_member(ctx: Context) -> tuple[int, int]:
+async def org_and_member(ctx: Context) -> tuple[int, int]:
     org_id = await provisioning.find_org(ctx, OPERATOR, ORG_NAME)
     table = await member_stats.member_stats(ctx, OPERATOR, org_id, MemberQuery(limit=1))
     return org_id, table["members"][0]["user_id"]
@@ -115,7 +115,7 @@ async def archive_a_year(url: str) -> dict[str, Any]:
     """Archive the closed months of the earliest year in the data, comparing what an admin sees
     and the ledger check before and after (and after the next fold)."""
     async with bootstrap.opened(Settings(database_url=url)) as ctx:
-        org_id, _ = await _org_and_member(ctx)
+        org_id, _ = await org_and_member(ctx)
         async with ctx.uow.engine.connect() as connection:
             query = "SELECT min(period) FROM usage_events"
             earliest = (await connection.exec_driver_sql(query)).scalar_one()
