@@ -1,7 +1,8 @@
 """PgBouncer in transaction mode in front of the shared PostgreSQL, as docs/deploy.md describes
 it for PgBouncer older than 1.21 (Debian's is 1.18): `QM_DB_PGBOUNCER=1` on the gateways,
 `DISCARD ALL` after every transaction, and a pool small enough that consecutive transactions
-of one client really do land on other server connections.
+of one client really do land on other server connections. Or in session mode, the operator's
+mistake `qm serve` names.
 
 PgBouncer refuses to run as root: under root it runs as the `postgres` user, from a directory
 of its own that user can read."""
@@ -32,7 +33,7 @@ def binary() -> str | None:
     )
 
 
-def _config(directory: Path, port: int, upstream_port: int) -> Path:
+def _config(directory: Path, port: int, upstream_port: int, mode: str, wait_s: int) -> Path:
     (directory / "users.txt").write_text('"postgres" ""\n')
     config = directory / "pgbouncer.ini"
     config.write_text(
@@ -40,9 +41,10 @@ def _config(directory: Path, port: int, upstream_port: int) -> Path:
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
-        "pool_mode = transaction\n"
+        f"pool_mode = {mode}\n"
         "server_reset_query = DISCARD ALL\nserver_reset_query_always = 1\n"
         f"default_pool_size = {SERVER_CONNECTIONS}\nmax_client_conn = 500\n"
+        f"query_wait_timeout = {wait_s}\n"
         f"logfile = {directory / 'pgbouncer.log'}\n"
     )
     return config
@@ -62,13 +64,16 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 
 @contextmanager
-def pgbouncer(upstream_port: int = 5432) -> Iterator[int]:
-    """PgBouncer on a free port until the block ends; yields the port."""
+def pgbouncer(
+    upstream_port: int = 5432, mode: str = "transaction", wait_s: int = 120
+) -> Iterator[int]:
+    """PgBouncer in `mode` (its pool_mode) on a free port until the block ends; yields the
+    port. A client waits at most `wait_s` for a server connection (query_wait_timeout)."""
     executable = binary()
     assert executable is not None, "pgbouncer is not installed"
     directory = Path(tempfile.mkdtemp(prefix="qm-pgbouncer-"))
     port = free_port()
-    config = _config(directory, port, upstream_port)
+    config = _config(directory, port, upstream_port, mode, wait_s)
     command = [executable, str(config)]
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")

@@ -83,27 +83,31 @@ def serve(
 
 
 def _database_problems(settings: Settings) -> list[str]:
-    """What stops the database serving, as /healthz would say it (services/health.py), and what
-    is wrong with the metrics replica, each with what serving anyway means. Checked twice on one
-    connection: behind PgBouncer in transaction mode without QM_DB_PGBOUNCER, the second
-    transaction's cached statements are gone (DISCARD ALL or another server connection)."""
+    """What stops the database serving, as /healthz would say it (services/health.py), what is
+    wrong with the metrics replica, and a pooler in session mode, each with what serving anyway
+    means. Checked twice on one connection: behind PgBouncer in transaction mode without
+    QM_DB_PGBOUNCER, the second transaction's cached statements are gone (DISCARD ALL or another
+    server connection)."""
 
-    async def probe() -> dict[str, str | float]:
+    async def probe() -> tuple[dict[str, str | float], str | None]:
         async with bootstrap.opened(settings) as context:
             await health.check(context)
-            return await health.check(context)
+            state = await health.check(context)
+            url = context.uow.engine.url
+        return state, await health.pooling_problem(url)  # its server connections handed back
 
     try:
-        state = asyncio.run(probe())
+        state, pooling = asyncio.run(probe())
     except (DomainError, ConfigurationError) as exc:
         return [f"{exc}; serving anyway, /healthz answers 503 until it is fixed"]
+    problems = [f"{pooling}; serving anyway"] if pooling else []
     replica = state.get("replica", "ok")
     if replica != "ok":
-        return [
+        problems.append(
             f"the metrics replica is {replica}; serving anyway, the org's metrics pages and "
             "exports answer 503 until it is fixed"
-        ]
-    return []
+        )
+    return problems
 
 
 @core.command("demo")

@@ -3,8 +3,8 @@
 Each failure names the problem an operator can act on — the host that does not answer or does
 not resolve, a schema to upgrade, a read-only standby where the primary should be, prepared
 statements lost behind PgBouncer in transaction mode without `QM_DB_PGBOUNCER` — and never the
-URL's credentials. PgBouncer in session mode is not named: on the wire it is PostgreSQL itself,
-and it needs no setting (docs/deploy.md).
+URL's credentials. A pooler in session mode serves correctly but pools nothing: `qm serve` names
+it once at start (`pooling_problem`), as telling it apart takes six connections of its own.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from quartermaster.store.db import (
     in_chain,
     lost_prepared_statement,
     no_writable_host,
+    root_cause,
 )
 from quartermaster.store.migrate import current_revision, head_revision
+from quartermaster.store.pooler import in_session_mode
 
 READ_ONLY = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
 REPLAY_LAG = (
@@ -36,6 +38,9 @@ REPLAY_LAG = (
 it replayed; 0 when it has replayed all it has (an idle primary sends nothing to replay)."""
 REPLICA_PROBE_S = 2.0
 """A replica that does not answer must not hold up the load balancer's check of the primary."""
+POOLER_PROBE_S = 20.0
+"""Telling a pooler's mode takes a few connections, and a few seconds when its pool is full; it
+must not hold up `qm serve`'s start for long."""
 
 
 async def check(ctx: Context) -> dict[str, str | float]:
@@ -103,6 +108,28 @@ def pooled_without_setting(ctx: Context) -> ServiceUnavailable:
     )
 
 
+async def pooling_problem(url: URL) -> str | None:
+    """What a pooler in session mode in front of the database at `url` costs, when one is
+    there. A probe that fails or stalls says nothing: the database answered the check just
+    before, and /healthz names whatever stopped it since."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    try:
+        async with asyncio.timeout(POOLER_PROBE_S):
+            pinned = await in_session_mode(url)
+    except (SQLAlchemyError, OSError):  # TimeoutError is an OSError
+        return None
+    if not pinned:
+        return None
+    return (
+        f"the database at {where_url(url)} is reached through a pooler in session mode "
+        "(PgBouncer's pool_mode = session): each client connection keeps a server connection, "
+        "so it pools nothing, and once the pooler's pool is full calls wait for its "
+        "query_wait_timeout; use pool_mode = transaction, with QM_DB_PGBOUNCER=1 before "
+        "PgBouncer 1.21"
+    )
+
+
 def unreachable(ctx: Context, exc: BaseException) -> ServiceUnavailable:
     """The cause at the bottom of the error chain, in words: the name does not resolve, the
     port refuses, every host reached is a standby, or the driver's own error class."""
@@ -136,4 +163,10 @@ def _why(exc: BaseException, *, several: bool) -> str:
         return "nothing accepts connections there"
     if isinstance(cause, TimeoutError):
         return "it does not answer"
-    return type(cause or exc).__name__
+    driver = root_cause(exc)
+    if "query_wait_timeout" in str(driver):
+        return (
+            "the pooler there gave no server connection within its query_wait_timeout (its "
+            "pool is full; in session mode each client connection keeps one)"
+        )
+    return f"{type(cause or driver).__name__}: {str(cause or driver)[:200]}"
