@@ -4,7 +4,7 @@ Each failure names the problem an operator can act on — the host that does not
 not resolve, a schema to upgrade, a read-only standby where the primary should be, prepared
 statements lost behind PgBouncer in transaction mode without `QM_DB_PGBOUNCER` — and never the
 URL's credentials. A pooler in session mode serves correctly but pools nothing: `qm serve` names
-it once at start (`pooling_problem`), as telling it apart takes six connections of its own.
+it once at start (`pooling_problem`), as telling it apart takes a few connections of its own.
 """
 
 from __future__ import annotations
@@ -169,4 +169,4 @@ def _why(exc: BaseException, *, several: bool) -> str:
             "the pooler there gave no server connection within its query_wait_timeout (its "
             "pool is full; in session mode each client connection keeps one)"
         )
-    return f"{type(cause or driver).__name__}: {str(cause or driver)[:200]}"
+    return type(cause or exc).__name__  # not its words: they may name the database's user

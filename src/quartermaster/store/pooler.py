@@ -44,8 +44,8 @@ async def _trial(engine: AsyncEngine) -> str | None:
     """ "session" or "transaction" when a closed client's server connection went to the next
     client (a pooler), by whether a second client is then lent it between transactions; "full"
     when that client waits for a server while ours sits idle, which only a pooler in session
-    mode with its pool full does. None when the next client got a server connection of its own (PostgreSQL itself, or a
-    pooler that gave the first one to someone else)."""
+    mode with its pool full does. None when the next client got a server connection of its own
+    (PostgreSQL itself, or a pooler that gave the first one to someone else)."""
     async with engine.connect() as first:
         closed = await _backend(first)
     async with engine.connect() as held:
