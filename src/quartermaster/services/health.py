@@ -19,6 +19,7 @@ from quartermaster.domain.errors import ServiceUnavailable
 from quartermaster.services.context import Context
 from quartermaster.store.db import (
     NO_CONNECTION_SLOT,
+    causes,
     dialect_name,
     in_chain,
     lost_prepared_statement,
@@ -151,9 +152,7 @@ def _why(exc: BaseException, *, several: bool) -> str:
             "it refuses new connections (max_connections, or a connection limit on the role or "
             "the database, is reached): each process opens up to twice QM_DB_POOL_SIZE"
         )
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, OSError):
-        cause = cause.__cause__ or cause.__context__
+    cause = next((seen for seen in causes(exc) if isinstance(seen, OSError)), None)
     if isinstance(cause, socket.gaierror):
         return "its host name does not resolve"
     if isinstance(cause, ConnectionRefusedError) and several:

@@ -14,7 +14,7 @@ reused across transactions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import event
@@ -93,29 +93,27 @@ def _server_unavailable(context: ExceptionContext) -> OperationalError | None:
     )
 
 
-def in_chain(error: BaseException, found: Callable[[BaseException], bool]) -> bool:
-    """Whether `found` holds for `error` or anything in its chain of causes: a driver's error
-    sits at the bottom of SQLAlchemy's."""
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it wraps, down its chain of causes (at most 16): a driver's error sits
+    at the bottom of SQLAlchemy's."""
     seen: BaseException | None = error
     for _ in range(16):
         if seen is None:
-            return False
-        if found(seen):
-            return True
+            return
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return False
+
+
+def in_chain(error: BaseException, found: Callable[[BaseException], bool]) -> bool:
+    """Whether `found` holds for `error` or anything in its chain of causes."""
+    return any(found(seen) for seen in causes(error))
 
 
 def root_cause(error: BaseException) -> BaseException:
-    """The bottom of `error`'s chain of causes (at most 16 down): the driver's own error, whose
-    words say what the server or the network refused, where SQLAlchemy's only wrap them."""
-    seen = error
-    for _ in range(16):
-        below = seen.__cause__ or seen.__context__
-        if below is None:
-            break
-        seen = below
-    return seen
+    """The bottom of `error`'s chain of causes: the driver's own error, whose words say what the
+    server or the network refused, where SQLAlchemy's only wrap them."""
+    *_, bottom = causes(error)
+    return bottom
 
 
 def no_writable_host(error: BaseException) -> bool:
