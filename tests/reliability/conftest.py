@@ -8,7 +8,6 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from bench import qm_stack
@@ -60,8 +59,7 @@ def bouncer_port() -> Iterator[int]:
     """PgBouncer (transaction mode) in front of the shared PostgreSQL, for the module."""
     if pgbouncer.binary() is None:
         _required("pgbouncer (Debian's package; `make test` installs it)")
-    port = urlsplit(ADMIN_DSN).port or 5432
-    with pgbouncer.pgbouncer(port) as bouncer:
+    with pgbouncer.pgbouncer() as bouncer:
         yield bouncer
 
 

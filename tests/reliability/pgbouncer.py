@@ -20,8 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.databases import ADMIN_DSN
 from tests.e2e.servers import free_port
 
+UPSTREAM_PORT = urlsplit(ADMIN_DSN).port or 5432
+"""The shared PostgreSQL's port, which PgBouncer forwards to."""
 SERVER_CONNECTIONS = 4
 """Server connections per database and user: fewer than the gateways' clients."""
 READY_TIMEOUT_S = 15.0
@@ -64,16 +67,15 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 
 @contextmanager
-def pgbouncer(
-    upstream_port: int = 5432, mode: str = "transaction", wait_s: int = 120
-) -> Iterator[int]:
-    """PgBouncer in `mode` (its pool_mode) on a free port until the block ends; yields the
-    port. A client waits at most `wait_s` for a server connection (query_wait_timeout)."""
+def pgbouncer(mode: str = "transaction", wait_s: int = 120) -> Iterator[int]:
+    """PgBouncer in `mode` (its pool_mode) in front of the shared PostgreSQL, on a free port
+    until the block ends; yields the port. A client waits at most `wait_s` for a server
+    connection (query_wait_timeout)."""
     executable = binary()
     assert executable is not None, "pgbouncer is not installed"
     directory = Path(tempfile.mkdtemp(prefix="qm-pgbouncer-"))
     port = free_port()
-    config = _config(directory, port, upstream_port, mode, wait_s)
+    config = _config(directory, port, UPSTREAM_PORT, mode, wait_s)
     command = [executable, str(config)]
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")

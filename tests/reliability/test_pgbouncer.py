@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -23,12 +22,10 @@ from quartermaster.services import health
 from quartermaster.settings import Settings
 from quartermaster.store.pooler import in_session_mode
 from tests.conftest import TEST_SECRET
-from tests.databases import ADMIN_DSN
 from tests.reliability import pgbouncer
 from tests.reliability.stack import qm_environment, qm_serve
 
 PROBES = 20
-POSTGRES_PORT = urlsplit(ADMIN_DSN).port or 5432
 SESSION_MODE = "is reached through a pooler in session mode (PgBouncer's pool_mode = session)"
 
 
@@ -68,7 +65,7 @@ async def test_a_pooler_in_session_mode_is_told_from_postgresql_and_transaction_
     shared_database: qm_stack.Database, bouncer_port: int
 ) -> None:
     url = make_url(shared_database.url)
-    with pgbouncer.pgbouncer(POSTGRES_PORT, mode="session") as session_port:
+    with pgbouncer.pgbouncer(mode="session") as session_port:
         modes = {
             "postgresql": await in_session_mode(url),
             "transaction": await in_session_mode(url.set(port=bouncer_port)),
@@ -95,7 +92,7 @@ async def test_a_pooler_in_session_mode_with_its_pool_full_is_told_too(
 ) -> None:
     """Other clients hold all but one server connection: the probe's second client waits while
     its first sits idle, which only session mode does."""
-    with pgbouncer.pgbouncer(POSTGRES_PORT, mode="session") as port:
+    with pgbouncer.pgbouncer(mode="session") as port:
         dsn = pgbouncer.through(shared_database.dsn, port)
         async with _pinned(dsn, pgbouncer.SERVER_CONNECTIONS - 1):
             assert await in_session_mode(make_url(shared_database.url).set(port=port))
@@ -104,7 +101,7 @@ async def test_a_pooler_in_session_mode_with_its_pool_full_is_told_too(
 async def test_healthz_names_a_pooler_that_gives_no_server_connection(
     shared_database: qm_stack.Database, tmp_path: Path
 ) -> None:
-    with pgbouncer.pgbouncer(POSTGRES_PORT, mode="session", wait_s=1) as port:
+    with pgbouncer.pgbouncer(mode="session", wait_s=1) as port:
         dsn = pgbouncer.through(shared_database.dsn, port)
         url = pgbouncer.through(shared_database.url, port)
         settings = Settings(database_url=url, secret_key=TEST_SECRET, data_dir=tmp_path)
@@ -122,7 +119,7 @@ async def test_qm_serve_names_a_pooler_in_session_mode_and_serves(
     shared_database: qm_stack.Database, upstream_url: str, workdir: Path
 ) -> None:
     env = qm_environment(shared_database, upstream_url, workdir)
-    with pgbouncer.pgbouncer(POSTGRES_PORT, mode="session") as port:
+    with pgbouncer.pgbouncer(mode="session") as port:
         env |= {"QM_DATABASE_URL": pgbouncer.through(env["QM_DATABASE_URL"], port)}
         answers = await _health(env, workdir, "qm-session")
     assert [r.status_code for r in answers] == [200] * PROBES

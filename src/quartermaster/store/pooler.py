@@ -31,13 +31,16 @@ async def in_session_mode(url: URL) -> bool:
     """Whether the PostgreSQL at `url` is reached through a pooler that pins each client's server
     connection for the client's lifetime (PgBouncer's `pool_mode = session`)."""
     engine = create_async_engine(url, poolclass=NullPool, connect_args=pgbouncer_connect_args())
-    seen: list[str | None] = []
+    pinned = False
     try:
-        while len(seen) < TRIALS and not {"transaction", "full"} & set(seen):
-            seen.append(await _trial(engine))
+        for _ in range(TRIALS):
+            verdict = await _trial(engine)
+            if verdict in ("transaction", "full"):
+                return verdict == "full"
+            pinned = pinned or verdict == "session"
     finally:
         await engine.dispose()
-    return "full" in seen or ("session" in seen and "transaction" not in seen)
+    return pinned
 
 
 async def _trial(engine: AsyncEngine) -> str | None:
