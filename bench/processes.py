@@ -107,6 +107,13 @@ def cpu_by_pid(pids: set[int]) -> dict[int, float]:
     }
 
 
+def reaped_cpu(pid: int) -> float:
+    """CPU seconds `pid`'s children used before `pid` reaped them (cutime + cstime), which no
+    live process in /proc shows any more; 0 once `pid` is gone."""
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+
+
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds used between two snapshots (processes started in between count from zero)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())

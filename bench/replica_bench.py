@@ -28,10 +28,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import redirect_stdout
-from pathlib import Path
 from typing import Any
 
 import metrics_data
+import processes
 from metrics_bench import cases, fold, timed
 from partition_bench import org_and_member
 from sqlalchemy import text
@@ -43,36 +43,17 @@ from quartermaster.services.context import Context
 from quartermaster.services.metrics import exports
 from quartermaster.settings import Settings
 
-TICKS = os.sysconf("SC_CLK_TCK")
 MEMBERS_OWN_PAGE = "my usage (member's window)"
 """Left out: a member's own window (`token_stats.my_usage`) reads the primary with or without a
 replica, so it is no part of what the setting moves."""
 
 
-def _times(pid: int, *, with_children: bool) -> tuple[int, int]:
-    """(parent pid, CPU ticks) from /proc/<pid>/stat; the fields after the command's `)`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if with_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: children it has reaped
-    return int(fields[1]), ticks
-
-
 def cluster_cpu_s(cluster: PostgresCluster) -> float:
     """CPU seconds the cluster's processes have used so far: the postmaster (the first line of
-    postmaster.pid), with its reaped children, and its live children."""
+    postmaster.pid) and its live children, and what its reaped children left behind."""
     postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
-    total = _times(postmaster, with_children=True)[1]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent, ticks = _times(int(entry.name), with_children=False)
-        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile
-            continue
-        if parent == postmaster:
-            total += ticks
-    return total / TICKS
+    live = processes.cpu_by_pid(processes.tree(postmaster))
+    return sum(live.values()) + processes.reaped_cpu(postmaster)
 
 
 class CpuMeter:
