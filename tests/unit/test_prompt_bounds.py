@@ -44,7 +44,12 @@ def test_the_pixel_size_is_read_from_the_header(head: Any) -> None:
     assert images.pixel_size(head(1600, 900)) == (1600, 900)
 
 
-@pytest.mark.parametrize("data", [b"", b"hello world", b"\xff\xd8\xff\xe0", b"RIFF....WEBPXXXX"])
+UNKNOWN_WEBP_CHUNK = b"RIFF\x04\x00\x00\x00WEBPJUNK"
+"""A WebP container whose first chunk is none of VP8, VP8L and VP8X, which hold the size."""
+TRUNCATED_JPEG = b"\xff\xd8\xff\xe0"
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world", TRUNCATED_JPEG, UNKNOWN_WEBP_CHUNK])
 def test_bytes_that_are_no_image_are_refused(data: bytes) -> None:
     with pytest.raises(images.NotAnImage):
         images.pixel_size(data)
